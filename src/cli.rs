@@ -1,0 +1,260 @@
+//! The command line: argument definitions, logging set-up, dispatch to the library, and the
+//! mapping of every outcome to an exit code (`crate::exit`, `docs/exit-codes.md`).
+//!
+//! This is the edge of the library: the only module that prints. stdout carries only what a
+//! user asked for (`check`'s verdict); progress and summaries go to stderr through `tracing`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::exit;
+use crate::run::{self, RunError, RunOptions, Stage};
+use crate::simulate::{self, SimulateError, SimulateOptions};
+use crate::spec::{self, FileCheck, LoadedPipeline, SpecError};
+
+/// Clinical-trial lab exports → validated CDISC-shaped Parquet and arm-versus-arm results.
+#[derive(Debug, Parser)]
+#[command(
+    name = "trialpipe",
+    version,
+    about,
+    after_help = "Example:\n  trialpipe run pipelines/msc_cirrhosis.toml\n\nExit codes: docs/exit-codes.md"
+)]
+pub struct Cli {
+    /// Only warnings and errors on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (-v debug, -vv trace).
+    #[arg(long, short, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a pipeline file without touching data: keys, windows, units, files.
+    #[command(after_help = "Example:\n  trialpipe check pipelines/msc_cirrhosis.toml")]
+    Check {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Write a synthetic trial's raw exports from the pipeline's [simulation] model.
+    #[command(
+        after_help = "Example:\n  trialpipe simulate pipelines/msc_cirrhosis.toml --subjects 60 --seed 1 --out sample_data/msc_cirrhosis"
+    )]
+    Simulate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Number of subjects (default: the pipeline's).
+        #[arg(long)]
+        subjects: Option<usize>,
+        /// Random seed (default: the pipeline's); same seed → byte-identical files.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Directory for the raw files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run every stage in order and write manifest.json.
+    #[command(after_help = "Example:\n  trialpipe run pipelines/msc_cirrhosis.toml --out /tmp/msc")]
+    Run {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Output directory (default: the pipeline's [output] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Read the raw exports into standardized records (ingest/*.parquet).
+    #[command(after_help = "Example:\n  trialpipe ingest pipelines/msc_cirrhosis.toml")]
+    Ingest {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Output directory (default: the pipeline's [output] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Apply validation rules: findings, quarantine, row accounting (not built yet).
+    #[command(after_help = "Example:\n  trialpipe validate pipelines/msc_cirrhosis.toml")]
+    Validate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Derive SDTM LB and ADaM ADSL/ADLB/ADTTE Parquet (not built yet).
+    #[command(after_help = "Example:\n  trialpipe derive pipelines/msc_cirrhosis.toml")]
+    Derive {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Run the arm comparisons the pipeline lists (not built yet).
+    #[command(after_help = "Example:\n  trialpipe analyze pipelines/msc_cirrhosis.toml")]
+    Analyze {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Write the HTML report (not built yet).
+    #[command(after_help = "Example:\n  trialpipe report pipelines/msc_cirrhosis.toml")]
+    Report {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+}
+
+/// Everything that ends a command with a non-zero exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The pipeline file could not be loaded.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// `check` found problems.
+    #[error("{} problem(s) in the pipeline file", .0)]
+    CheckFailed(usize),
+    /// A run or stage failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The simulator failed.
+    #[error(transparent)]
+    Simulate(#[from] SimulateError),
+}
+
+impl CliError {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Spec(_) | CliError::CheckFailed(_) => exit::INVALID_INPUT,
+            CliError::Run(RunError::Check(_)) | CliError::Run(RunError::Ingest(_)) => {
+                exit::INVALID_INPUT
+            }
+            CliError::Run(RunError::Store(_)) => exit::OUTPUT_FAILED,
+            CliError::Run(RunError::NotBuilt(_)) => exit::USAGE,
+            CliError::Simulate(SimulateError::Write { .. }) => exit::OUTPUT_FAILED,
+            CliError::Simulate(_) => exit::INVALID_INPUT,
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = if cli.quiet {
+        tracing::Level::WARN
+    } else {
+        match cli.verbose {
+            0 => tracing::Level::INFO,
+            1 => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false);
+    let _ = match cli.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .without_time()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
+}
+
+/// Run a parsed command line; returns the exit code for success paths.
+pub fn execute(cli: Cli) -> Result<i32, CliError> {
+    init_logging(&cli);
+    match cli.command {
+        Command::Check { pipeline } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            let problems = spec::check(&lp, FileCheck::RequireInputs);
+            if problems.is_empty() {
+                let p = &lp.pipeline;
+                println!(
+                    "{}: ok ({} arms, {} lab tests, {} visit windows, {} analyses, {} input files)",
+                    pipeline.display(),
+                    p.arms.len(),
+                    p.labs.len(),
+                    p.visits.windows.len(),
+                    p.analyses.len(),
+                    lp.input_files().len()
+                );
+                Ok(exit::OK)
+            } else {
+                for pr in &problems {
+                    eprintln!("{pr}");
+                }
+                Err(CliError::CheckFailed(problems.len()))
+            }
+        }
+        Command::Simulate {
+            pipeline,
+            subjects,
+            seed,
+            out,
+        } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            let problems = spec::check(&lp, FileCheck::Skip);
+            if !problems.is_empty() {
+                for pr in &problems {
+                    eprintln!("{pr}");
+                }
+                return Err(CliError::CheckFailed(problems.len()));
+            }
+            let opts = SimulateOptions {
+                subjects,
+                seed,
+                out_dir: out.clone(),
+            };
+            let s = simulate::simulate(&lp, &opts)?;
+            tracing::info!(
+                subjects = s.subjects,
+                lab_rows = s.lab_rows,
+                events = s.events,
+                seed = s.seed,
+                "simulated trial written to {}",
+                out.display()
+            );
+            Ok(exit::OK)
+        }
+        Command::Run { pipeline, out } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            let outcome = run::run(&lp, &RunOptions { out_dir: out })?;
+            for st in &outcome.manifest.stages {
+                tracing::info!(stage = st.stage, rows = ?st.rows, "stage done");
+            }
+            tracing::info!(
+                "outputs in {} (manifest.json lists every file)",
+                outcome.out_dir.display()
+            );
+            Ok(outcome.exit_status)
+        }
+        Command::Ingest { pipeline, out } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            run::preflight(&lp)?;
+            let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
+            let (_, files, stage) = run::run_ingest(&lp, &dir)?;
+            tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
+            Ok(exit::OK)
+        }
+        Command::Validate { pipeline } => not_built(&pipeline, Stage::Validate),
+        Command::Derive { pipeline } => not_built(&pipeline, Stage::Derive),
+        Command::Analyze { pipeline } => not_built(&pipeline, Stage::Analyze),
+        Command::Report { pipeline } => not_built(&pipeline, Stage::Report),
+    }
+}
+
+fn not_built(pipeline: &std::path::Path, stage: Stage) -> Result<i32, CliError> {
+    LoadedPipeline::load(pipeline)?;
+    Err(RunError::NotBuilt(stage.name()).into())
+}

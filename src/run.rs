@@ -1,0 +1,361 @@
+//! The pipeline runner: the only place that knows the order of the stages, the output directory
+//! and the manifest.
+//!
+//! `run` checks the pipeline file, runs every stage that exists in order, writes each stage's
+//! outputs atomically, and finishes with `manifest.json`: tool version, pipeline SHA-256, every
+//! input file with size and SHA-256, every output with SHA-256, rows read per file and per stage,
+//! start and end time, and exit status. Stages built so far: `ingest`. The validate, derive,
+//! analyze and report stages plug in here as they are built.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::ingest::{self, FileAccount, IngestError, IngestOutput};
+use crate::spec::{self, FileCheck, LoadedPipeline, Problem};
+use crate::store::{self, ColumnData, FileRecord, StoreError, Table};
+
+/// The stages in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Raw exports → standardized records.
+    Ingest,
+    /// Rules, findings, quarantine.
+    Validate,
+    /// SDTM and ADaM datasets.
+    Derive,
+    /// Arm comparisons.
+    Analyze,
+    /// HTML report.
+    Report,
+}
+
+impl Stage {
+    /// Stages implemented in this version, in run order.
+    pub const BUILT: &'static [Stage] = &[Stage::Ingest];
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Validate => "validate",
+            Stage::Derive => "derive",
+            Stage::Analyze => "analyze",
+            Stage::Report => "report",
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The pipeline file has problems.
+    #[error("the pipeline file has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Check(Vec<Problem>),
+    /// Ingest could not read an input.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// Writing outputs failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stage asked for is not built in this version.
+    #[error("stage `{0}` is not built in this version of trialpipe (built: {built})", built = Stage::BUILT.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))]
+    NotBuilt(&'static str),
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Output directory (else the pipeline's).
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Row counts of one stage.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StageRecord {
+    /// Stage name.
+    pub stage: &'static str,
+    /// Named row counts (e.g. `lab_rows_read`).
+    pub rows: std::collections::BTreeMap<String, u64>,
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    /// Always `trialpipe`.
+    pub tool: &'static str,
+    /// Tool version.
+    pub version: &'static str,
+    /// Study id.
+    pub study_id: String,
+    /// The pipeline file with its SHA-256.
+    pub pipeline: FileRecord,
+    /// Every input file.
+    pub inputs: Vec<FileRecord>,
+    /// Every output file (paths relative to the output directory).
+    pub outputs: Vec<FileRecord>,
+    /// Rows read per input file.
+    pub files: Vec<FileAccount>,
+    /// Row counts per stage.
+    pub stages: Vec<StageRecord>,
+    /// Start time, RFC 3339 UTC.
+    pub started: String,
+    /// End time, RFC 3339 UTC.
+    pub finished: String,
+    /// The process exit status this run ended with.
+    pub exit_status: i32,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The output directory.
+    pub out_dir: PathBuf,
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// Exit status.
+    pub exit_status: i32,
+}
+
+/// The output directory of a run.
+pub fn out_dir(lp: &LoadedPipeline, opts: &RunOptions) -> PathBuf {
+    opts.out_dir.clone().unwrap_or_else(|| lp.output_dir())
+}
+
+/// Check the pipeline file against the file system; problems stop the run.
+pub fn preflight(lp: &LoadedPipeline) -> Result<(), RunError> {
+    let problems = spec::check(lp, FileCheck::RequireInputs);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Check(problems))
+    }
+}
+
+/// Run the ingest stage and write `ingest/*.parquet`.
+pub fn run_ingest(
+    lp: &LoadedPipeline,
+    out: &Path,
+) -> Result<(IngestOutput, Vec<FileRecord>, StageRecord), RunError> {
+    let data = ingest::ingest(lp)?;
+    let kv = vec![(
+        "trialpipe.pipeline_sha256".to_string(),
+        store::file_record(&lp.path)?.sha256,
+    )];
+    let mut outputs = Vec::new();
+    let labs = ingest::labs_table(&data.labs);
+    outputs.push(store::write_parquet(
+        &out.join("ingest/labs.parquet"),
+        &labs,
+        "ingest_labs",
+        &kv,
+    )?);
+    outputs.push(store::write_parquet(
+        &out.join("ingest/subjects.parquet"),
+        &subjects_table(&data),
+        "ingest_subjects",
+        &kv,
+    )?);
+    outputs.push(store::write_parquet(
+        &out.join("ingest/events.parquet"),
+        &events_table(&data),
+        "ingest_events",
+        &kv,
+    )?);
+    let mut rows = std::collections::BTreeMap::new();
+    for kind in ["subjects", "labs", "events"] {
+        let n: u64 = data
+            .files
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.rows_read)
+            .sum();
+        rows.insert(format!("{kind}_rows_read"), n);
+    }
+    rows.insert(
+        "lab_rows_parsed_ok".into(),
+        data.labs
+            .iter()
+            .filter(|r| r.status == ingest::ParseStatus::Ok)
+            .count() as u64,
+    );
+    Ok((
+        data,
+        outputs,
+        StageRecord {
+            stage: Stage::Ingest.name(),
+            rows,
+        },
+    ))
+}
+
+fn subjects_table(d: &IngestOutput) -> Table {
+    use crate::store::Column;
+    let s = &d.subjects;
+    let txt = |f: &dyn Fn(&ingest::SubjectRecord) -> Option<String>| {
+        ColumnData::Str(s.iter().map(f).collect())
+    };
+    Table {
+        columns: vec![
+            Column {
+                name: "SRCFILE",
+                label: "Source file",
+                data: txt(&|r| Some(r.lineage.file.clone())),
+            },
+            Column {
+                name: "SRCLINE",
+                label: "Source line",
+                data: ColumnData::I64(s.iter().map(|r| Some(r.lineage.line as i64)).collect()),
+            },
+            Column {
+                name: "STUDYID",
+                label: "Study Identifier",
+                data: txt(&|r| Some(r.study_id.clone())),
+            },
+            Column {
+                name: "SITEID",
+                label: "Study Site Identifier",
+                data: txt(&|r| Some(r.site_id.clone())),
+            },
+            Column {
+                name: "SUBJID",
+                label: "Subject Identifier for the Study",
+                data: txt(&|r| Some(r.subject_id.clone())),
+            },
+            Column {
+                name: "ARMCD",
+                label: "Planned Arm Code",
+                data: txt(&|r| r.arm.clone()),
+            },
+            Column {
+                name: "RANDDT",
+                label: "Date of Randomization",
+                data: ColumnData::Date(s.iter().map(|r| r.randomization_date).collect()),
+            },
+            Column {
+                name: "RFICDT",
+                label: "Date of Informed Consent",
+                data: ColumnData::Date(s.iter().map(|r| r.consent_date).collect()),
+            },
+            Column {
+                name: "TRTSDT",
+                label: "Date of First Exposure to Treatment",
+                data: ColumnData::Date(s.iter().map(|r| r.first_dose_date).collect()),
+            },
+            Column {
+                name: "DOSES",
+                label: "Number of Doses Received",
+                data: ColumnData::I64(s.iter().map(|r| r.doses_received).collect()),
+            },
+            Column {
+                name: "SEX",
+                label: "Sex",
+                data: txt(&|r| r.sex.clone()),
+            },
+            Column {
+                name: "AGE",
+                label: "Age",
+                data: ColumnData::F64(s.iter().map(|r| r.age).collect()),
+            },
+            Column {
+                name: "REFDT",
+                label: "Reference Date (Study Day 1)",
+                data: ColumnData::Date(s.iter().map(|r| r.reference_date).collect()),
+            },
+        ],
+    }
+}
+
+fn events_table(d: &IngestOutput) -> Table {
+    use crate::store::Column;
+    let e = &d.events;
+    Table {
+        columns: vec![
+            Column {
+                name: "SRCFILE",
+                label: "Source file",
+                data: ColumnData::Str(e.iter().map(|r| Some(r.lineage.file.clone())).collect()),
+            },
+            Column {
+                name: "SRCLINE",
+                label: "Source line",
+                data: ColumnData::I64(e.iter().map(|r| Some(r.lineage.line as i64)).collect()),
+            },
+            Column {
+                name: "STUDYID",
+                label: "Study Identifier",
+                data: ColumnData::Str(e.iter().map(|r| Some(r.study_id.clone())).collect()),
+            },
+            Column {
+                name: "SUBJID",
+                label: "Subject Identifier for the Study",
+                data: ColumnData::Str(e.iter().map(|r| Some(r.subject_id.clone())).collect()),
+            },
+            Column {
+                name: "EVENT",
+                label: "Event",
+                data: ColumnData::Str(e.iter().map(|r| Some(r.event.clone())).collect()),
+            },
+            Column {
+                name: "EVENTDT",
+                label: "Event Date",
+                data: ColumnData::Date(e.iter().map(|r| r.event_date).collect()),
+            },
+            Column {
+                name: "EVENTDTC",
+                label: "Event Date as Reported",
+                data: ColumnData::Str(e.iter().map(|r| Some(r.date_raw.clone())).collect()),
+            },
+        ],
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Run every built stage and write the manifest.
+pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let started = now();
+    preflight(lp)?;
+    let out = out_dir(lp, opts);
+    store::create_dir(&out)?;
+    let inputs = lp
+        .input_files()
+        .iter()
+        .map(|p| store::file_record(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (data, outputs, stage) = run_ingest(lp, &out)?;
+    let outputs = outputs
+        .into_iter()
+        .map(|mut r| {
+            r.path = Path::new(&r.path)
+                .strip_prefix(&out)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or(r.path);
+            r
+        })
+        .collect();
+    let exit_status = crate::exit::OK;
+    let manifest = Manifest {
+        tool: "trialpipe",
+        version: env!("CARGO_PKG_VERSION"),
+        study_id: lp.pipeline.study.id.clone(),
+        pipeline: store::file_record(&lp.path)?,
+        inputs,
+        outputs,
+        files: data.files.clone(),
+        stages: vec![stage],
+        started,
+        finished: now(),
+        exit_status,
+    };
+    let json = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
+    store::write_bytes(&out.join("manifest.json"), format!("{json}\n").as_bytes())?;
+    Ok(RunOutcome {
+        out_dir: out,
+        manifest,
+        exit_status,
+    })
+}

@@ -1,0 +1,259 @@
+//! Output storage: atomic file writes, SHA-256 digests, and Parquet writing.
+//!
+//! This is the only module that touches polars (pinned `=0.55.2`, whose Rust API changes between
+//! minor releases): stages build a [`Table`] of plain Rust columns and hand it here. Every file is
+//! written to a temporary name in the target directory and renamed into place, so a reader never
+//! sees a half-written file, and created without world-read permission (trial data).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use polars::prelude::{
+    DataFrame, DataType, IntoColumn, KeyValueMetadata, NamedFrom, ParquetCompression,
+    ParquetWriter, PlSmallStr, PolarsError, PolarsResult, Series,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Why an output could not be written or an input hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// File system error.
+    #[error("{path}: {action}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// polars refused the table.
+    #[error("{path}: cannot write Parquet: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// polars' message.
+        message: String,
+    },
+}
+
+/// A file with its size and SHA-256, as listed in the manifest.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Path as given (relative paths stay relative).
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+}
+
+/// SHA-256 of bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Size and SHA-256 of a file, streamed.
+pub fn file_record(path: &Path) -> Result<FileRecord, StoreError> {
+    let io = |action, source| StoreError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(|e| io("cannot open", e))?;
+    let mut h = Sha256::new();
+    let bytes = std::io::copy(&mut f, &mut h).map_err(|e| io("cannot read", e))?;
+    Ok(FileRecord {
+        path: path.to_string_lossy().into_owned(),
+        bytes,
+        sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    })
+}
+
+/// Create a directory (and parents) without world access.
+pub fn create_dir(path: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        action: "cannot create directory",
+        source,
+    })?;
+    restrict(path, 0o750)
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            action: "cannot set permissions",
+            source,
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Write a file atomically: a temporary file in the same directory, flushed, synced, then
+/// renamed over the target. The file is readable by owner and group only.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<(), StoreError>,
+) -> Result<FileRecord, StoreError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_dir(dir)?;
+    let io = |action, source| StoreError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| io("cannot create temporary file", e))?;
+    fill(tmp.as_file_mut())?;
+    tmp.as_file_mut()
+        .flush()
+        .map_err(|e| io("cannot flush", e))?;
+    tmp.as_file().sync_all().map_err(|e| io("cannot sync", e))?;
+    restrict(tmp.path(), 0o640)?;
+    tmp.persist(path)
+        .map_err(|e| io("cannot rename into place", e.error))?;
+    file_record(path)
+}
+
+/// Write bytes atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<FileRecord, StoreError> {
+    write_atomic(path, |f| {
+        f.write_all(bytes).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            action: "cannot write",
+            source,
+        })
+    })
+}
+
+/// A column of a [`Table`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    /// Text.
+    Str(Vec<Option<String>>),
+    /// 64-bit float.
+    F64(Vec<Option<f64>>),
+    /// 64-bit integer.
+    I64(Vec<Option<i64>>),
+    /// Calendar date.
+    Date(Vec<Option<NaiveDate>>),
+}
+
+impl ColumnData {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Str(v) => v.len(),
+            ColumnData::F64(v) => v.len(),
+            ColumnData::I64(v) => v.len(),
+            ColumnData::Date(v) => v.len(),
+        }
+    }
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A named column with its label and unit (documented in `docs/data-dictionary.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Column name.
+    pub name: &'static str,
+    /// Human label.
+    pub label: &'static str,
+    /// The values.
+    pub data: ColumnData,
+}
+
+/// A dataset handed from a stage to storage.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    /// Columns in output order.
+    pub columns: Vec<Column>,
+}
+
+impl Table {
+    /// Number of rows (0 for no columns).
+    pub fn rows(&self) -> usize {
+        self.columns.first().map(|c| c.data.len()).unwrap_or(0)
+    }
+}
+
+fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let mut cols = Vec::with_capacity(table.columns.len());
+    for c in &table.columns {
+        let name: PlSmallStr = c.name.into();
+        let s = match &c.data {
+            ColumnData::Str(v) => Series::new(name, v),
+            ColumnData::F64(v) => Series::new(name, v),
+            ColumnData::I64(v) => Series::new(name, v),
+            ColumnData::Date(v) => {
+                let days: Vec<Option<i32>> = v
+                    .iter()
+                    .map(|d| d.map(|d| (d - epoch).num_days() as i32))
+                    .collect();
+                Series::new(name, days).cast(&DataType::Date)?
+            }
+        };
+        cols.push(s.into_column());
+    }
+    DataFrame::new(table.rows(), cols)
+}
+
+/// Write a table as zstd-compressed Parquet, atomically, with file-level key-value metadata
+/// (tool version, dataset name, and whatever the caller adds).
+pub fn write_parquet(
+    path: &Path,
+    table: &Table,
+    dataset: &str,
+    extra: &[(String, String)],
+) -> Result<FileRecord, StoreError> {
+    let perr = |e: PolarsError| StoreError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut df = to_polars(table).map_err(perr)?;
+    let mut kv = vec![
+        polars_parquet_kv("trialpipe.version", env!("CARGO_PKG_VERSION")),
+        polars_parquet_kv("trialpipe.dataset", dataset),
+    ];
+    let labels: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| format!("{}={}", c.name, c.label))
+        .collect();
+    kv.push(polars_parquet_kv("trialpipe.labels", &labels.join("\n")));
+    for (k, v) in extra {
+        kv.push(polars_parquet_kv(k, v));
+    }
+    write_atomic(path, |f| {
+        ParquetWriter::new(f)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)))
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(perr)
+    })
+}
+
+fn polars_parquet_kv(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
