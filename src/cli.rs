@@ -89,11 +89,16 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Apply validation rules: findings, quarantine, row accounting (not built yet).
-    #[command(after_help = "Example:\n  trialpipe validate pipelines/msc_cirrhosis.toml")]
+    /// Ingest, then apply the validation rules: findings, quarantine, row accounting.
+    #[command(
+        after_help = "Example:\n  trialpipe validate pipelines/msc_cirrhosis.toml\n\nExit 0 clean, 1 warnings (or errors under the threshold), 3 errors over validation.max_error_percent."
+    )]
     Validate {
         /// The pipeline file.
         pipeline: PathBuf,
+        /// Output directory (default: the pipeline's [output] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Derive SDTM LB and ADaM ADSL/ADLB/ADTTE Parquet (not built yet).
     #[command(after_help = "Example:\n  trialpipe derive pipelines/msc_cirrhosis.toml")]
@@ -230,6 +235,7 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
         Command::Run { pipeline, out } => {
             let lp = LoadedPipeline::load(&pipeline)?;
             let outcome = run::run(&lp, &RunOptions { out_dir: out })?;
+            print_validation_summary(&outcome.validation);
             for st in &outcome.manifest.stages {
                 tracing::info!(stage = st.stage, rows = ?st.rows, "stage done");
             }
@@ -247,11 +253,56 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
             Ok(exit::OK)
         }
-        Command::Validate { pipeline } => not_built(&pipeline, Stage::Validate),
+        Command::Validate { pipeline, out } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            run::preflight(&lp)?;
+            let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
+            let (data, _, _) = run::run_ingest(&lp, &dir)?;
+            let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
+            print_validation_summary(&v);
+            tracing::info!("findings and quarantine written to {}", dir.display());
+            Ok(run::verdict_exit(v.summary.verdict))
+        }
         Command::Derive { pipeline } => not_built(&pipeline, Stage::Derive),
         Command::Analyze { pipeline } => not_built(&pipeline, Stage::Analyze),
         Command::Report { pipeline } => not_built(&pipeline, Stage::Report),
     }
+}
+
+/// The human summary of a validation on stderr.
+fn print_validation_summary(v: &crate::validate::ValidationOutput) {
+    let s = &v.summary;
+    let total =
+        |f: &dyn Fn(&crate::validate::FileAccounting) -> u64| s.files.iter().map(f).sum::<u64>();
+    eprintln!(
+        "validation: {} rows read, {} accepted, {} quarantined; {} findings ({})",
+        total(&|f| f.rows_read),
+        total(&|f| f.rows_accepted),
+        total(&|f| f.rows_quarantined),
+        v.findings.len(),
+        s.findings_by_severity
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (rule, n) in &s.findings_by_rule {
+        let sev = v
+            .findings
+            .iter()
+            .find(|f| f.rule == *rule)
+            .map(|f| crate::validate::severity_name(f.severity))
+            .unwrap_or("");
+        eprintln!("  {rule:<22} {sev:<8} {n}");
+    }
+    let threshold = s
+        .max_error_percent
+        .map(|t| format!("{t}%"))
+        .unwrap_or_else(|| "none".into());
+    eprintln!(
+        "  lab rows with errors: {} ({:.2}%, threshold {threshold}) -> {:?}",
+        s.lab_rows_with_errors, s.error_percent, s.verdict
+    );
 }
 
 fn not_built(pipeline: &std::path::Path, stage: Stage) -> Result<i32, CliError> {

@@ -477,8 +477,8 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                                 Some(_) => reg
                                     .conversion(&test_code, &unit_raw, std_unit)
                                     .map_err(|_| ParseStatus::NoConversion),
-                            })
-                            .clone();
+                            });
+                        let conv = *conv;
                         match conv {
                             Err(st) => {
                                 if matches!(status, ParseStatus::Ok | ParseStatus::Censored) {

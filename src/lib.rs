@@ -12,6 +12,8 @@ pub mod ingest;
 pub mod run;
 pub mod simulate;
 pub mod spec;
-
+pub mod stats;
 pub mod store;
 pub mod units;
+pub mod validate;
+pub mod windows;

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::ingest::{self, FileAccount, IngestError, IngestOutput};
+use crate::ingest::{self, IngestError, IngestOutput};
 use crate::spec::{self, FileCheck, LoadedPipeline, Problem};
 use crate::store::{self, ColumnData, FileRecord, StoreError, Table};
+use crate::validate::{self, ValidationOutput, Verdict};
 
 /// The stages in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,7 +34,7 @@ pub enum Stage {
 
 impl Stage {
     /// Stages implemented in this version, in run order.
-    pub const BUILT: &'static [Stage] = &[Stage::Ingest];
+    pub const BUILT: &'static [Stage] = &[Stage::Ingest, Stage::Validate];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -95,8 +96,8 @@ pub struct Manifest {
     pub inputs: Vec<FileRecord>,
     /// Every output file (paths relative to the output directory).
     pub outputs: Vec<FileRecord>,
-    /// Rows read per input file.
-    pub files: Vec<FileAccount>,
+    /// Row accounting per input file: read = accepted + quarantined.
+    pub files: Vec<validate::FileAccounting>,
     /// Row counts per stage.
     pub stages: Vec<StageRecord>,
     /// Start time, RFC 3339 UTC.
@@ -116,6 +117,8 @@ pub struct RunOutcome {
     pub manifest: Manifest,
     /// Exit status.
     pub exit_status: i32,
+    /// The validation result (for the human summary).
+    pub validation: ValidationOutput,
 }
 
 /// The output directory of a run.
@@ -185,6 +188,65 @@ pub fn run_ingest(
         outputs,
         StageRecord {
             stage: Stage::Ingest.name(),
+            rows,
+        },
+    ))
+}
+
+/// Exit status for a validation verdict.
+pub fn verdict_exit(v: Verdict) -> i32 {
+    match v {
+        Verdict::Clean => crate::exit::OK,
+        Verdict::Warnings => crate::exit::WARNINGS,
+        Verdict::ErrorsOverThreshold => crate::exit::DATA_ERRORS,
+    }
+}
+
+/// Run the validate stage on ingested data and write findings, quarantine and summary.
+pub fn run_validate(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
+    let v = validate::validate(lp, data);
+    let kv = vec![(
+        "trialpipe.pipeline_sha256".to_string(),
+        store::file_record(&lp.path)?.sha256,
+    )];
+    let outputs = vec![
+        store::write_parquet(
+            &out.join("validation/findings.parquet"),
+            &validate::findings_table(&v.findings),
+            "validation_findings",
+            &kv,
+        )?,
+        store::write_parquet(
+            &out.join("quarantine/rejected.parquet"),
+            &validate::quarantine_table(data, &v),
+            "quarantine_rejected",
+            &kv,
+        )?,
+        store::write_bytes(
+            &out.join("validation/summary.json"),
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&v.summary).expect("summary serializes")
+            )
+            .as_bytes(),
+        )?,
+    ];
+    let mut rows = std::collections::BTreeMap::new();
+    let sum =
+        |f: &dyn Fn(&validate::FileAccounting) -> u64| v.summary.files.iter().map(f).sum::<u64>();
+    rows.insert("rows_read".to_string(), sum(&|f| f.rows_read));
+    rows.insert("rows_accepted".to_string(), sum(&|f| f.rows_accepted));
+    rows.insert("rows_quarantined".to_string(), sum(&|f| f.rows_quarantined));
+    rows.insert("findings".to_string(), v.findings.len() as u64);
+    Ok((
+        v,
+        outputs,
+        StageRecord {
+            stage: Stage::Validate.name(),
             rows,
         },
     ))
@@ -326,7 +388,9 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         .iter()
         .map(|p| store::file_record(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let (data, outputs, stage) = run_ingest(lp, &out)?;
+    let (data, mut outputs, ingest_stage) = run_ingest(lp, &out)?;
+    let (validation, v_outputs, validate_stage) = run_validate(lp, &out, &data)?;
+    outputs.extend(v_outputs);
     let outputs = outputs
         .into_iter()
         .map(|mut r| {
@@ -337,7 +401,7 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
             r
         })
         .collect();
-    let exit_status = crate::exit::OK;
+    let exit_status = verdict_exit(validation.summary.verdict);
     let manifest = Manifest {
         tool: "trialpipe",
         version: env!("CARGO_PKG_VERSION"),
@@ -345,8 +409,8 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         pipeline: store::file_record(&lp.path)?,
         inputs,
         outputs,
-        files: data.files.clone(),
-        stages: vec![stage],
+        files: validation.summary.files.clone(),
+        stages: vec![ingest_stage, validate_stage],
         started,
         finished: now(),
         exit_status,
@@ -357,5 +421,6 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         out_dir: out,
         manifest,
         exit_status,
+        validation,
     })
 }

@@ -626,9 +626,8 @@ fn make_labs(
                 let l = t.lab;
                 let wname = win.map(|w| w.name.as_str()).unwrap_or("");
                 let change = l.control_change.get(wname).copied().unwrap_or(0.0);
-                let effect = if s.experimental && p.arms.len() > 1 {
-                    l.effect.get(wname).copied().unwrap_or(0.0)
-                } else if p.arms.len() == 1 {
+                // Single-arm trials mark every subject experimental: the effect is the change.
+                let effect = if s.experimental {
                     l.effect.get(wname).copied().unwrap_or(0.0)
                 } else {
                     0.0
@@ -725,9 +724,9 @@ impl LabRow {
 
 /// A harmless spelling variant of a unit that the registry still recognizes.
 fn spelling_variant(unit: &str) -> String {
-    if unit.starts_with('u') {
+    if let Some(rest) = unit.strip_prefix('u') {
         // The micro sign, as Latin-1 exports write it.
-        format!("\u{00B5}{}", &unit[1..])
+        format!("\u{00B5}{rest}")
     } else {
         unit.to_lowercase()
     }

@@ -1219,7 +1219,8 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 ),
             );
         }
-        if registry.canonical(&t.unit).is_none() {
+        let std_known = registry.canonical(&t.unit).is_some();
+        if !std_known {
             push(
                 format!("labs[{i}].unit"),
                 format!(
@@ -1245,7 +1246,7 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 None
             }
         };
-        if let Some(reg) = reg {
+        if let Some(reg) = reg.filter(|_| std_known) {
             for (j, u) in t.source_units.iter().enumerate() {
                 if let Err(e) = reg.conversion(&t.code, u, &t.unit) {
                     push(
@@ -1257,7 +1258,7 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 }
             }
         }
-        if !(t.plausible.low < t.plausible.high) {
+        if t.plausible.low >= t.plausible.high || t.plausible.low.is_nan() || t.plausible.high.is_nan() {
             push(
                 format!("labs[{i}].plausible"),
                 format!(
@@ -1413,6 +1414,8 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
             format!("{t} is not a percentage between 0 and 100"),
         );
     }
+
+    out.extend(crate::validate::check_settings(lp));
 
     // Simulation.
     if let Some(sim) = &p.simulation {

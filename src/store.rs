@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use polars::prelude::{
     DataFrame, DataType, IntoColumn, KeyValueMetadata, NamedFrom, ParquetCompression,
-    ParquetWriter, PlSmallStr, PolarsError, PolarsResult, Series,
+    ParquetReader, ParquetWriter, PlSmallStr, PolarsError, PolarsResult, SerReader, Series,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -256,4 +256,44 @@ pub fn write_parquet(
 
 fn polars_parquet_kv(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())
+}
+
+/// A column read back from Parquet: its name and its values as text (dates ISO, numbers in
+/// Rust's shortest round-trip form, nulls as None). Used by tests and checks that must look at
+/// what a reader of the file sees, without depending on polars themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadColumn {
+    /// Column name.
+    pub name: String,
+    /// Arrow/polars type name (e.g. `str`, `f64`, `i64`, `date`).
+    pub dtype: String,
+    /// Values as text.
+    pub values: Vec<Option<String>>,
+}
+
+/// Read a Parquet file's columns as text.
+pub fn read_parquet_text(path: &Path) -> Result<Vec<ReadColumn>, StoreError> {
+    let perr = |e: PolarsError| StoreError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let f = std::fs::File::open(path).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        action: "cannot open",
+        source,
+    })?;
+    let df = ParquetReader::new(f).finish().map_err(perr)?;
+    let mut out = Vec::new();
+    for c in df.columns() {
+        let s = c.as_materialized_series();
+        let dtype = s.dtype().to_string();
+        let txt = s.cast(&DataType::String).map_err(perr)?;
+        let ca = txt.str().map_err(perr)?;
+        out.push(ReadColumn {
+            name: s.name().to_string(),
+            dtype,
+            values: (0..ca.len()).map(|i| ca.get(i).map(str::to_string)).collect(),
+        });
+    }
+    Ok(out)
 }

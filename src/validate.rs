@@ -1,0 +1,1222 @@
+//! Validate: apply the rules to what ingest read, producing findings, a quarantine and a row
+//! account in which nothing is lost.
+//!
+//! Every rule has an id, a default severity (error, warning, note), an action (quarantine the
+//! row or flag it and keep it) and a plain message. A pipeline can turn a rule off or change its
+//! severity (`[validation.rules.<id>]`) and set the threshold that fails the run
+//! (`validation.max_error_percent`). The rules are listed in [`RULES`] and documented in
+//! `docs/validation.md`.
+//!
+//! Row accounting: for every input file, rows read = rows accepted + rows quarantined.
+//! Validate never changes a value; it only decides and explains.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::ingest::{IngestOutput, LabRecord, ParseStatus, ParsedResult};
+use crate::spec::{LoadedPipeline, Problem, Severity};
+use crate::store::{Column, ColumnData, Table};
+use crate::windows::{self, Candidate};
+
+/// What a rule does to the row it fires on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The row goes to quarantine and is not analysed.
+    Quarantine,
+    /// The row is kept and flagged.
+    Flag,
+}
+
+/// A validation rule.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rule {
+    /// Stable id, used in pipeline files and outputs.
+    pub id: &'static str,
+    /// Which records it looks at: `labs`, `subjects` or `events`.
+    pub domain: &'static str,
+    /// Severity unless the pipeline overrides it.
+    pub severity: Severity,
+    /// Quarantine or flag.
+    pub action: Action,
+    /// What it checks, for the documentation.
+    pub description: &'static str,
+}
+
+const fn rule(
+    id: &'static str,
+    domain: &'static str,
+    severity: Severity,
+    action: Action,
+    description: &'static str,
+) -> Rule {
+    Rule {
+        id,
+        domain,
+        severity,
+        action,
+        description,
+    }
+}
+
+use Action::{Flag, Quarantine};
+use Severity::{Error, Note, Warning};
+
+/// Every rule, in the order they are documented.
+pub const RULES: &[Rule] = &[
+    rule(
+        "field_count",
+        "labs",
+        Error,
+        Quarantine,
+        "The row has a different number of fields than the header.",
+    ),
+    rule(
+        "unknown_test",
+        "labs",
+        Error,
+        Quarantine,
+        "The test code is not in the pipeline's lab panel.",
+    ),
+    rule(
+        "unknown_unit",
+        "labs",
+        Error,
+        Quarantine,
+        "The unit spelling is not in the unit registry.",
+    ),
+    rule(
+        "no_unit_path",
+        "labs",
+        Error,
+        Quarantine,
+        "The unit is known but has no conversion path to the test's standard unit.",
+    ),
+    rule(
+        "non_numeric",
+        "labs",
+        Error,
+        Quarantine,
+        "A text result for a numeric test (e.g. `positive`, `12.3.4`).",
+    ),
+    rule(
+        "bad_date",
+        "labs",
+        Error,
+        Quarantine,
+        "The collection date is missing or not a date in the declared format.",
+    ),
+    rule(
+        "unknown_subject",
+        "labs",
+        Error,
+        Quarantine,
+        "Lab row for a subject who is not in the subjects file.",
+    ),
+    rule(
+        "implausible",
+        "labs",
+        Error,
+        Quarantine,
+        "The value in the standard unit is outside the test's plausibility limits: impossible, not abnormal.",
+    ),
+    rule(
+        "duplicate_conflict",
+        "labs",
+        Error,
+        Quarantine,
+        "Same subject, test and collection date with different results: every row of the set is quarantined.",
+    ),
+    rule(
+        "duplicate_exact",
+        "labs",
+        Warning,
+        Quarantine,
+        "An exact copy of an earlier row (same subject, visit, date, test, result, unit): the first is kept.",
+    ),
+    rule(
+        "before_consent",
+        "labs",
+        Error,
+        Quarantine,
+        "Collected before the subject's informed consent date.",
+    ),
+    rule(
+        "after_death",
+        "labs",
+        Error,
+        Quarantine,
+        "Collected after the subject's death date.",
+    ),
+    rule(
+        "out_of_window",
+        "labs",
+        Warning,
+        Flag,
+        "The study day falls in no visit window: kept as unscheduled, not analysed by visit.",
+    ),
+    rule(
+        "no_study_day",
+        "labs",
+        Warning,
+        Flag,
+        "No study day (the subject has no reference date): cannot be placed in a window.",
+    ),
+    rule(
+        "multiple_in_window",
+        "labs",
+        Note,
+        Flag,
+        "Another record of the same subject and test in the same window was selected by the window rule; this one is kept but not analysed by visit.",
+    ),
+    rule(
+        "abnormal",
+        "labs",
+        Note,
+        Flag,
+        "Outside the normal range (flagged, kept).",
+    ),
+    rule(
+        "blank_result",
+        "labs",
+        Note,
+        Flag,
+        "The result is blank: kept as a missing value.",
+    ),
+    rule(
+        "not_done",
+        "labs",
+        Note,
+        Flag,
+        "The result says not done (`ND`): kept as a missing value.",
+    ),
+    rule(
+        "censored",
+        "labs",
+        Note,
+        Flag,
+        "A censored result (`<x`, `>x`): kept with its operator and limit; its analysis value follows `ingest.censored`.",
+    ),
+    rule(
+        "subject_duplicate",
+        "subjects",
+        Error,
+        Quarantine,
+        "The subject id appears more than once in the subjects file: later rows are quarantined.",
+    ),
+    rule(
+        "subject_no_arm",
+        "subjects",
+        Warning,
+        Flag,
+        "The subject has no arm: cannot be compared by arm.",
+    ),
+    rule(
+        "subject_unknown_arm",
+        "subjects",
+        Error,
+        Flag,
+        "The subject's arm code is not one of the pipeline's arms.",
+    ),
+    rule(
+        "subject_bad_field",
+        "subjects",
+        Error,
+        Flag,
+        "A date or number in the subjects file does not parse.",
+    ),
+    rule(
+        "event_unknown_subject",
+        "events",
+        Error,
+        Quarantine,
+        "Event for a subject who is not in the subjects file.",
+    ),
+    rule(
+        "event_bad_date",
+        "events",
+        Error,
+        Quarantine,
+        "The event date is missing or not a date.",
+    ),
+    rule(
+        "event_unknown_type",
+        "events",
+        Error,
+        Quarantine,
+        "The event is not one of DEATH, TRANSPLANT, LAST_CONTACT, WITHDRAWAL.",
+    ),
+];
+
+/// The rule with this id.
+pub fn rule_by_id(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// Problems with the pipeline's `[validation]` section (unknown rule ids).
+pub fn check_settings(lp: &LoadedPipeline) -> Vec<Problem> {
+    lp.pipeline
+        .validation
+        .rules
+        .keys()
+        .filter(|id| rule_by_id(id).is_none())
+        .map(|id| {
+            lp.problem(
+                &format!("validation.rules.{id}"),
+                format!(
+                    "unknown rule `{id}`; known rules: {}",
+                    RULES.iter().map(|r| r.id).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Rule id.
+    pub rule: &'static str,
+    /// Effective severity.
+    pub severity: Severity,
+    /// Subject id, when the finding is about one.
+    pub subject_id: Option<String>,
+    /// Test code, for lab findings.
+    pub test_code: Option<String>,
+    /// Visit as reported, for lab findings.
+    pub visit: Option<String>,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u64,
+    /// The offending value as read.
+    pub value: Option<String>,
+    /// Plain message.
+    pub message: String,
+}
+
+/// What happened to one input row.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Disposition {
+    /// Rule ids that quarantined it (empty: accepted).
+    pub quarantine: Vec<&'static str>,
+    /// Rule ids that flagged it.
+    pub flags: Vec<&'static str>,
+}
+
+impl Disposition {
+    /// Whether the row is accepted.
+    pub fn accepted(&self) -> bool {
+        self.quarantine.is_empty()
+    }
+}
+
+/// Lab row placement in the visit schedule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Placement {
+    /// Index of the window the study day falls in.
+    pub window: Option<usize>,
+    /// Whether the window rule selected this record for its subject, test and window.
+    pub selected: bool,
+}
+
+/// Rows read, accepted and quarantined for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileAccounting {
+    /// The file.
+    pub file: String,
+    /// `subjects`, `labs` or `events`.
+    pub kind: &'static str,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows accepted.
+    pub rows_accepted: u64,
+    /// Rows quarantined.
+    pub rows_quarantined: u64,
+}
+
+/// Overall verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No finding at warning level or above.
+    Clean,
+    /// Warnings, or errors below the threshold.
+    Warnings,
+    /// Rows with error findings exceed `validation.max_error_percent`.
+    ErrorsOverThreshold,
+}
+
+/// Counts for `validation/summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Findings per rule id.
+    pub findings_by_rule: BTreeMap<&'static str, u64>,
+    /// Findings per severity.
+    pub findings_by_severity: BTreeMap<String, u64>,
+    /// Lab rows read.
+    pub lab_rows_read: u64,
+    /// Lab rows with at least one error-level finding.
+    pub lab_rows_with_errors: u64,
+    /// Their percentage of lab rows read.
+    pub error_percent: f64,
+    /// The threshold in force (None: errors never fail the run).
+    pub max_error_percent: Option<f64>,
+    /// Per-file accounting.
+    pub files: Vec<FileAccounting>,
+    /// Verdict.
+    pub verdict: Verdict,
+}
+
+/// Everything validate decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValidationOutput {
+    /// Findings in input order.
+    pub findings: Vec<Finding>,
+    /// One disposition per `IngestOutput::labs` row.
+    pub labs: Vec<Disposition>,
+    /// Window placement per lab row.
+    pub placement: Vec<Placement>,
+    /// One disposition per subjects row.
+    pub subjects: Vec<Disposition>,
+    /// One disposition per events row.
+    pub events: Vec<Disposition>,
+    /// Counts and verdict.
+    pub summary: Summary,
+}
+
+struct Ctx<'a> {
+    lp: &'a LoadedPipeline,
+    findings: Vec<Finding>,
+}
+
+impl Ctx<'_> {
+    /// Effective (enabled, severity) of a rule.
+    fn setting(&self, id: &str) -> Option<Severity> {
+        let r = rule_by_id(id)?;
+        match self.lp.pipeline.validation.rules.get(id) {
+            Some(o) if o.enabled == Some(false) => None,
+            Some(o) => Some(o.severity.unwrap_or(r.severity)),
+            None => Some(r.severity),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fire(
+        &mut self,
+        disp: &mut Disposition,
+        id: &'static str,
+        subject: Option<&str>,
+        test: Option<&str>,
+        visit: Option<&str>,
+        lineage: &crate::ingest::Lineage,
+        value: Option<&str>,
+        message: String,
+    ) -> Option<Severity> {
+        let sev = self.setting(id)?;
+        let rule = rule_by_id(id).expect("rule id in RULES");
+        match rule.action {
+            Quarantine => disp.quarantine.push(id),
+            Flag => disp.flags.push(id),
+        }
+        self.findings.push(Finding {
+            rule: id,
+            severity: sev,
+            subject_id: subject.map(str::to_string),
+            test_code: test.map(str::to_string),
+            visit: visit.map(str::to_string),
+            file: lineage.file.clone(),
+            line: lineage.line,
+            value: value.map(str::to_string),
+            message,
+        });
+        Some(sev)
+    }
+}
+
+const EVENT_TYPES: &[&str] = &["DEATH", "TRANSPLANT", "LAST_CONTACT", "WITHDRAWAL"];
+
+/// Apply every enabled rule.
+pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
+    let p = &lp.pipeline;
+    let mut ctx = Ctx {
+        lp,
+        findings: Vec::new(),
+    };
+
+    // Subjects.
+    let mut subj_disp = vec![Disposition::default(); data.subjects.len()];
+    let mut first_row: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in data.subjects.iter().enumerate() {
+        let d = &mut subj_disp[i];
+        let sid = s.subject_id.as_str();
+        if let Some(&j) = first_row.get(sid) {
+            ctx.fire(
+                d,
+                "subject_duplicate",
+                Some(sid),
+                None,
+                None,
+                &s.lineage,
+                Some(sid),
+                format!(
+                    "subject {sid} already appears on line {}",
+                    data.subjects[j].lineage.line
+                ),
+            );
+            continue;
+        }
+        first_row.insert(sid, i);
+        match &s.arm {
+            None => {
+                ctx.fire(
+                    d,
+                    "subject_no_arm",
+                    Some(sid),
+                    None,
+                    None,
+                    &s.lineage,
+                    None,
+                    format!("subject {sid} has no arm"),
+                );
+            }
+            Some(a) if !p.arms.iter().any(|x| &x.code == a) => {
+                ctx.fire(
+                    d,
+                    "subject_unknown_arm",
+                    Some(sid),
+                    None,
+                    None,
+                    &s.lineage,
+                    Some(a),
+                    format!(
+                        "arm `{a}` of subject {sid} is not one of {}",
+                        p.arms
+                            .iter()
+                            .map(|x| x.code.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        for (col, raw) in &s.bad_fields {
+            ctx.fire(
+                d,
+                "subject_bad_field",
+                Some(sid),
+                None,
+                None,
+                &s.lineage,
+                Some(raw),
+                format!("{col} `{raw}` of subject {sid} does not parse"),
+            );
+        }
+    }
+    let subjects: HashMap<&str, &crate::ingest::SubjectRecord> = first_row
+        .iter()
+        .map(|(k, &i)| (*k, &data.subjects[i]))
+        .collect();
+
+    // Events.
+    let mut ev_disp = vec![Disposition::default(); data.events.len()];
+    let mut death: HashMap<&str, chrono::NaiveDate> = HashMap::new();
+    for (i, e) in data.events.iter().enumerate() {
+        let d = &mut ev_disp[i];
+        let sid = e.subject_id.as_str();
+        if !subjects.contains_key(sid) {
+            ctx.fire(
+                d,
+                "event_unknown_subject",
+                Some(sid),
+                None,
+                None,
+                &e.lineage,
+                Some(sid),
+                format!(
+                    "event {} for subject {sid}, who is not in the subjects file",
+                    e.event
+                ),
+            );
+        }
+        if e.event_date.is_none() {
+            ctx.fire(
+                d,
+                "event_bad_date",
+                Some(sid),
+                None,
+                None,
+                &e.lineage,
+                Some(&e.date_raw),
+                format!("event date `{}` is not a date", e.date_raw),
+            );
+        }
+        if !EVENT_TYPES.contains(&e.event.as_str()) {
+            ctx.fire(
+                d,
+                "event_unknown_type",
+                Some(sid),
+                None,
+                None,
+                &e.lineage,
+                Some(&e.event),
+                format!(
+                    "event `{}` is not one of {}",
+                    e.event,
+                    EVENT_TYPES.join(", ")
+                ),
+            );
+        }
+        if d.accepted()
+            && e.event == "DEATH"
+            && let Some(dt) = e.event_date
+        {
+            let entry = death.entry(sid).or_insert(dt);
+            *entry = (*entry).min(dt);
+        }
+    }
+
+    // Labs, row by row.
+    let panel: HashMap<&str, &crate::spec::LabTest> =
+        p.labs.iter().map(|t| (t.code.as_str(), t)).collect();
+    let mut lab_disp = vec![Disposition::default(); data.labs.len()];
+    for (i, r) in data.labs.iter().enumerate() {
+        let d = &mut lab_disp[i];
+        let sid = Some(r.subject_id.as_str());
+        let test = Some(r.test_code.as_str());
+        let visit = Some(r.visit.as_str());
+        let mut fire = |ctx: &mut Ctx, id, value: Option<&str>, msg: String| {
+            ctx.fire(d, id, sid, test, visit, &r.lineage, value, msg);
+        };
+        let res = Some(r.result_raw.as_str());
+        match r.status {
+            ParseStatus::Ok => {}
+            ParseStatus::FieldCount => fire(
+                &mut ctx,
+                "field_count",
+                None,
+                "the row has a different number of fields than the header".into(),
+            ),
+            ParseStatus::UnknownTest => fire(
+                &mut ctx,
+                "unknown_test",
+                test,
+                format!("test code `{}` is not in the lab panel", r.test_code),
+            ),
+            ParseStatus::UnknownUnit => fire(
+                &mut ctx,
+                "unknown_unit",
+                Some(&r.unit_raw),
+                format!(
+                    "unit `{}` of {} is not in the unit registry",
+                    r.unit_raw, r.test_code
+                ),
+            ),
+            ParseStatus::NoConversion => fire(
+                &mut ctx,
+                "no_unit_path",
+                Some(&r.unit_raw),
+                format!(
+                    "no conversion for {} from `{}` to `{}`",
+                    r.test_code,
+                    r.unit_raw,
+                    r.std_unit.as_deref().unwrap_or("?")
+                ),
+            ),
+            ParseStatus::TextResult => fire(
+                &mut ctx,
+                "non_numeric",
+                res,
+                format!(
+                    "result `{}` of numeric test {} is not a number",
+                    r.result_raw, r.test_code
+                ),
+            ),
+            ParseStatus::BadDate => fire(
+                &mut ctx,
+                "bad_date",
+                None,
+                "collection date is missing or not a date".into(),
+            ),
+            ParseStatus::BlankResult => fire(&mut ctx, "blank_result", None, "blank result".into()),
+            ParseStatus::NotDone => fire(&mut ctx, "not_done", res, "result not done".into()),
+            ParseStatus::Censored => fire(
+                &mut ctx,
+                "censored",
+                res,
+                format!("censored result `{}`", r.result_raw),
+            ),
+        }
+        // A row may also have a bad date behind another status.
+        if r.collection_date.is_none() && r.status != ParseStatus::BadDate {
+            fire(
+                &mut ctx,
+                "bad_date",
+                None,
+                "collection date is missing or not a date".into(),
+            );
+        }
+        let subject = subjects.get(r.subject_id.as_str());
+        if subject.is_none() {
+            fire(
+                &mut ctx,
+                "unknown_subject",
+                sid,
+                format!("subject {} is not in the subjects file", r.subject_id),
+            );
+        }
+        if let (Some(v), Some(t)) = (r.std_value, panel.get(r.test_code.as_str())) {
+            if v < t.plausible.low || v > t.plausible.high {
+                fire(
+                    &mut ctx,
+                    "implausible",
+                    res,
+                    format!(
+                        "{} {} {} is outside the plausible range {}..{} {}",
+                        r.test_code,
+                        fmt_num(v),
+                        t.unit,
+                        fmt_num(t.plausible.low),
+                        fmt_num(t.plausible.high),
+                        t.unit
+                    ),
+                );
+            } else {
+                let sex = subject.and_then(|s| s.sex.as_deref());
+                let (lo, hi) = normal_range(r, t, sex);
+                if lo.is_some_and(|lo| v < lo) || hi.is_some_and(|hi| v > hi) {
+                    fire(
+                        &mut ctx,
+                        "abnormal",
+                        res,
+                        format!(
+                            "{} {} {} is outside the normal range {}..{}",
+                            r.test_code,
+                            fmt_num(v),
+                            t.unit,
+                            lo.map(fmt_num).unwrap_or_default(),
+                            hi.map(fmt_num).unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+        if let (Some(date), Some(s)) = (r.collection_date, subject) {
+            if let Some(c) = s.consent_date
+                && date < c
+            {
+                fire(
+                    &mut ctx,
+                    "before_consent",
+                    Some(&date.to_string()),
+                    format!("collected {date}, before informed consent on {c}"),
+                );
+            }
+            if let Some(dd) = death.get(r.subject_id.as_str())
+                && date > *dd
+            {
+                fire(
+                    &mut ctx,
+                    "after_death",
+                    Some(&date.to_string()),
+                    format!("collected {date}, after death on {dd}"),
+                );
+            }
+        }
+    }
+
+    // Duplicates: exact copies, then conflicting values for the same subject, test and date.
+    type ExactKey<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<chrono::NaiveDate>,
+    );
+    let mut exact: HashMap<ExactKey, usize> = HashMap::new();
+    let mut by_key: HashMap<(&str, &str, Option<chrono::NaiveDate>), Vec<usize>> = HashMap::new();
+    for (i, r) in data.labs.iter().enumerate() {
+        if r.status == ParseStatus::FieldCount {
+            continue;
+        }
+        let key = (
+            r.subject_id.as_str(),
+            r.visit.as_str(),
+            r.test_code.as_str(),
+            r.result_raw.as_str(),
+            r.unit_raw.as_str(),
+            r.collection_date,
+        );
+        if let Some(&first) = exact.get(&key) {
+            let msg = format!(
+                "exact copy of {}:{}",
+                data.labs[first].lineage.file, data.labs[first].lineage.line
+            );
+            let (sid, test, visit) = (
+                r.subject_id.as_str(),
+                r.test_code.as_str(),
+                r.visit.as_str(),
+            );
+            ctx.fire(
+                &mut lab_disp[i],
+                "duplicate_exact",
+                Some(sid),
+                Some(test),
+                Some(visit),
+                &r.lineage,
+                Some(&r.result_raw),
+                msg,
+            );
+            continue;
+        }
+        exact.insert(key, i);
+        if r.collection_date.is_some() {
+            by_key
+                .entry((
+                    r.subject_id.as_str(),
+                    r.test_code.as_str(),
+                    r.collection_date,
+                ))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut groups: Vec<&Vec<usize>> = by_key.values().filter(|v| v.len() > 1).collect();
+    groups.sort();
+    for g in groups {
+        let distinct = {
+            let mut vals: Vec<String> = g.iter().map(|&i| value_key(&data.labs[i])).collect();
+            vals.sort();
+            vals.dedup();
+            vals.len()
+        };
+        if distinct < 2 {
+            continue;
+        }
+        let lines: Vec<String> = g
+            .iter()
+            .map(|&i| {
+                let r = &data.labs[i];
+                format!("{}:{} `{}`", r.lineage.file, r.lineage.line, r.result_raw)
+            })
+            .collect();
+        for &i in g {
+            let r = &data.labs[i];
+            ctx.fire(
+                &mut lab_disp[i],
+                "duplicate_conflict",
+                Some(&r.subject_id),
+                Some(&r.test_code),
+                Some(&r.visit),
+                &r.lineage,
+                Some(&r.result_raw),
+                format!(
+                    "{} on {} has conflicting results: {}",
+                    r.test_code,
+                    r.collection_date.map(|d| d.to_string()).unwrap_or_default(),
+                    lines.join(", ")
+                ),
+            );
+        }
+    }
+
+    // Visit windows among accepted rows with a value.
+    let windows = &p.visits.windows;
+    let mut placement = vec![Placement::default(); data.labs.len()];
+    let mut cells: BTreeMap<(&str, &str, usize), Vec<usize>> = BTreeMap::new();
+    for (i, r) in data.labs.iter().enumerate() {
+        if !lab_disp[i].accepted() || r.std_value.is_none() {
+            continue;
+        }
+        let Some(day) = r.study_day else {
+            let (sid, test, visit) = (
+                r.subject_id.as_str(),
+                r.test_code.as_str(),
+                r.visit.as_str(),
+            );
+            ctx.fire(
+                &mut lab_disp[i],
+                "no_study_day",
+                Some(sid),
+                Some(test),
+                Some(visit),
+                &r.lineage,
+                None,
+                "no study day: the subject has no reference date".into(),
+            );
+            continue;
+        };
+        match windows::window_of(day, windows) {
+            None => {
+                let (sid, test, visit) = (
+                    r.subject_id.as_str(),
+                    r.test_code.as_str(),
+                    r.visit.as_str(),
+                );
+                ctx.fire(
+                    &mut lab_disp[i],
+                    "out_of_window",
+                    Some(sid),
+                    Some(test),
+                    Some(visit),
+                    &r.lineage,
+                    Some(&day.to_string()),
+                    format!("study day {day} (visit `{}`) is in no window", r.visit),
+                );
+            }
+            Some(w) => {
+                placement[i].window = Some(w);
+                cells
+                    .entry((r.subject_id.as_str(), r.test_code.as_str(), w))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
+    for ((sid, test, w), rows) in &cells {
+        let cands: Vec<Candidate> = rows
+            .iter()
+            .map(|&i| Candidate {
+                day: data.labs[i].study_day.unwrap_or(0),
+                order: i,
+            })
+            .collect();
+        let pick =
+            windows::select(&cands, &windows[*w], p.visits.rule, p.visits.tie).map(|k| rows[k]);
+        for &i in rows {
+            if Some(i) == pick {
+                placement[i].selected = true;
+            } else if let Some(sel) = pick {
+                let r = &data.labs[i];
+                let chosen = &data.labs[sel];
+                ctx.fire(
+                    &mut lab_disp[i],
+                    "multiple_in_window",
+                    Some(sid),
+                    Some(test),
+                    Some(&r.visit),
+                    &r.lineage,
+                    Some(&r.result_raw),
+                    format!(
+                        "window {} also holds day {} ({}:{}), which the window rule selected",
+                        windows[*w].name,
+                        chosen.study_day.unwrap_or(0),
+                        chosen.lineage.file,
+                        chosen.lineage.line
+                    ),
+                );
+            }
+        }
+    }
+
+    // Summary.
+    let mut findings = ctx.findings;
+    findings.sort_by(|a, b| (&a.file, a.line, a.rule).cmp(&(&b.file, b.line, b.rule)));
+    let mut by_rule = BTreeMap::new();
+    let mut by_sev = BTreeMap::new();
+    for f in &findings {
+        *by_rule.entry(f.rule).or_insert(0) += 1;
+        *by_sev
+            .entry(severity_name(f.severity).to_string())
+            .or_insert(0) += 1;
+    }
+    let mut error_rows = std::collections::HashSet::new();
+    for f in findings.iter().filter(|f| f.severity == Error) {
+        error_rows.insert((f.file.as_str(), f.line));
+    }
+    let lab_files: std::collections::HashSet<&str> = data
+        .files
+        .iter()
+        .filter(|f| f.kind == "labs")
+        .map(|f| f.file.as_str())
+        .collect();
+    let lab_rows_with_errors = error_rows
+        .iter()
+        .filter(|(f, _)| lab_files.contains(f))
+        .count() as u64;
+    let lab_rows_read = data.labs.len() as u64;
+    let error_percent = if lab_rows_read == 0 {
+        0.0
+    } else {
+        100.0 * lab_rows_with_errors as f64 / lab_rows_read as f64
+    };
+    let threshold = p.validation.max_error_percent;
+    let verdict = if threshold.is_some_and(|t| error_percent > t) {
+        Verdict::ErrorsOverThreshold
+    } else if findings.iter().any(|f| f.severity >= Warning) {
+        Verdict::Warnings
+    } else {
+        Verdict::Clean
+    };
+    let files = accounting(data, &subj_disp, &lab_disp, &ev_disp);
+    ValidationOutput {
+        findings,
+        labs: lab_disp,
+        placement,
+        subjects: subj_disp,
+        events: ev_disp,
+        summary: Summary {
+            findings_by_rule: by_rule,
+            findings_by_severity: by_sev,
+            lab_rows_read,
+            lab_rows_with_errors,
+            error_percent,
+            max_error_percent: threshold,
+            files,
+            verdict,
+        },
+    }
+}
+
+fn value_key(r: &LabRecord) -> String {
+    match (&r.result, r.std_value) {
+        (_, Some(v)) => format!("{v:.9e}"),
+        (ParsedResult::Numeric(v), None) => format!("raw {v}"),
+        _ => format!("text {}", r.result_raw),
+    }
+}
+
+fn normal_range(
+    r: &LabRecord,
+    t: &crate::spec::LabTest,
+    sex: Option<&str>,
+) -> (Option<f64>, Option<f64>) {
+    match &t.normal {
+        Some(n) => n.for_sex(sex),
+        None => (r.std_ref_low, r.std_ref_high),
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Lower-case severity name.
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Note => "note",
+        Warning => "warning",
+        Error => "error",
+    }
+}
+
+fn accounting(
+    data: &IngestOutput,
+    subj: &[Disposition],
+    labs: &[Disposition],
+    events: &[Disposition],
+) -> Vec<FileAccounting> {
+    let mut acc: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (d, file) in subj
+        .iter()
+        .zip(data.subjects.iter().map(|s| s.lineage.file.as_str()))
+        .chain(
+            labs.iter()
+                .zip(data.labs.iter().map(|r| r.lineage.file.as_str())),
+        )
+        .chain(
+            events
+                .iter()
+                .zip(data.events.iter().map(|e| e.lineage.file.as_str())),
+        )
+    {
+        let e = acc.entry(file).or_insert((0, 0));
+        if d.accepted() {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+    }
+    data.files
+        .iter()
+        .map(|f| {
+            let (a, q) = acc.get(f.file.as_str()).copied().unwrap_or((0, 0));
+            FileAccounting {
+                file: f.file.clone(),
+                kind: f.kind,
+                rows_read: f.rows_read,
+                rows_accepted: a,
+                rows_quarantined: q,
+            }
+        })
+        .collect()
+}
+
+/// `validation/findings.parquet`.
+pub fn findings_table(findings: &[Finding]) -> Table {
+    let s =
+        |f: &dyn Fn(&Finding) -> Option<String>| ColumnData::Str(findings.iter().map(f).collect());
+    Table {
+        columns: vec![
+            Column {
+                name: "RULE",
+                label: "Validation Rule Id",
+                data: s(&|f| Some(f.rule.to_string())),
+            },
+            Column {
+                name: "SEVERITY",
+                label: "Severity",
+                data: s(&|f| Some(severity_name(f.severity).to_string())),
+            },
+            Column {
+                name: "SUBJID",
+                label: "Subject Identifier for the Study",
+                data: s(&|f| f.subject_id.clone()),
+            },
+            Column {
+                name: "LBTESTCD",
+                label: "Lab Test Short Name",
+                data: s(&|f| f.test_code.clone()),
+            },
+            Column {
+                name: "VISIT",
+                label: "Visit Name as reported",
+                data: s(&|f| f.visit.clone()),
+            },
+            Column {
+                name: "SRCFILE",
+                label: "Source file",
+                data: s(&|f| Some(f.file.clone())),
+            },
+            Column {
+                name: "SRCLINE",
+                label: "Source line",
+                data: ColumnData::I64(findings.iter().map(|f| Some(f.line as i64)).collect()),
+            },
+            Column {
+                name: "VALUE",
+                label: "Offending Value as Read",
+                data: s(&|f| f.value.clone()),
+            },
+            Column {
+                name: "MESSAGE",
+                label: "Message",
+                data: s(&|f| Some(f.message.clone())),
+            },
+        ],
+    }
+}
+
+/// `quarantine/rejected.parquet`: every quarantined input row, raw, with its reason codes.
+pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
+    struct Q {
+        kind: &'static str,
+        file: String,
+        line: u64,
+        subject: String,
+        test: Option<String>,
+        visit: Option<String>,
+        date: Option<String>,
+        result: Option<String>,
+        unit: Option<String>,
+        reasons: String,
+    }
+    let mut rows = Vec::new();
+    for (r, d) in data.labs.iter().zip(&v.labs) {
+        if !d.accepted() {
+            rows.push(Q {
+                kind: "labs",
+                file: r.lineage.file.clone(),
+                line: r.lineage.line,
+                subject: r.subject_id.clone(),
+                test: Some(r.test_code.clone()),
+                visit: Some(r.visit.clone()),
+                date: r.collection_date.map(|d| d.to_string()),
+                result: Some(r.result_raw.clone()),
+                unit: Some(r.unit_raw.clone()),
+                reasons: d.quarantine.join(";"),
+            });
+        }
+    }
+    for (s, d) in data.subjects.iter().zip(&v.subjects) {
+        if !d.accepted() {
+            rows.push(Q {
+                kind: "subjects",
+                file: s.lineage.file.clone(),
+                line: s.lineage.line,
+                subject: s.subject_id.clone(),
+                test: None,
+                visit: None,
+                date: s.randomization_date.map(|d| d.to_string()),
+                result: None,
+                unit: None,
+                reasons: d.quarantine.join(";"),
+            });
+        }
+    }
+    for (e, d) in data.events.iter().zip(&v.events) {
+        if !d.accepted() {
+            rows.push(Q {
+                kind: "events",
+                file: e.lineage.file.clone(),
+                line: e.lineage.line,
+                subject: e.subject_id.clone(),
+                test: Some(e.event.clone()),
+                visit: None,
+                date: Some(e.date_raw.clone()),
+                result: None,
+                unit: None,
+                reasons: d.quarantine.join(";"),
+            });
+        }
+    }
+    let s = |f: &dyn Fn(&Q) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
+    Table {
+        columns: vec![
+            Column {
+                name: "DOMAIN",
+                label: "Input Kind (labs, subjects, events)",
+                data: s(&|q| Some(q.kind.to_string())),
+            },
+            Column {
+                name: "SRCFILE",
+                label: "Source file",
+                data: s(&|q| Some(q.file.clone())),
+            },
+            Column {
+                name: "SRCLINE",
+                label: "Source line",
+                data: ColumnData::I64(rows.iter().map(|q| Some(q.line as i64)).collect()),
+            },
+            Column {
+                name: "SUBJID",
+                label: "Subject Identifier for the Study",
+                data: s(&|q| Some(q.subject.clone())),
+            },
+            Column {
+                name: "TESTCD",
+                label: "Lab Test Code or Event Name",
+                data: s(&|q| q.test.clone()),
+            },
+            Column {
+                name: "VISIT",
+                label: "Visit Name as reported",
+                data: s(&|q| q.visit.clone()),
+            },
+            Column {
+                name: "DATE",
+                label: "Date as Read",
+                data: s(&|q| q.date.clone()),
+            },
+            Column {
+                name: "RESULT",
+                label: "Result as Received",
+                data: s(&|q| q.result.clone()),
+            },
+            Column {
+                name: "UNIT",
+                label: "Unit as Received",
+                data: s(&|q| q.unit.clone()),
+            },
+            Column {
+                name: "REASONS",
+                label: "Quarantine Reason Codes (;-separated rule ids)",
+                data: s(&|q| Some(q.reasons.clone())),
+            },
+        ],
+    }
+}
