@@ -1258,7 +1258,10 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 }
             }
         }
-        if t.plausible.low >= t.plausible.high || t.plausible.low.is_nan() || t.plausible.high.is_nan() {
+        if t.plausible.low >= t.plausible.high
+            || t.plausible.low.is_nan()
+            || t.plausible.high.is_nan()
+        {
             push(
                 format!("labs[{i}].plausible"),
                 format!(

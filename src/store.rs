@@ -292,7 +292,9 @@ pub fn read_parquet_text(path: &Path) -> Result<Vec<ReadColumn>, StoreError> {
         out.push(ReadColumn {
             name: s.name().to_string(),
             dtype,
-            values: (0..ca.len()).map(|i| ca.get(i).map(str::to_string)).collect(),
+            values: (0..ca.len())
+                .map(|i| ca.get(i).map(str::to_string))
+                .collect(),
         });
     }
     Ok(out)
