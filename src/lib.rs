@@ -7,6 +7,8 @@
 //! See `docs/architecture.md` for the picture.
 
 pub mod cli;
+pub mod criteria;
+pub mod eligibility;
 pub mod exit;
 pub mod ingest;
 pub mod run;

@@ -95,6 +95,9 @@ pub struct Pipeline {
     pub visits: Visits,
     /// The lab panel.
     pub labs: Vec<LabTest>,
+    /// Subject-level eligibility criteria, evaluated by `validate`.
+    #[serde(default)]
+    pub eligibility: Vec<Criterion>,
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestSettings,
@@ -500,6 +503,51 @@ pub struct PipelineConversion {
     /// value_in_to = value_in_from × factor.
     pub factor: f64,
 }
+
+/// One eligibility criterion, written in the criteria language (`src/criteria.rs`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    /// Short id, e.g. `AGE`.
+    pub id: String,
+    /// Inclusion (the expression must be true) or exclusion (true excludes).
+    pub kind: CriterionKind,
+    /// The protocol's wording.
+    pub description: String,
+    /// The expression, e.g. `age >= 20 and age <= 60`.
+    pub when: String,
+}
+
+/// Inclusion or exclusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionKind {
+    /// The subject must satisfy it.
+    Inclusion,
+    /// Satisfying it excludes the subject.
+    Exclusion,
+}
+
+/// Functions the criteria language offers, with whether their arguments are bare names.
+pub const CRITERIA_FUNCTIONS: &[(&str, &str)] = &[
+    (
+        "baseline",
+        "baseline(CODE): the subject's baseline value of a panel test, standard unit",
+    ),
+    (
+        "uln",
+        "uln(CODE): upper limit of normal for the subject's sex",
+    ),
+    (
+        "lln",
+        "lln(CODE): lower limit of normal for the subject's sex",
+    ),
+    (
+        "days",
+        "days(a, b): days from date column a to date column b (b − a)",
+    ),
+    ("missing", "missing(x): true when x has no value"),
+];
 
 /// Ingest settings.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -1419,12 +1467,55 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
     }
 
     out.extend(crate::validate::check_settings(lp));
+    check_criteria(lp, &codes, &mut out);
 
     // Simulation.
     if let Some(sim) = &p.simulation {
         check_simulation(lp, sim, &codes, &names, &mut out);
     }
     out
+}
+
+fn check_criteria(lp: &LoadedPipeline, codes: &BTreeSet<&str>, out: &mut Vec<Problem>) {
+    let mut ids = BTreeSet::new();
+    for (i, c) in lp.pipeline.eligibility.iter().enumerate() {
+        if !ids.insert(c.id.as_str()) {
+            out.push(lp.problem(
+                &format!("eligibility[{i}].id"),
+                format!("criterion id `{}` is used twice", c.id),
+            ));
+        }
+        let key = format!("eligibility[{i}].when");
+        match crate::criteria::parse(&c.when) {
+            Err(e) => out.push(lp.problem(&key, format!("`{}`: {e}", c.when))),
+            Ok(expr) => {
+                let (mut vars, mut calls) = (Vec::new(), Vec::new());
+                expr.names(&mut vars, &mut calls);
+                for (f, args) in calls {
+                    if !CRITERIA_FUNCTIONS.iter().any(|(n, _)| *n == f) {
+                        out.push(lp.problem(
+                            &key,
+                            format!(
+                                    "unknown function `{f}`; known: {}",
+                                    CRITERIA_FUNCTIONS
+                                        .iter()
+                                        .map(|(n, _)| *n)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                        ));
+                    } else if matches!(f.as_str(), "baseline" | "uln" | "lln") {
+                        for a in args.iter().filter(|a| !codes.contains(a.as_str())) {
+                            out.push(lp.problem(
+                                &key,
+                                format!("{f}({a}): `{a}` is not a test code of the lab panel"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Parameter codes derived from the panel (see docs/methods.md).
