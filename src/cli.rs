@@ -100,11 +100,14 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Derive SDTM LB and ADaM ADSL/ADLB/ADTTE Parquet (not built yet).
+    /// Ingest, validate, then derive SDTM LB and ADaM ADSL/ADLB/ADTTE Parquet.
     #[command(after_help = "Example:\n  trialpipe derive pipelines/msc_cirrhosis.toml")]
     Derive {
         /// The pipeline file.
         pipeline: PathBuf,
+        /// Output directory (default: the pipeline's [output] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run the arm comparisons the pipeline lists (not built yet).
     #[command(after_help = "Example:\n  trialpipe analyze pipelines/msc_cirrhosis.toml")]
@@ -179,6 +182,7 @@ fn init_logging(cli: &Cli) {
 /// Run a parsed command line; returns the exit code for success paths.
 pub fn execute(cli: Cli) -> Result<i32, CliError> {
     init_logging(&cli);
+    let quiet = cli.quiet;
     match cli.command {
         Command::Check { pipeline } => {
             let lp = LoadedPipeline::load(&pipeline)?;
@@ -235,7 +239,7 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
         Command::Run { pipeline, out } => {
             let lp = LoadedPipeline::load(&pipeline)?;
             let outcome = run::run(&lp, &RunOptions { out_dir: out })?;
-            print_validation_summary(&outcome.validation);
+            print_validation_summary(&outcome.validation, quiet);
             for st in &outcome.manifest.stages {
                 tracing::info!(stage = st.stage, rows = ?st.rows, "stage done");
             }
@@ -259,18 +263,34 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
             let (data, _, _) = run::run_ingest(&lp, &dir)?;
             let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
-            print_validation_summary(&v);
+            print_validation_summary(&v, quiet);
             tracing::info!("findings and quarantine written to {}", dir.display());
             Ok(run::verdict_exit(v.summary.verdict))
         }
-        Command::Derive { pipeline } => not_built(&pipeline, Stage::Derive),
+        Command::Derive { pipeline, out } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            run::preflight(&lp)?;
+            let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
+            let (data, _, _) = run::run_ingest(&lp, &dir)?;
+            let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
+            print_validation_summary(&v, quiet);
+            if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
+                return Ok(exit::DATA_ERRORS);
+            }
+            let (_, files, stage) = run::run_derive(&lp, &dir, &data, &v)?;
+            tracing::info!(rows = ?stage.rows, files = files.len(), "datasets written to {}", dir.display());
+            Ok(run::verdict_exit(v.summary.verdict))
+        }
         Command::Analyze { pipeline } => not_built(&pipeline, Stage::Analyze),
         Command::Report { pipeline } => not_built(&pipeline, Stage::Report),
     }
 }
 
 /// The human summary of a validation on stderr.
-fn print_validation_summary(v: &crate::validate::ValidationOutput) {
+fn print_validation_summary(v: &crate::validate::ValidationOutput, quiet: bool) {
+    if quiet && v.summary.verdict == crate::validate::Verdict::Clean {
+        return;
+    }
     let s = &v.summary;
     let total =
         |f: &dyn Fn(&crate::validate::FileAccounting) -> u64| s.files.iter().map(f).sum::<u64>();

@@ -129,6 +129,8 @@ pub struct SubjectRecord {
     pub reference_date: Option<NaiveDate>,
     /// Fields that did not parse (column → raw text).
     pub bad_fields: BTreeMap<String, String>,
+    /// Raw text of every column except the private ones (for eligibility criteria).
+    pub columns: BTreeMap<String, String>,
 }
 
 /// One event row.
@@ -247,6 +249,8 @@ pub struct LabRecord {
     pub unit: Option<String>,
     /// Result in the standard unit, for analysis (censored values follow the policy).
     pub std_value: Option<f64>,
+    /// For a censored result, its limit converted to the standard unit.
+    pub std_limit: Option<f64>,
     /// Standard unit of the test.
     pub std_unit: Option<String>,
     /// Site's reference range converted to the standard unit.
@@ -377,6 +381,7 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                 strata,
                 reference_date,
                 bad_fields: bad,
+                columns: row.all_columns(&s.private_columns),
             });
         }
         out.files.push(FileAccount {
@@ -461,6 +466,7 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                     (ParsedResult::Numeric(_), _) => ParseStatus::Ok,
                 };
                 let mut std_value = None;
+                let mut std_limit = None;
                 let mut std_ref = (None, None);
                 let std_unit = std_of.get(test_code.as_str()).map(|(u, _)| u.to_string());
                 match std_of.get(test_code.as_str()) {
@@ -486,6 +492,9 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                                 }
                             }
                             Ok(c) => {
+                                if let ParsedResult::Censored(_, lim) = result {
+                                    std_limit = c.apply(lim);
+                                }
                                 std_value = match result {
                                     ParsedResult::Numeric(v) => c.apply(v),
                                     ParsedResult::Censored(_, lim) => match policy {
@@ -521,6 +530,7 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                     unit_raw,
                     unit,
                     std_value,
+                    std_limit,
                     std_unit,
                     std_ref_low: std_ref.0,
                     std_ref_high: std_ref.1,
@@ -727,6 +737,23 @@ impl Row<'_> {
     fn text(&self, col: &str) -> String {
         self.get(col).unwrap_or("").to_string()
     }
+    /// Every column by its contract name (or header name), private columns left out.
+    fn all_columns(&self, private: &[String]) -> BTreeMap<String, String> {
+        let hidden: Vec<usize> = private
+            .iter()
+            .filter_map(|p| self.index.get(p).copied())
+            .collect();
+        self.index
+            .iter()
+            .filter(|(name, i)| !private.contains(name) && !hidden.contains(i))
+            .filter_map(|(name, &i)| {
+                self.record
+                    .get(i)
+                    .map(|v| (name.clone(), v.trim().to_string()))
+            })
+            .collect()
+    }
+
     fn lineage(&self) -> Lineage {
         Lineage {
             file: self.file.to_string_lossy().into_owned(),

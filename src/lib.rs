@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod criteria;
+pub mod derive;
 pub mod eligibility;
 pub mod exit;
 pub mod ingest;

@@ -34,7 +34,7 @@ pub enum Stage {
 
 impl Stage {
     /// Stages implemented in this version, in run order.
-    pub const BUILT: &'static [Stage] = &[Stage::Ingest, Stage::Validate];
+    pub const BUILT: &'static [Stage] = &[Stage::Ingest, Stage::Validate, Stage::Derive];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -226,6 +226,12 @@ pub fn run_validate(
             "quarantine_rejected",
             &kv,
         )?,
+        store::write_parquet(
+            &out.join("validation/eligibility.parquet"),
+            &validate::eligibility_table(&v.criteria),
+            "validation_eligibility",
+            &kv,
+        )?,
         store::write_bytes(
             &out.join("validation/summary.json"),
             format!(
@@ -247,6 +253,45 @@ pub fn run_validate(
         outputs,
         StageRecord {
             stage: Stage::Validate.name(),
+            rows,
+        },
+    ))
+}
+
+/// Run the derive stage and write `sdtm/lb.parquet` and `adam/*.parquet`.
+pub fn run_derive(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+    v: &ValidationOutput,
+) -> Result<(Vec<crate::derive::AdlbRow>, Vec<FileRecord>, StageRecord), RunError> {
+    let (d, adlb_rows) = crate::derive::derive(
+        lp,
+        &crate::derive::DeriveInput {
+            data,
+            validation: v,
+        },
+    );
+    let kv = vec![(
+        "trialpipe.pipeline_sha256".to_string(),
+        store::file_record(&lp.path)?.sha256,
+    )];
+    let mut outputs = Vec::new();
+    let mut rows = std::collections::BTreeMap::new();
+    for (rel, name, table) in [
+        ("sdtm/lb.parquet", "LB", &d.lb),
+        ("adam/adsl.parquet", "ADSL", &d.adsl),
+        ("adam/adlb.parquet", "ADLB", &d.adlb),
+        ("adam/adtte.parquet", "ADTTE", &d.adtte),
+    ] {
+        outputs.push(store::write_parquet(&out.join(rel), table, name, &kv)?);
+        rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
+    }
+    Ok((
+        adlb_rows,
+        outputs,
+        StageRecord {
+            stage: Stage::Derive.name(),
             rows,
         },
     ))
@@ -391,6 +436,13 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
     let (data, mut outputs, ingest_stage) = run_ingest(lp, &out)?;
     let (validation, v_outputs, validate_stage) = run_validate(lp, &out, &data)?;
     outputs.extend(v_outputs);
+    let mut stages = vec![ingest_stage, validate_stage];
+    // Error findings over the threshold stop the run before anything is derived from the data.
+    if validation.summary.verdict != Verdict::ErrorsOverThreshold {
+        let (_, d_outputs, derive_stage) = run_derive(lp, &out, &data, &validation)?;
+        outputs.extend(d_outputs);
+        stages.push(derive_stage);
+    }
     let outputs = outputs
         .into_iter()
         .map(|mut r| {
@@ -410,7 +462,7 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         inputs,
         outputs,
         files: validation.summary.files.clone(),
-        stages: vec![ingest_stage, validate_stage],
+        stages,
         started,
         finished: now(),
         exit_status,

@@ -101,6 +101,9 @@ pub struct Pipeline {
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestSettings,
+    /// Derive settings.
+    #[serde(default)]
+    pub derive: DeriveSettings,
     /// Validation rule settings.
     #[serde(default)]
     pub validation: ValidationSettings,
@@ -237,6 +240,10 @@ pub struct SubjectsInput {
     /// Columns holding direct identifiers: read, never written anywhere.
     #[serde(default)]
     pub private_columns: Vec<String>,
+    /// Worksheet to read when `path` is an `.xlsx` workbook (default: the first sheet). Not
+    /// allowed for text files.
+    #[serde(default)]
+    pub sheet: Option<String>,
 }
 
 /// Layout of the subjects file.
@@ -277,6 +284,10 @@ pub struct LabInput {
     /// Wide layout: timing by `date` (collection_date) or `study_day` column.
     #[serde(default)]
     pub timing: Timing,
+    /// Worksheet to read when `path` is an `.xlsx` workbook (default: the first sheet). Not
+    /// allowed for text files.
+    #[serde(default)]
+    pub sheet: Option<String>,
 }
 
 /// Layout of a lab input.
@@ -548,6 +559,27 @@ pub const CRITERIA_FUNCTIONS: &[(&str, &str)] = &[
     ),
     ("missing", "missing(x): true when x has no value"),
 ];
+
+/// Derive settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeriveSettings {
+    /// What ADLB does for post-baseline windows with no analysed record.
+    #[serde(default)]
+    pub missing_visits: MissingVisitPolicy,
+}
+
+/// Rows ADLB adds for missing post-baseline visits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingVisitPolicy {
+    /// None (the default; MMRM uses the observed data under MAR).
+    #[default]
+    None,
+    /// Last observation carried forward from the previous post-baseline window, as extra rows
+    /// with DTYPE = "LOCF" and ANL01FL null (for sensitivity analyses).
+    Locf,
+}
 
 /// Ingest settings.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -1357,6 +1389,15 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
 
     // Inputs.
     let s = &p.inputs.subjects;
+    if s.strata.len() > crate::derive::STRATA.len() {
+        push(
+            "inputs.subjects.strata".into(),
+            format!(
+                "at most {} stratification factors",
+                crate::derive::STRATA.len()
+            ),
+        );
+    }
     for (k, v) in &s.columns {
         if v.trim().is_empty() {
             push(

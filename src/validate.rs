@@ -227,6 +227,27 @@ pub const RULES: &[Rule] = &[
         "A date or number in the subjects file does not parse.",
     ),
     rule(
+        "ineligible",
+        "subjects",
+        Warning,
+        Flag,
+        "The subject violates an inclusion or exclusion criterion of `[[eligibility]]`.",
+    ),
+    rule(
+        "eligibility_unknown",
+        "subjects",
+        Note,
+        Flag,
+        "The data cannot show whether the subject meets every criterion (a value is missing).",
+    ),
+    rule(
+        "criterion_error",
+        "subjects",
+        Error,
+        Flag,
+        "A criterion cannot be evaluated for the subject (e.g. it names a column the subjects file lacks).",
+    ),
+    rule(
         "event_unknown_subject",
         "events",
         Error,
@@ -382,6 +403,10 @@ pub struct ValidationOutput {
     pub subjects: Vec<Disposition>,
     /// One disposition per events row.
     pub events: Vec<Disposition>,
+    /// Eligibility verdict per accepted subject (empty without criteria).
+    pub eligibility: Vec<crate::eligibility::SubjectEligibility>,
+    /// Every criterion for every subject.
+    pub criteria: Vec<crate::eligibility::CriterionResult>,
     /// Counts and verdict.
     pub summary: Summary,
 }
@@ -414,8 +439,9 @@ impl Ctx<'_> {
         value: Option<&str>,
         message: String,
     ) -> Option<Severity> {
-        let sev = self.setting(id)?;
+        // Every id used in this module is in RULES: a missing one is a bug, not a data problem.
         let rule = rule_by_id(id).expect("rule id in RULES");
+        let sev = self.setting(id)?;
         match rule.action {
             Quarantine => disp.quarantine.push(id),
             Flag => disp.flags.push(id),
@@ -912,6 +938,69 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         }
     }
 
+    // Eligibility, once baselines are known.
+    let (criteria, eligibility) = if p.eligibility.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let facts = eligibility_facts(lp, data, &subjects, &lab_disp, &placement);
+        crate::eligibility::evaluate(&p.eligibility, &facts)
+    };
+    for e in &eligibility {
+        let s = subjects[e.subject_id.as_str()];
+        let i = first_row[e.subject_id.as_str()];
+        let d = &mut subj_disp[i];
+        match e.verdict {
+            crate::eligibility::Verdict::Eligible => {}
+            crate::eligibility::Verdict::Ineligible => {
+                ctx.fire(
+                    d,
+                    "ineligible",
+                    Some(&e.subject_id),
+                    None,
+                    None,
+                    &s.lineage,
+                    Some(&e.violated.join(",")),
+                    format!(
+                        "subject {} does not meet: {}",
+                        e.subject_id,
+                        e.violated.join(", ")
+                    ),
+                );
+            }
+            crate::eligibility::Verdict::Unknown => {
+                ctx.fire(
+                    d,
+                    "eligibility_unknown",
+                    Some(&e.subject_id),
+                    None,
+                    None,
+                    &s.lineage,
+                    Some(&e.unknown.join(",")),
+                    format!(
+                        "the data cannot show whether subject {} meets: {}",
+                        e.subject_id,
+                        e.unknown.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for c in criteria.iter().filter(|c| c.error.is_some()) {
+        let s = subjects[c.subject_id.as_str()];
+        let i = first_row[c.subject_id.as_str()];
+        let err = c.error.clone().unwrap_or_default();
+        ctx.fire(
+            &mut subj_disp[i],
+            "criterion_error",
+            Some(&c.subject_id),
+            None,
+            None,
+            &s.lineage,
+            None,
+            format!("criterion {} cannot be evaluated: {err}", c.criterion),
+        );
+    }
+
     // Summary.
     let mut findings = ctx.findings;
     findings.sort_by(|a, b| (&a.file, a.line, a.rule).cmp(&(&b.file, b.line, b.rule)));
@@ -958,6 +1047,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         placement,
         subjects: subj_disp,
         events: ev_disp,
+        eligibility,
+        criteria,
         summary: Summary {
             findings_by_rule: by_rule,
             findings_by_severity: by_sev,
@@ -969,6 +1060,65 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             verdict,
         },
     }
+}
+
+/// What the eligibility criteria may use about each accepted subject.
+fn eligibility_facts(
+    lp: &LoadedPipeline,
+    data: &IngestOutput,
+    subjects: &HashMap<&str, &crate::ingest::SubjectRecord>,
+    lab_disp: &[Disposition],
+    placement: &[Placement],
+) -> Vec<crate::eligibility::SubjectFacts> {
+    let p = &lp.pipeline;
+    let windows = &p.visits.windows;
+    let baseline_w = p
+        .visits
+        .baseline
+        .as_ref()
+        .and_then(|b| windows.iter().position(|w| &w.name == b))
+        .unwrap_or(0);
+    // Baseline value and the site's reference range, by subject and test.
+    type Baseline = (f64, Option<f64>, Option<f64>);
+    let mut baseline: HashMap<&str, BTreeMap<String, Baseline>> = HashMap::new();
+    for (i, r) in data.labs.iter().enumerate() {
+        if lab_disp[i].accepted()
+            && placement[i].selected
+            && placement[i].window == Some(baseline_w)
+            && let Some(v) = r.std_value
+        {
+            baseline
+                .entry(r.subject_id.as_str())
+                .or_default()
+                .insert(r.test_code.clone(), (v, r.std_ref_low, r.std_ref_high));
+        }
+    }
+    let mut ids: Vec<&&str> = subjects.keys().collect();
+    ids.sort();
+    ids.into_iter()
+        .map(|id| {
+            let s = subjects[*id];
+            let b = baseline.get(*id);
+            let mut facts = crate::eligibility::SubjectFacts {
+                subject_id: s.subject_id.clone(),
+                columns: s.columns.clone(),
+                date_format: p.inputs.subjects.date_format.clone(),
+                ..Default::default()
+            };
+            for t in &p.labs {
+                let site = b.and_then(|m| m.get(&t.code));
+                if let Some((v, _, _)) = site {
+                    facts.baseline.insert(t.code.clone(), *v);
+                }
+                let range = match &t.normal {
+                    Some(n) => n.for_sex(s.sex.as_deref()),
+                    None => site.map(|x| (x.1, x.2)).unwrap_or((None, None)),
+                };
+                facts.normal.insert(t.code.clone(), range);
+            }
+            facts
+        })
+        .collect()
 }
 
 fn value_key(r: &LabRecord) -> String {
@@ -1216,6 +1366,58 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
                 name: "REASONS",
                 label: "Quarantine Reason Codes (;-separated rule ids)",
                 data: s(&|q| Some(q.reasons.clone())),
+            },
+        ],
+    }
+}
+
+/// `validation/eligibility.parquet`: one row per subject and criterion.
+pub fn eligibility_table(results: &[crate::eligibility::CriterionResult]) -> Table {
+    let s = |f: &dyn Fn(&crate::eligibility::CriterionResult) -> Option<String>| {
+        ColumnData::Str(results.iter().map(f).collect())
+    };
+    let yn = |b: Option<bool>| b.map(|b| if b { "Y".to_string() } else { "N".to_string() });
+    Table {
+        columns: vec![
+            Column {
+                name: "SUBJID",
+                label: "Subject Identifier for the Study",
+                data: s(&|r| Some(r.subject_id.clone())),
+            },
+            Column {
+                name: "CRITID",
+                label: "Criterion Id",
+                data: s(&|r| Some(r.criterion.clone())),
+            },
+            Column {
+                name: "CRITKIND",
+                label: "Inclusion or Exclusion",
+                data: s(&|r| {
+                    Some(match r.kind {
+                        crate::spec::CriterionKind::Inclusion => "INCLUSION".to_string(),
+                        crate::spec::CriterionKind::Exclusion => "EXCLUSION".to_string(),
+                    })
+                }),
+            },
+            Column {
+                name: "CRITVAL",
+                label: "Criterion Expression Value (Y/N, null unknown)",
+                data: s(&|r| yn(r.value)),
+            },
+            Column {
+                name: "CRITMET",
+                label: "Criterion Satisfied for Eligibility (Y/N, null unknown)",
+                data: s(&|r| yn(r.satisfied)),
+            },
+            Column {
+                name: "DETAIL",
+                label: "Values Used",
+                data: s(&|r| Some(r.detail.clone())),
+            },
+            Column {
+                name: "ERROR",
+                label: "Evaluation Error",
+                data: s(&|r| r.error.clone()),
             },
         ],
     }

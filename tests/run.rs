@@ -72,7 +72,12 @@ fn run_writes_outputs_and_an_honest_manifest() {
             "ingest/events.parquet",
             "validation/findings.parquet",
             "quarantine/rejected.parquet",
-            "validation/summary.json"
+            "validation/eligibility.parquet",
+            "validation/summary.json",
+            "sdtm/lb.parquet",
+            "adam/adsl.parquet",
+            "adam/adlb.parquet",
+            "adam/adtte.parquet"
         ]
     );
     // Row accounting: for every file, rows read = accepted + quarantined, and rows read is the
@@ -100,7 +105,7 @@ fn run_writes_outputs_and_an_honest_manifest() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, vec!["ingest", "validate"]);
+    assert_eq!(stages, vec!["ingest", "validate", "derive"]);
     assert!(stderr.contains("validation: "), "{stderr}");
 }
 
@@ -109,6 +114,8 @@ fn reruns_are_byte_identical_except_the_manifest_times() {
     let (_, a, _) = run_into("run_repro_a");
     let (_, b, _) = run_into("run_repro_b");
     for rel in [
+        "sdtm/lb.parquet",
+        "adam/adlb.parquet",
         "ingest/labs.parquet",
         "ingest/subjects.parquet",
         "ingest/events.parquet",

@@ -215,6 +215,54 @@ fn each_rule_fires_on_its_fixture() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+const AGE_CRITERION: &str = "\n[[eligibility]]\nid = \"AGE\"\nkind = \"inclusion\"\ndescription = \"Aged 20 to 60\"\nwhen = \"age >= 20 and age <= 60\"\n";
+
+fn findings_with(fixture: &str, extra: &str) -> Vec<Finding> {
+    let lp = LoadedPipeline::load(&pipeline_for(fixture, extra)).unwrap();
+    let v = validate::validate(&lp, &ingest::ingest(&lp).unwrap());
+    v.findings
+}
+
+#[test]
+fn eligibility_rules_fire_on_their_fixtures() {
+    let got = |f: Vec<Finding>| {
+        f.into_iter()
+            .map(|x| (x.rule, x.line, x.message))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        got(findings_with("ineligible", AGE_CRITERION)),
+        vec![(
+            "ineligible",
+            3,
+            "subject 01-002 does not meet: AGE".to_string()
+        )]
+    );
+    assert_eq!(
+        got(findings_with("eligibility_unknown", AGE_CRITERION)),
+        vec![(
+            "eligibility_unknown",
+            3,
+            "the data cannot show whether subject 01-002 meets: AGE".to_string()
+        )]
+    );
+    let f = got(findings_with(
+        "criterion_error",
+        &AGE_CRITERION.replace("age >= 20 and age <= 60", "cirrhosis_years > 5"),
+    ));
+    assert_eq!(f.len(), 4, "{f:#?}");
+    // Sorted by file, line, rule: the error, then the unknown verdict it causes, per subject.
+    assert_eq!(f[0].0, "criterion_error");
+    assert_eq!(f[1].0, "eligibility_unknown");
+    assert!(
+        f[0].2.starts_with(
+            "criterion AGE cannot be evaluated: the subjects file has no column `cirrhosis_years`"
+        ),
+        "{}",
+        f[0].2
+    );
+}
+
 #[test]
 fn duplicates_quarantine_the_right_rows() {
     let (f, v) = findings("duplicate_exact");
@@ -275,6 +323,9 @@ fn every_rule_has_a_fixture() {
             "duplicate_exact",
             "duplicate_conflict",
             "multiple_in_window",
+            "ineligible",
+            "eligibility_unknown",
+            "criterion_error",
         ])
         .collect();
     for r in RULES {

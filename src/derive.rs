@@ -1,0 +1,1067 @@
+//! Derive: the validated records become CDISC-shaped datasets.
+//!
+//! * `sdtm/lb.parquet` — SDTM LB, one row per accepted lab record, with lineage;
+//! * `adam/adsl.parquet` — one row per subject: arms, dates, population flags, eligibility,
+//!   death, transplant, withdrawal and last contact; direct identifiers never appear;
+//! * `adam/adlb.parquet` — ADaM BDS for numeric lab parameters: analysis windows, baseline,
+//!   change, reference-range indicators, shift, the analysis flag ANL01FL chosen by the window
+//!   rule, worst post-baseline flags and, when the pipeline asks, LOCF rows (DTYPE = "LOCF");
+//! * `adam/adtte.parquet` — overall survival and transplant-free survival per subject.
+//!
+//! Rules and conventions (documented in `docs/data-dictionary.md`):
+//! USUBJID = STUDYID + "-" + SUBJID; flags are "Y" or null; study days follow CDISC (no day 0);
+//! baseline is the record the window rule selects in the baseline window; CHG and PCHG are
+//! filled for post-baseline records (study day > the baseline record's day) only; rows are sorted
+//! by USUBJID, PARAMN, AVISITN, ADT and source order, so reruns are byte-identical.
+//! Derive never reads files and never prints.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+
+use crate::eligibility::{SubjectEligibility, Verdict as EligVerdict};
+use crate::ingest::{IngestOutput, LabRecord, ParseStatus, ParsedResult};
+use crate::spec::{LoadedPipeline, MissingVisitPolicy};
+use crate::store::{Column, ColumnData, Table};
+use crate::validate::ValidationOutput;
+
+/// The datasets derive produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeriveOutput {
+    /// SDTM LB.
+    pub lb: Table,
+    /// ADaM ADSL.
+    pub adsl: Table,
+    /// ADaM ADLB.
+    pub adlb: Table,
+    /// ADaM ADTTE.
+    pub adtte: Table,
+}
+
+/// One ADLB row, kept typed so analyses can use it without reading Parquet back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdlbRow {
+    /// USUBJID.
+    pub usubjid: String,
+    /// SUBJID.
+    pub subjid: String,
+    /// SITEID.
+    pub siteid: String,
+    /// Planned treatment (arm label).
+    pub trtp: Option<String>,
+    /// Planned arm code.
+    pub armcd: Option<String>,
+    /// Actual treatment (null when the subject received no dose).
+    pub trta: Option<String>,
+    /// PARAMCD.
+    pub paramcd: String,
+    /// PARAM, e.g. "Albumin (g/L)".
+    pub param: String,
+    /// PARAMN (panel order, from 1).
+    pub paramn: i64,
+    /// AVAL in the standard unit.
+    pub aval: Option<f64>,
+    /// AVALC, the standard character result.
+    pub avalc: Option<String>,
+    /// Unit of AVAL.
+    pub avalu: String,
+    /// Analysis date.
+    pub adt: Option<NaiveDate>,
+    /// Analysis study day.
+    pub ady: Option<i64>,
+    /// Analysis window name.
+    pub avisit: Option<String>,
+    /// Analysis window number.
+    pub avisitn: Option<f64>,
+    /// Window target day.
+    pub awtarget: Option<i64>,
+    /// Window low day.
+    pub awlo: Option<i64>,
+    /// Window high day.
+    pub awhi: Option<i64>,
+    /// Baseline record flag.
+    pub ablfl: Option<&'static str>,
+    /// Baseline value.
+    pub base: Option<f64>,
+    /// Change from baseline.
+    pub chg: Option<f64>,
+    /// Percent change from baseline.
+    pub pchg: Option<f64>,
+    /// Reference range low.
+    pub anrlo: Option<f64>,
+    /// Reference range high.
+    pub anrhi: Option<f64>,
+    /// LOW / NORMAL / HIGH.
+    pub anrind: Option<&'static str>,
+    /// Baseline ANRIND.
+    pub bnrind: Option<&'static str>,
+    /// "BNRIND to ANRIND" for post-baseline records.
+    pub shift1: Option<String>,
+    /// The record the window rule selected.
+    pub anl01fl: Option<&'static str>,
+    /// Highest post-baseline value of the subject and parameter.
+    pub worsthfl: Option<&'static str>,
+    /// Lowest post-baseline value of the subject and parameter.
+    pub worstlfl: Option<&'static str>,
+    /// Derivation type ("LOCF" for carried-forward rows).
+    pub dtype: Option<&'static str>,
+    /// SDTM LBSEQ of the source record.
+    pub lbseq: Option<i64>,
+    /// Source file.
+    pub srcfile: String,
+    /// Source line.
+    pub srcline: i64,
+}
+
+struct SubjectInfo {
+    usubjid: String,
+    siteid: String,
+    armcd: Option<String>,
+    trtp: Option<String>,
+    trta: Option<String>,
+    sex: Option<String>,
+}
+
+fn usubjid(study: &str, subj: &str) -> String {
+    format!("{study}-{subj}")
+}
+
+fn fmt_value(v: f64, decimals: Option<u32>) -> String {
+    match decimals {
+        Some(d) => format!("{:.*}", d as usize, v),
+        None => {
+            let s = format!("{v}");
+            if s.contains('e') {
+                format!("{v:.6}")
+            } else {
+                s
+            }
+        }
+    }
+}
+
+fn nrind(v: f64, lo: Option<f64>, hi: Option<f64>) -> Option<&'static str> {
+    if lo.is_none() && hi.is_none() {
+        return None;
+    }
+    if lo.is_some_and(|l| v < l) {
+        Some("LOW")
+    } else if hi.is_some_and(|h| v > h) {
+        Some("HIGH")
+    } else {
+        Some("NORMAL")
+    }
+}
+
+/// Everything derive needs besides the pipeline.
+pub struct DeriveInput<'a> {
+    /// Ingested records.
+    pub data: &'a IngestOutput,
+    /// Validation decisions.
+    pub validation: &'a ValidationOutput,
+}
+
+/// Build every dataset.
+pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Vec<AdlbRow>) {
+    let p = &lp.pipeline;
+    let data = input.data;
+    let v = input.validation;
+    let study = &p.study.id;
+    let arm_label: HashMap<&str, &str> = p
+        .arms
+        .iter()
+        .map(|a| (a.code.as_str(), a.label.as_str()))
+        .collect();
+
+    // Subjects (accepted rows only; the first row of a duplicated id).
+    let mut subjects: BTreeMap<&str, SubjectInfo> = BTreeMap::new();
+    for (s, d) in data.subjects.iter().zip(&v.subjects) {
+        if !d.accepted() || subjects.contains_key(s.subject_id.as_str()) {
+            continue;
+        }
+        let known_arm = s.arm.as_deref().filter(|a| arm_label.contains_key(a));
+        let dosed = s.doses_received.is_some_and(|n| n > 0) || s.first_dose_date.is_some();
+        subjects.insert(
+            &s.subject_id,
+            SubjectInfo {
+                usubjid: usubjid(study, &s.subject_id),
+                siteid: s.site_id.clone(),
+                armcd: known_arm.map(str::to_string),
+                trtp: known_arm.map(|a| arm_label[a].to_string()),
+                trta: known_arm
+                    .filter(|_| dosed)
+                    .map(|a| arm_label[a].to_string()),
+                sex: s.sex.clone(),
+            },
+        );
+    }
+
+    // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
+    let mut accepted: Vec<usize> = (0..data.labs.len())
+        .filter(|&i| {
+            v.labs[i].accepted() && subjects.contains_key(data.labs[i].subject_id.as_str())
+        })
+        .collect();
+    let key = |i: &usize| {
+        let r = &data.labs[*i];
+        (
+            usubjid(study, &r.subject_id),
+            r.test_code.clone(),
+            r.collection_date,
+            r.lineage.file.clone(),
+            r.lineage.line,
+        )
+    };
+    accepted.sort_by_key(key);
+    let mut lbseq: HashMap<usize, i64> = HashMap::new();
+    let mut counter: HashMap<&str, i64> = HashMap::new();
+    for &i in &accepted {
+        let c = counter.entry(data.labs[i].subject_id.as_str()).or_insert(0);
+        *c += 1;
+        lbseq.insert(i, *c);
+    }
+    let panel: HashMap<&str, (usize, &crate::spec::LabTest)> = p
+        .labs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.code.as_str(), (i, t)))
+        .collect();
+    let windows = &p.visits.windows;
+    let baseline_w = p
+        .visits
+        .baseline
+        .as_ref()
+        .and_then(|b| windows.iter().position(|w| &w.name == b))
+        .unwrap_or(0);
+
+    let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
+        let sex = subjects
+            .get(r.subject_id.as_str())
+            .and_then(|s| s.sex.as_deref());
+        match panel.get(r.test_code.as_str()).and_then(|(_, t)| t.normal) {
+            Some(n) => n.for_sex(sex),
+            None => (r.std_ref_low, r.std_ref_high),
+        }
+    };
+    let stresc = |r: &LabRecord| -> Option<String> {
+        let dec = panel
+            .get(r.test_code.as_str())
+            .and_then(|(_, t)| t.decimals);
+        match &r.result {
+            ParsedResult::Numeric(_) => r.std_value.map(|x| fmt_value(x, dec)),
+            ParsedResult::Censored(op, lim) => {
+                let sign = match op {
+                    crate::ingest::Censoring::Below => "<",
+                    crate::ingest::Censoring::Above => ">",
+                };
+                r.std_limit
+                    .map(|x| format!("{sign}{}", fmt_value(x, dec)))
+                    .or_else(|| {
+                        (r.unit == r.std_unit).then(|| format!("{sign}{}", fmt_value(*lim, dec)))
+                    })
+            }
+            ParsedResult::Text(t) => Some(t.clone()),
+            ParsedResult::Missing | ParsedResult::NotDone => None,
+        }
+    };
+
+    // SDTM LB.
+    let lb = {
+        let rows = &accepted;
+        let r = |i: &usize| &data.labs[*i];
+        let s = |f: &dyn Fn(&LabRecord) -> Option<String>| {
+            ColumnData::Str(rows.iter().map(|i| f(r(i))).collect())
+        };
+        let f = |f: &dyn Fn(&LabRecord) -> Option<f64>| {
+            ColumnData::F64(rows.iter().map(|i| f(r(i))).collect())
+        };
+        let visitnum = |x: &LabRecord| {
+            windows
+                .iter()
+                .find(|w| w.name.eq_ignore_ascii_case(&x.visit))
+                .map(|w| w.number)
+        };
+        Table {
+            columns: vec![
+                col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
+                col("DOMAIN", "Domain Abbreviation", s(&|_| Some("LB".into()))),
+                col(
+                    "USUBJID",
+                    "Unique Subject Identifier",
+                    s(&|x| Some(usubjid(study, &x.subject_id))),
+                ),
+                col(
+                    "LBSEQ",
+                    "Sequence Number",
+                    ColumnData::I64(rows.iter().map(|i| lbseq.get(i).copied()).collect()),
+                ),
+                col(
+                    "LBTESTCD",
+                    "Lab Test or Examination Short Name",
+                    s(&|x| Some(x.test_code.clone())),
+                ),
+                col(
+                    "LBTEST",
+                    "Lab Test or Examination Name",
+                    s(&|x| {
+                        panel
+                            .get(x.test_code.as_str())
+                            .map(|(_, t)| t.name.clone())
+                            .or_else(|| Some(x.test_name.clone()))
+                    }),
+                ),
+                col(
+                    "LBORRES",
+                    "Result or Finding in Original Units",
+                    s(&|x| Some(x.result_raw.clone()).filter(|t| !t.is_empty())),
+                ),
+                col(
+                    "LBORRESU",
+                    "Original Units",
+                    s(&|x| Some(x.unit_raw.clone()).filter(|t| !t.is_empty())),
+                ),
+                col(
+                    "LBSTRESC",
+                    "Character Result/Finding in Std Format",
+                    s(&stresc),
+                ),
+                col(
+                    "LBSTRESN",
+                    "Numeric Result/Finding in Standard Units",
+                    f(&|x| match x.result {
+                        ParsedResult::Numeric(_) => x.std_value,
+                        _ => None,
+                    }),
+                ),
+                col("LBSTRESU", "Standard Units", s(&|x| x.std_unit.clone())),
+                col(
+                    "LBSTNRLO",
+                    "Normal Range Lower Limit-Std Units",
+                    f(&|x| ranges(x).0),
+                ),
+                col(
+                    "LBSTNRHI",
+                    "Normal Range Upper Limit-Std Units",
+                    f(&|x| ranges(x).1),
+                ),
+                col(
+                    "LBNRIND",
+                    "Reference Range Indicator",
+                    s(&|x| match x.result {
+                        ParsedResult::Numeric(_) => x.std_value.and_then(|y| {
+                            let (lo, hi) = ranges(x);
+                            nrind(y, lo, hi).map(str::to_string)
+                        }),
+                        _ => None,
+                    }),
+                ),
+                col(
+                    "LBSTAT",
+                    "Completion Status",
+                    s(&|x| {
+                        matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
+                            .then(|| "NOT DONE".to_string())
+                    }),
+                ),
+                col("VISITNUM", "Visit Number", f(&visitnum)),
+                col("VISIT", "Visit Name", s(&|x| Some(x.visit.clone()))),
+                col(
+                    "LBDTC",
+                    "Date/Time of Specimen Collection",
+                    s(&|x| x.collection_date.map(|d| d.to_string())),
+                ),
+                col(
+                    "LBDY",
+                    "Study Day of Specimen Collection",
+                    ColumnData::I64(rows.iter().map(|i| r(i).study_day).collect()),
+                ),
+                col(
+                    "SRCFILE",
+                    "Source File",
+                    s(&|x| Some(x.lineage.file.clone())),
+                ),
+                col(
+                    "SRCLINE",
+                    "Source Line",
+                    ColumnData::I64(
+                        rows.iter()
+                            .map(|i| Some(r(i).lineage.line as i64))
+                            .collect(),
+                    ),
+                ),
+            ],
+        }
+    };
+
+    // ADLB: numeric parameters of the panel, accepted records with a standard value.
+    let mut rows: Vec<AdlbRow> = Vec::new();
+    for &i in &accepted {
+        let r = &data.labs[i];
+        let Some((pi, t)) = panel.get(r.test_code.as_str()).copied() else {
+            continue;
+        };
+        if r.std_value.is_none() {
+            continue;
+        }
+        let s = &subjects[r.subject_id.as_str()];
+        let pl = v.placement[i];
+        let w = pl.window.map(|k| &windows[k]);
+        let (lo, hi) = ranges(r);
+        let aval = r.std_value;
+        rows.push(AdlbRow {
+            usubjid: s.usubjid.clone(),
+            subjid: r.subject_id.clone(),
+            siteid: s.siteid.clone(),
+            trtp: s.trtp.clone(),
+            armcd: s.armcd.clone(),
+            trta: s.trta.clone(),
+            paramcd: t.code.clone(),
+            param: format!("{} ({})", t.name, t.unit),
+            paramn: pi as i64 + 1,
+            aval,
+            avalc: stresc(r),
+            avalu: t.unit.clone(),
+            adt: r.collection_date,
+            ady: r.study_day,
+            avisit: w.map(|w| w.name.clone()),
+            avisitn: w.map(|w| w.number),
+            awtarget: w.map(|w| i64::from(w.target)),
+            awlo: w.map(|w| i64::from(w.low)),
+            awhi: w.map(|w| i64::from(w.high)),
+            ablfl: (pl.selected && pl.window == Some(baseline_w)).then_some("Y"),
+            base: None,
+            chg: None,
+            pchg: None,
+            anrlo: lo,
+            anrhi: hi,
+            anrind: aval.and_then(|x| nrind(x, lo, hi)),
+            bnrind: None,
+            shift1: None,
+            anl01fl: pl.selected.then_some("Y"),
+            worsthfl: None,
+            worstlfl: None,
+            dtype: None,
+            lbseq: lbseq.get(&i).copied(),
+            srcfile: r.lineage.file.clone(),
+            srcline: r.lineage.line as i64,
+        });
+    }
+    // Baseline, change, shift, worst flags per subject and parameter.
+    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (k, row) in rows.iter().enumerate() {
+        groups
+            .entry((row.usubjid.clone(), row.paramcd.clone()))
+            .or_default()
+            .push(k);
+    }
+    for idx in groups.values() {
+        let base = idx
+            .iter()
+            .find(|&&k| rows[k].ablfl.is_some())
+            .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
+        let Some((base_val, base_ind, base_day)) = base else {
+            continue;
+        };
+        let mut post: Vec<usize> = Vec::new();
+        for &k in idx {
+            let row = &mut rows[k];
+            row.base = base_val;
+            row.bnrind = base_ind;
+            let after = match (row.ady, base_day) {
+                (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
+                _ => false,
+            };
+            if after {
+                post.push(k);
+                if let (Some(a), Some(b)) = (row.aval, base_val) {
+                    row.chg = Some(a - b);
+                    row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
+                }
+                if let (Some(b), Some(a)) = (base_ind, row.anrind) {
+                    row.shift1 = Some(format!("{b} to {a}"));
+                }
+            }
+        }
+        // Worst post-baseline: highest and lowest AVAL (first in order on ties).
+        let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
+            let mut best: Option<usize> = None;
+            for &k in &post {
+                if let Some(a) = rows[k].aval
+                    && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
+                {
+                    best = Some(k);
+                }
+            }
+            best
+        };
+        let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
+        if let Some(k) = hi {
+            rows[k].worsthfl = Some("Y");
+        }
+        if let Some(k) = lo {
+            rows[k].worstlfl = Some("Y");
+        }
+    }
+    // LOCF rows for post-baseline windows without an analysed record.
+    if p.derive.missing_visits == MissingVisitPolicy::Locf {
+        let mut extra = Vec::new();
+        for idx in groups.values() {
+            let mut last: Option<&AdlbRow> = None;
+            for (wi, w) in windows.iter().enumerate() {
+                if wi == baseline_w || w.number <= windows[baseline_w].number {
+                    continue;
+                }
+                let here = idx
+                    .iter()
+                    .map(|&k| &rows[k])
+                    .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
+                match (here, last) {
+                    (Some(r), _) => last = Some(r),
+                    (None, Some(prev)) => {
+                        let mut c = prev.clone();
+                        c.avisit = Some(w.name.clone());
+                        c.avisitn = Some(w.number);
+                        c.awtarget = Some(i64::from(w.target));
+                        c.awlo = Some(i64::from(w.low));
+                        c.awhi = Some(i64::from(w.high));
+                        c.anl01fl = None;
+                        c.worsthfl = None;
+                        c.worstlfl = None;
+                        c.dtype = Some("LOCF");
+                        extra.push(c);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        rows.extend(extra);
+    }
+    rows.sort_by(|a, b| {
+        (
+            &a.usubjid,
+            a.paramn,
+            a.avisitn.map(OrdF64),
+            a.adt,
+            a.dtype,
+            &a.srcfile,
+            a.srcline,
+        )
+            .cmp(&(
+                &b.usubjid,
+                b.paramn,
+                b.avisitn.map(OrdF64),
+                b.adt,
+                b.dtype,
+                &b.srcfile,
+                b.srcline,
+            ))
+    });
+    let adlb = adlb_table(study, &rows);
+
+    let adsl = adsl_table(lp, input, &subjects);
+    let adtte = adtte_table(lp, input, &subjects);
+    (
+        DeriveOutput {
+            lb,
+            adsl,
+            adlb,
+            adtte,
+        },
+        rows,
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF64(f64);
+impl Eq for OrdF64 {}
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for OrdF64 {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&o.0)
+    }
+}
+
+/// Column names and labels of the stratification factors, in the order of
+/// `inputs.subjects.strata` (at most nine; `spec::check` enforces it).
+pub const STRATA: [(&str, &str); 9] = [
+    ("STRAT1", "Stratification Factor 1"),
+    ("STRAT2", "Stratification Factor 2"),
+    ("STRAT3", "Stratification Factor 3"),
+    ("STRAT4", "Stratification Factor 4"),
+    ("STRAT5", "Stratification Factor 5"),
+    ("STRAT6", "Stratification Factor 6"),
+    ("STRAT7", "Stratification Factor 7"),
+    ("STRAT8", "Stratification Factor 8"),
+    ("STRAT9", "Stratification Factor 9"),
+];
+
+fn col(name: &'static str, label: &'static str, data: ColumnData) -> Column {
+    Column { name, label, data }
+}
+
+fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
+    let s = |f: &dyn Fn(&AdlbRow) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
+    let f = |f: &dyn Fn(&AdlbRow) -> Option<f64>| ColumnData::F64(rows.iter().map(f).collect());
+    let i = |f: &dyn Fn(&AdlbRow) -> Option<i64>| ColumnData::I64(rows.iter().map(f).collect());
+    let fl = |f: &dyn Fn(&AdlbRow) -> Option<&'static str>| {
+        ColumnData::Str(rows.iter().map(|r| f(r).map(str::to_string)).collect())
+    };
+    Table {
+        columns: vec![
+            col(
+                "STUDYID",
+                "Study Identifier",
+                s(&|_| Some(study.to_string())),
+            ),
+            col(
+                "USUBJID",
+                "Unique Subject Identifier",
+                s(&|r| Some(r.usubjid.clone())),
+            ),
+            col(
+                "SUBJID",
+                "Subject Identifier for the Study",
+                s(&|r| Some(r.subjid.clone())),
+            ),
+            col(
+                "SITEID",
+                "Study Site Identifier",
+                s(&|r| Some(r.siteid.clone())),
+            ),
+            col("ARMCD", "Planned Arm Code", s(&|r| r.armcd.clone())),
+            col("TRTP", "Planned Treatment", s(&|r| r.trtp.clone())),
+            col("TRTA", "Actual Treatment", s(&|r| r.trta.clone())),
+            col("PARAMCD", "Parameter Code", s(&|r| Some(r.paramcd.clone()))),
+            col("PARAM", "Parameter", s(&|r| Some(r.param.clone()))),
+            col("PARAMN", "Parameter (N)", i(&|r| Some(r.paramn))),
+            col("AVAL", "Analysis Value", f(&|r| r.aval)),
+            col("AVALC", "Analysis Value (C)", s(&|r| r.avalc.clone())),
+            col(
+                "AVALU",
+                "Analysis Value Unit",
+                s(&|r| Some(r.avalu.clone())),
+            ),
+            col(
+                "ADT",
+                "Analysis Date",
+                ColumnData::Date(rows.iter().map(|r| r.adt).collect()),
+            ),
+            col("ADY", "Analysis Relative Day", i(&|r| r.ady)),
+            col("AVISIT", "Analysis Visit", s(&|r| r.avisit.clone())),
+            col("AVISITN", "Analysis Visit (N)", f(&|r| r.avisitn)),
+            col("AWTARGET", "Analysis Window Target", i(&|r| r.awtarget)),
+            col(
+                "AWLO",
+                "Analysis Window Beginning Timepoint",
+                i(&|r| r.awlo),
+            ),
+            col("AWHI", "Analysis Window Ending Timepoint", i(&|r| r.awhi)),
+            col("ABLFL", "Baseline Record Flag", fl(&|r| r.ablfl)),
+            col("BASE", "Baseline Value", f(&|r| r.base)),
+            col("CHG", "Change from Baseline", f(&|r| r.chg)),
+            col("PCHG", "Percent Change from Baseline", f(&|r| r.pchg)),
+            col(
+                "ANRLO",
+                "Analysis Normal Range Lower Limit",
+                f(&|r| r.anrlo),
+            ),
+            col(
+                "ANRHI",
+                "Analysis Normal Range Upper Limit",
+                f(&|r| r.anrhi),
+            ),
+            col(
+                "ANRIND",
+                "Analysis Reference Range Indicator",
+                fl(&|r| r.anrind),
+            ),
+            col(
+                "BNRIND",
+                "Baseline Reference Range Indicator",
+                fl(&|r| r.bnrind),
+            ),
+            col(
+                "SHIFT1",
+                "Shift 1 (Baseline to Analysis)",
+                s(&|r| r.shift1.clone()),
+            ),
+            col(
+                "ANL01FL",
+                "Analysis Flag 01 (Selected by Window Rule)",
+                fl(&|r| r.anl01fl),
+            ),
+            col(
+                "WORSTHFL",
+                "Worst (Highest) Post-baseline Flag",
+                fl(&|r| r.worsthfl),
+            ),
+            col(
+                "WORSTLFL",
+                "Worst (Lowest) Post-baseline Flag",
+                fl(&|r| r.worstlfl),
+            ),
+            col("DTYPE", "Derivation Type", fl(&|r| r.dtype)),
+            col("LBSEQ", "Sequence Number (SDTM LB)", i(&|r| r.lbseq)),
+            col("SRCFILE", "Source File", s(&|r| Some(r.srcfile.clone()))),
+            col("SRCLINE", "Source Line", i(&|r| Some(r.srcline))),
+        ],
+    }
+}
+
+struct EventDates {
+    death: Option<NaiveDate>,
+    transplant: Option<NaiveDate>,
+    withdrawal: Option<NaiveDate>,
+    last_contact: Option<NaiveDate>,
+}
+
+fn event_dates(input: &DeriveInput<'_>) -> HashMap<String, EventDates> {
+    let mut out: HashMap<String, EventDates> = HashMap::new();
+    let min = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.min(b)));
+    let max = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.max(b)));
+    for (e, d) in input.data.events.iter().zip(&input.validation.events) {
+        let (true, Some(date)) = (d.accepted(), e.event_date) else {
+            continue;
+        };
+        let x = out.entry(e.subject_id.clone()).or_insert(EventDates {
+            death: None,
+            transplant: None,
+            withdrawal: None,
+            last_contact: None,
+        });
+        match e.event.as_str() {
+            "DEATH" => x.death = min(x.death, date),
+            "TRANSPLANT" => x.transplant = min(x.transplant, date),
+            "WITHDRAWAL" => x.withdrawal = min(x.withdrawal, date),
+            _ => {}
+        }
+        x.last_contact = max(x.last_contact, date);
+    }
+    // Any accepted lab collection is contact too.
+    for (r, d) in input.data.labs.iter().zip(&input.validation.labs) {
+        if let (true, Some(date)) = (d.accepted(), r.collection_date)
+            && let Some(x) = out.get_mut(&r.subject_id)
+        {
+            x.last_contact = max(x.last_contact, date);
+        }
+    }
+    out
+}
+
+fn adsl_table(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    subjects: &BTreeMap<&str, SubjectInfo>,
+) -> Table {
+    let p = &lp.pipeline;
+    let study = &p.study.id;
+    let ev = event_dates(input);
+    let elig: HashMap<&str, &SubjectEligibility> = input
+        .validation
+        .eligibility
+        .iter()
+        .map(|e| (e.subject_id.as_str(), e))
+        .collect();
+    let recs: Vec<&crate::ingest::SubjectRecord> = subjects
+        .keys()
+        .filter_map(|id| input.data.subjects.iter().find(|s| s.subject_id == *id))
+        .collect();
+    let info = |r: &crate::ingest::SubjectRecord| &subjects[r.subject_id.as_str()];
+    let s = |f: &dyn Fn(&crate::ingest::SubjectRecord) -> Option<String>| {
+        ColumnData::Str(recs.iter().map(|r| f(r)).collect())
+    };
+    let d = |f: &dyn Fn(&crate::ingest::SubjectRecord) -> Option<NaiveDate>| {
+        ColumnData::Date(recs.iter().map(|r| f(r)).collect())
+    };
+    let y = |b: bool| b.then(|| "Y".to_string());
+    let evd = |r: &crate::ingest::SubjectRecord| ev.get(&r.subject_id);
+    let arm_of = |r: &crate::ingest::SubjectRecord| info(r).armcd.clone();
+    let dosed = |r: &crate::ingest::SubjectRecord| {
+        r.doses_received.is_some_and(|n| n > 0) || r.first_dose_date.is_some()
+    };
+    let mut columns = vec![
+        col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
+        col(
+            "USUBJID",
+            "Unique Subject Identifier",
+            s(&|r| Some(info(r).usubjid.clone())),
+        ),
+        col(
+            "SUBJID",
+            "Subject Identifier for the Study",
+            s(&|r| Some(r.subject_id.clone())),
+        ),
+        col(
+            "SITEID",
+            "Study Site Identifier",
+            s(&|r| Some(r.site_id.clone())),
+        ),
+        col("ARMCD", "Planned Arm Code", s(&arm_of)),
+        col(
+            "ARM",
+            "Description of Planned Arm",
+            s(&|r| info(r).trtp.clone()),
+        ),
+        col(
+            "TRT01P",
+            "Planned Treatment for Period 01",
+            s(&|r| info(r).trtp.clone()),
+        ),
+        col(
+            "TRT01A",
+            "Actual Treatment for Period 01",
+            s(&|r| info(r).trta.clone()),
+        ),
+        col(
+            "RANDDT",
+            "Date of Randomization",
+            d(&|r| r.randomization_date),
+        ),
+        col("RFICDT", "Date of Informed Consent", d(&|r| r.consent_date)),
+        col(
+            "TRTSDT",
+            "Date of First Exposure to Treatment",
+            d(&|r| r.first_dose_date),
+        ),
+        col(
+            "DOSES",
+            "Number of Doses Received",
+            ColumnData::I64(recs.iter().map(|r| r.doses_received).collect()),
+        ),
+        col(
+            "AGE",
+            "Age",
+            ColumnData::F64(recs.iter().map(|r| r.age).collect()),
+        ),
+        col(
+            "AGEU",
+            "Age Units",
+            s(&|r| r.age.map(|_| "YEARS".to_string())),
+        ),
+        col("SEX", "Sex", s(&|r| r.sex.clone())),
+    ];
+    for (k, st) in p
+        .inputs
+        .subjects
+        .strata
+        .iter()
+        .enumerate()
+        .take(STRATA.len())
+    {
+        columns.push(col(
+            STRATA[k].0,
+            STRATA[k].1,
+            s(&|r| r.strata.get(st).cloned()),
+        ));
+    }
+    columns.extend([
+        col(
+            "RANDFL",
+            "Randomized Population Flag",
+            s(&|r| y(arm_of(r).is_some() && r.randomization_date.is_some())),
+        ),
+        col(
+            "ITTFL",
+            "Intent-To-Treat Population Flag",
+            s(&|r| y(arm_of(r).is_some() && r.randomization_date.is_some())),
+        ),
+        col(
+            "SAFFL",
+            "Safety Population Flag (Received Any Dose)",
+            s(&|r| y(arm_of(r).is_some() && dosed(r))),
+        ),
+        col(
+            "ELIGFL",
+            "Eligibility Criteria Met Flag",
+            s(
+                &|r| match elig.get(r.subject_id.as_str()).map(|e| e.verdict) {
+                    Some(EligVerdict::Eligible) => Some("Y".into()),
+                    Some(EligVerdict::Ineligible) => Some("N".into()),
+                    _ => None,
+                },
+            ),
+        ),
+        col(
+            "DTHDT",
+            "Date of Death",
+            d(&|r| evd(r).and_then(|e| e.death)),
+        ),
+        col(
+            "DTHFL",
+            "Subject Death Flag",
+            s(&|r| y(evd(r).and_then(|e| e.death).is_some())),
+        ),
+        col(
+            "TRANSDT",
+            "Date of Liver Transplant",
+            d(&|r| evd(r).and_then(|e| e.transplant)),
+        ),
+        col(
+            "WDDT",
+            "Date of Withdrawal",
+            d(&|r| evd(r).and_then(|e| e.withdrawal)),
+        ),
+        col(
+            "LSTCNDT",
+            "Date of Last Contact",
+            d(&|r| evd(r).and_then(|e| e.last_contact)),
+        ),
+    ]);
+    Table { columns }
+}
+
+struct TteRow {
+    usubjid: String,
+    armcd: Option<String>,
+    trtp: Option<String>,
+    paramcd: &'static str,
+    param: &'static str,
+    startdt: NaiveDate,
+    adt: NaiveDate,
+    cnsr: i64,
+    evntdesc: Option<&'static str>,
+    cnsdtdsc: Option<&'static str>,
+    strata: BTreeMap<String, String>,
+}
+
+fn adtte_table(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    subjects: &BTreeMap<&str, SubjectInfo>,
+) -> Table {
+    let p = &lp.pipeline;
+    let study = &p.study.id;
+    let ev = event_dates(input);
+    let mut rows = Vec::new();
+    for (id, info) in subjects {
+        let Some(rec) = input.data.subjects.iter().find(|s| s.subject_id == *id) else {
+            continue;
+        };
+        let (Some(start), Some(e)) = (rec.reference_date, ev.get(*id)) else {
+            continue;
+        };
+        let Some(last) = e.last_contact else { continue };
+        let base = |paramcd, param, adt, cnsr, evntdesc, cnsdtdsc| TteRow {
+            usubjid: info.usubjid.clone(),
+            armcd: info.armcd.clone(),
+            trtp: info.trtp.clone(),
+            paramcd,
+            param,
+            startdt: start,
+            adt,
+            cnsr,
+            evntdesc,
+            cnsdtdsc,
+            strata: rec.strata.clone(),
+        };
+        // Overall survival: death, else censored at last contact.
+        rows.push(match e.death {
+            Some(d) => base("OS", "Overall Survival (days)", d, 0, Some("DEATH"), None),
+            None => base(
+                "OS",
+                "Overall Survival (days)",
+                last,
+                1,
+                None,
+                Some("LAST CONTACT"),
+            ),
+        });
+        // Transplant-free survival: the first of death and transplant.
+        let first = match (e.death, e.transplant) {
+            (Some(d), Some(t)) if t <= d => Some((t, "TRANSPLANT")),
+            (Some(d), _) => Some((d, "DEATH")),
+            (None, Some(t)) => Some((t, "TRANSPLANT")),
+            (None, None) => None,
+        };
+        rows.push(match first {
+            Some((d, what)) => base(
+                "TFS",
+                "Transplant-free Survival (days)",
+                d,
+                0,
+                Some(what),
+                None,
+            ),
+            None => base(
+                "TFS",
+                "Transplant-free Survival (days)",
+                last,
+                1,
+                None,
+                Some("LAST CONTACT"),
+            ),
+        });
+    }
+    rows.sort_by(|a, b| (&a.usubjid, a.paramcd).cmp(&(&b.usubjid, b.paramcd)));
+    let s = |f: &dyn Fn(&TteRow) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
+    let mut columns = vec![
+        col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
+        col(
+            "USUBJID",
+            "Unique Subject Identifier",
+            s(&|r| Some(r.usubjid.clone())),
+        ),
+        col("ARMCD", "Planned Arm Code", s(&|r| r.armcd.clone())),
+        col("TRTP", "Planned Treatment", s(&|r| r.trtp.clone())),
+        col(
+            "PARAMCD",
+            "Parameter Code",
+            s(&|r| Some(r.paramcd.to_string())),
+        ),
+        col("PARAM", "Parameter", s(&|r| Some(r.param.to_string()))),
+        col(
+            "STARTDT",
+            "Time to Event Origin Date (Reference Date)",
+            ColumnData::Date(rows.iter().map(|r| Some(r.startdt)).collect()),
+        ),
+        col(
+            "ADT",
+            "Analysis Date (Event or Censoring)",
+            ColumnData::Date(rows.iter().map(|r| Some(r.adt)).collect()),
+        ),
+        col(
+            "AVAL",
+            "Analysis Value (Days, ADT - STARTDT + 1)",
+            ColumnData::F64(
+                rows.iter()
+                    .map(|r| Some(((r.adt - r.startdt).num_days() + 1) as f64))
+                    .collect(),
+            ),
+        ),
+        col("AVALU", "Analysis Value Unit", s(&|_| Some("DAYS".into()))),
+        col(
+            "CNSR",
+            "Censor (0 = Event, 1 = Censored)",
+            ColumnData::I64(rows.iter().map(|r| Some(r.cnsr)).collect()),
+        ),
+        col(
+            "EVNTDESC",
+            "Event Description",
+            s(&|r| r.evntdesc.map(str::to_string)),
+        ),
+        col(
+            "CNSDTDSC",
+            "Censor Date Description",
+            s(&|r| r.cnsdtdsc.map(str::to_string)),
+        ),
+    ];
+    for (k, st) in p
+        .inputs
+        .subjects
+        .strata
+        .iter()
+        .enumerate()
+        .take(STRATA.len())
+    {
+        columns.push(col(
+            STRATA[k].0,
+            STRATA[k].1,
+            s(&|r| r.strata.get(st).cloned()),
+        ));
+    }
+    Table { columns }
+}

@@ -1,0 +1,224 @@
+//! Derive on the committed sample data: BASE, CHG, ANL01FL and ABLFL recomputed by hand from the
+//! raw CSV rows for several subjects, ADSL/ADTTE basics, and byte-identical reruns.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use trialpipe::store::read_parquet_text;
+
+fn run_into(name: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(["--quiet", "run", "pipelines/msc_cirrhosis.toml", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run trialpipe");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Rows of a Parquet file as maps column → text.
+fn rows(path: &Path) -> Vec<BTreeMap<String, Option<String>>> {
+    let cols = read_parquet_text(path).unwrap();
+    let n = cols.first().map_or(0, |c| c.values.len());
+    (0..n)
+        .map(|i| {
+            cols.iter()
+                .map(|c| (c.name.clone(), c.values[i].clone()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(r: &BTreeMap<String, Option<String>>, k: &str) -> Option<f64> {
+    r[k].as_ref().map(|v| v.parse().unwrap())
+}
+
+fn txt<'a>(r: &'a BTreeMap<String, Option<String>>, k: &str) -> Option<&'a str> {
+    r[k].as_deref()
+}
+
+/// Windows of the flagship pipeline: (name, target, low, high).
+const WINDOWS: [(&str, i64, i64, i64); 4] = [
+    ("BASELINE", 1, -28, 1),
+    ("WEEK 12", 85, 57, 113),
+    ("WEEK 24", 169, 141, 197),
+    ("WEEK 48", 337, 309, 365),
+];
+
+#[test]
+fn base_chg_and_anl01fl_match_a_hand_computation_from_raw_rows() {
+    let out = run_into("derive_hand");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+
+    // Raw site-01 rows (comma-separated, UTF-8 with BOM, standard units for these tests).
+    let raw = std::fs::read_to_string("sample_data/msc_cirrhosis/labs_site01.csv").unwrap();
+    let subjects = std::fs::read_to_string("sample_data/msc_cirrhosis/subjects.csv").unwrap();
+    let rand: BTreeMap<&str, chrono::NaiveDate> = subjects
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[2], f[4].parse().unwrap())
+        })
+        .collect();
+    // (subject, test) -> [(date, value, unit)]
+    type RawRow<'a> = (chrono::NaiveDate, &'a str, &'a str);
+    let mut by: BTreeMap<(&str, &str), Vec<RawRow>> = BTreeMap::new();
+    for l in raw.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        by.entry((f[2], f[5]))
+            .or_default()
+            .push((f[4].parse().unwrap(), f[7], f[8]));
+    }
+    let std_unit = BTreeMap::from([("ALB", "g/L"), ("PT", "s"), ("SODIUM", "mmol/L")]);
+    let mut checked = 0;
+    for ((subj, test), recs) in &by {
+        let Some(unit) = std_unit.get(test) else {
+            continue;
+        };
+        let Some(r0) = rand.get(subj) else { continue };
+        // Only clean sets: numeric results, the standard spelling, no repeated date.
+        let mut dates: Vec<_> = recs.iter().map(|r| r.0).collect();
+        dates.sort();
+        dates.dedup();
+        if dates.len() != recs.len()
+            || recs
+                .iter()
+                .any(|r| r.2 != *unit || r.1.parse::<f64>().is_err())
+        {
+            continue;
+        }
+        // Study day (no day 0), window, closest-to-target selection with ties to the earlier.
+        let day = |d: chrono::NaiveDate| {
+            let x = (d - *r0).num_days();
+            if x >= 0 { x + 1 } else { x }
+        };
+        let mut selected: BTreeMap<&str, (i64, f64)> = BTreeMap::new();
+        for (d, v, _) in recs {
+            let dy = day(*d);
+            let v: f64 = v.parse().unwrap();
+            if let Some(w) = WINDOWS.iter().find(|w| dy >= w.2 && dy <= w.3) {
+                let better = match selected.get(w.0) {
+                    None => true,
+                    Some((od, _)) => {
+                        let (a, b) = ((dy - w.1).abs(), (od - w.1).abs());
+                        a < b || (a == b && dy < *od)
+                    }
+                };
+                if better {
+                    selected.insert(w.0, (dy, v));
+                }
+            }
+        }
+        let Some((base_day, base)) = selected.get("BASELINE").copied() else {
+            continue;
+        };
+        let usubjid = format!("MSC-LC-{subj}");
+        let mine: Vec<_> = adlb
+            .iter()
+            .filter(|r| txt(r, "USUBJID") == Some(&usubjid) && txt(r, "PARAMCD") == Some(test))
+            .collect();
+        assert_eq!(
+            mine.len(),
+            recs.len(),
+            "{subj} {test}: one ADLB row per raw row"
+        );
+        for r in &mine {
+            let dy = num(r, "ADY").unwrap() as i64;
+            let aval = num(r, "AVAL").unwrap();
+            assert_eq!(num(r, "BASE"), Some(base), "{subj} {test} day {dy}");
+            let sel = WINDOWS
+                .iter()
+                .find(|w| dy >= w.2 && dy <= w.3)
+                .is_some_and(|w| selected[w.0].0 == dy);
+            assert_eq!(
+                txt(r, "ANL01FL") == Some("Y"),
+                sel,
+                "{subj} {test} day {dy} ANL01FL"
+            );
+            assert_eq!(
+                txt(r, "ABLFL") == Some("Y"),
+                dy == base_day,
+                "{subj} {test} day {dy} ABLFL"
+            );
+            if dy > base_day {
+                let chg = num(r, "CHG").unwrap();
+                assert!(
+                    (chg - (aval - base)).abs() < 1e-9,
+                    "{subj} {test} day {dy} CHG"
+                );
+                let pchg = num(r, "PCHG").unwrap();
+                assert!((pchg - (aval - base) / base * 100.0).abs() < 1e-9);
+            } else {
+                assert_eq!(
+                    num(r, "CHG"),
+                    None,
+                    "{subj} {test} day {dy}: no CHG before baseline"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} subject/test sets were clean enough to check"
+    );
+}
+
+#[test]
+fn adsl_and_adtte_have_one_row_per_subject_and_endpoint() {
+    let out = run_into("derive_adsl");
+    let adsl = rows(&out.join("adam/adsl.parquet"));
+    let subjects = std::fs::read_to_string("sample_data/msc_cirrhosis/subjects.csv").unwrap();
+    assert_eq!(adsl.len(), subjects.lines().count() - 1);
+    for r in &adsl {
+        assert!(!r.contains_key("birth_date") && !r.contains_key("BRTHDT"));
+        assert_eq!(txt(r, "RANDFL"), Some("Y"));
+        assert_eq!(
+            txt(r, "USUBJID"),
+            Some(format!("MSC-LC-{}", txt(r, "SUBJID").unwrap()).as_str())
+        );
+    }
+    let adtte = rows(&out.join("adam/adtte.parquet"));
+    assert_eq!(adtte.len(), 2 * adsl.len());
+    let events = std::fs::read_to_string("sample_data/msc_cirrhosis/events.csv").unwrap();
+    for r in adtte.iter().filter(|r| txt(r, "PARAMCD") == Some("OS")) {
+        let subj = txt(r, "USUBJID").unwrap().trim_start_matches("MSC-LC-");
+        let death = events
+            .lines()
+            .find(|l| l.contains(&format!(",{subj},DEATH,")))
+            .map(|l| l.rsplit(',').next().unwrap().to_string());
+        assert_eq!(txt(r, "CNSR") == Some("0"), death.is_some(), "{subj}");
+        if let Some(d) = death {
+            assert_eq!(txt(r, "ADT"), Some(d.as_str()));
+        }
+        let start: chrono::NaiveDate = txt(r, "STARTDT").unwrap().parse().unwrap();
+        let adt: chrono::NaiveDate = txt(r, "ADT").unwrap().parse().unwrap();
+        assert_eq!(num(r, "AVAL"), Some(((adt - start).num_days() + 1) as f64));
+    }
+}
+
+#[test]
+fn derived_datasets_are_byte_identical_across_reruns() {
+    let (a, b) = (run_into("derive_rep_a"), run_into("derive_rep_b"));
+    for rel in [
+        "sdtm/lb.parquet",
+        "adam/adsl.parquet",
+        "adam/adlb.parquet",
+        "adam/adtte.parquet",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(rel)).unwrap(),
+            std::fs::read(b.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+}
