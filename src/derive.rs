@@ -333,7 +333,11 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
                         _ => None,
                     }),
                 ),
-                col("LBSTRESU", "Standard Units", s(&|x| x.std_unit.clone())),
+                col(
+                    "LBSTRESU",
+                    "Standard Units",
+                    cat(s(&|x| x.std_unit.clone())),
+                ),
                 col(
                     "LBSTNRLO",
                     "Normal Range Lower Limit-Std Units",
@@ -364,7 +368,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
                     }),
                 ),
                 col("VISITNUM", "Visit Number", f(&visitnum)),
-                col("VISIT", "Visit Name", s(&|x| Some(x.visit.clone()))),
+                col("VISIT", "Visit Name", cat(s(&|x| Some(x.visit.clone())))),
                 col(
                     "LBDTC",
                     "Date/Time of Specimen Collection",
@@ -599,6 +603,14 @@ pub const STRATA: [(&str, &str); 9] = [
     ("STRAT9", "Stratification Factor 9"),
 ];
 
+/// Text columns holding codes are written as categoricals (dictionary strings for Arrow).
+fn cat(c: ColumnData) -> ColumnData {
+    match c {
+        ColumnData::Str(v) => ColumnData::Cat(v),
+        other => other,
+    }
+}
+
 fn col(name: &'static str, label: &'static str, data: ColumnData) -> Column {
     Column { name, label, data }
 }
@@ -632,11 +644,15 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
                 "Study Site Identifier",
                 s(&|r| Some(r.siteid.clone())),
             ),
-            col("ARMCD", "Planned Arm Code", s(&|r| r.armcd.clone())),
-            col("TRTP", "Planned Treatment", s(&|r| r.trtp.clone())),
-            col("TRTA", "Actual Treatment", s(&|r| r.trta.clone())),
-            col("PARAMCD", "Parameter Code", s(&|r| Some(r.paramcd.clone()))),
-            col("PARAM", "Parameter", s(&|r| Some(r.param.clone()))),
+            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.clone()))),
+            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.clone()))),
+            col("TRTA", "Actual Treatment", cat(s(&|r| r.trta.clone()))),
+            col(
+                "PARAMCD",
+                "Parameter Code",
+                cat(s(&|r| Some(r.paramcd.clone()))),
+            ),
+            col("PARAM", "Parameter", cat(s(&|r| Some(r.param.clone())))),
             col("PARAMN", "Parameter (N)", i(&|r| Some(r.paramn))),
             col("AVAL", "Analysis Value", f(&|r| r.aval)),
             col("AVALC", "Analysis Value (C)", s(&|r| r.avalc.clone())),
@@ -651,7 +667,7 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
                 ColumnData::Date(rows.iter().map(|r| r.adt).collect()),
             ),
             col("ADY", "Analysis Relative Day", i(&|r| r.ady)),
-            col("AVISIT", "Analysis Visit", s(&|r| r.avisit.clone())),
+            col("AVISIT", "Analysis Visit", cat(s(&|r| r.avisit.clone()))),
             col("AVISITN", "Analysis Visit (N)", f(&|r| r.avisitn)),
             col("AWTARGET", "Analysis Window Target", i(&|r| r.awtarget)),
             col(
@@ -800,7 +816,7 @@ fn adsl_table(
             "Study Site Identifier",
             s(&|r| Some(r.site_id.clone())),
         ),
-        col("ARMCD", "Planned Arm Code", s(&arm_of)),
+        col("ARMCD", "Planned Arm Code", cat(s(&arm_of))),
         col(
             "ARM",
             "Description of Planned Arm",
@@ -842,7 +858,7 @@ fn adsl_table(
             "Age Units",
             s(&|r| r.age.map(|_| "YEARS".to_string())),
         ),
-        col("SEX", "Sex", s(&|r| r.sex.clone())),
+        col("SEX", "Sex", cat(s(&|r| r.sex.clone()))),
     ];
     for (k, st) in p
         .inputs
@@ -1005,14 +1021,14 @@ fn adtte_table(
             "Unique Subject Identifier",
             s(&|r| Some(r.usubjid.clone())),
         ),
-        col("ARMCD", "Planned Arm Code", s(&|r| r.armcd.clone())),
-        col("TRTP", "Planned Treatment", s(&|r| r.trtp.clone())),
+        col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.clone()))),
+        col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.clone()))),
         col(
             "PARAMCD",
             "Parameter Code",
             s(&|r| Some(r.paramcd.to_string())),
         ),
-        col("PARAM", "Parameter", s(&|r| Some(r.param.to_string()))),
+        col("PARAM", "Parameter", cat(s(&|r| Some(r.param.to_string())))),
         col(
             "STARTDT",
             "Time to Event Origin Date (Reference Date)",
@@ -1032,7 +1048,11 @@ fn adtte_table(
                     .collect(),
             ),
         ),
-        col("AVALU", "Analysis Value Unit", s(&|_| Some("DAYS".into()))),
+        col(
+            "AVALU",
+            "Analysis Value Unit",
+            cat(s(&|_| Some("DAYS".into()))),
+        ),
         col(
             "CNSR",
             "Censor (0 = Event, 1 = Censored)",

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use polars::prelude::{
     DataFrame, DataType, IntoColumn, KeyValueMetadata, NamedFrom, ParquetCompression,
-    ParquetReader, ParquetWriter, PlSmallStr, PolarsError, PolarsResult, SerReader, Series,
+    ParquetReader, PlSmallStr, PolarsError, PolarsResult, SerReader, Series,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -153,13 +153,16 @@ pub enum ColumnData {
     I64(Vec<Option<i64>>),
     /// Calendar date.
     Date(Vec<Option<NaiveDate>>),
+    /// Text with few distinct values (codes such as PARAMCD, AVISIT, ARMCD): written as a
+    /// categorical, which Arrow readers see as a dictionary-encoded string.
+    Cat(Vec<Option<String>>),
 }
 
 impl ColumnData {
     /// Number of rows.
     pub fn len(&self) -> usize {
         match self {
-            ColumnData::Str(v) => v.len(),
+            ColumnData::Str(v) | ColumnData::Cat(v) => v.len(),
             ColumnData::F64(v) => v.len(),
             ColumnData::I64(v) => v.len(),
             ColumnData::Date(v) => v.len(),
@@ -203,6 +206,9 @@ fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
         let name: PlSmallStr = c.name.into();
         let s = match &c.data {
             ColumnData::Str(v) => Series::new(name, v),
+            ColumnData::Cat(v) => Series::new(name, v).cast(&DataType::from_categories(
+                polars::prelude::Categories::global(),
+            ))?,
             ColumnData::F64(v) => Series::new(name, v),
             ColumnData::I64(v) => Series::new(name, v),
             ColumnData::Date(v) => {
@@ -219,18 +225,25 @@ fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
 }
 
 /// Write a table as zstd-compressed Parquet, atomically, with file-level key-value metadata
-/// (tool version, dataset name, and whatever the caller adds).
+/// (tool version, dataset name, labels and units, and whatever the caller adds) and per-column
+/// Arrow field metadata (`label`, and `unit` where the column has one) that pyarrow and pandas
+/// read back from the `ARROW:schema` entry.
 pub fn write_parquet(
     path: &Path,
     table: &Table,
     dataset: &str,
     extra: &[(String, String)],
 ) -> Result<FileRecord, StoreError> {
+    use polars::prelude::sink::{SinkDestination, SinkTarget, UnifiedSinkArgs};
+    use polars::prelude::{
+        ArrowSchema, CompatLevel, FileWriteFormat, IntoLazy, ParquetWriteOptions, PlRefPath,
+        SchemaExt, StatisticsOptions,
+    };
     let perr = |e: PolarsError| StoreError::Parquet {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let mut df = to_polars(table).map_err(perr)?;
+    let df = to_polars(table).map_err(perr)?;
     let mut kv = vec![
         polars_parquet_kv("trialpipe.version", env!("CARGO_PKG_VERSION")),
         polars_parquet_kv("trialpipe.dataset", dataset),
@@ -244,14 +257,69 @@ pub fn write_parquet(
     for (k, v) in extra {
         kv.push(polars_parquet_kv(k, v));
     }
-    write_atomic(path, |f| {
-        ParquetWriter::new(f)
-            .with_compression(ParquetCompression::Zstd(None))
-            .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)))
-            .finish(&mut df)
+    let compat = CompatLevel::oldest();
+    let mut arrow: ArrowSchema = df.schema().to_arrow(compat);
+    for (c, field) in table.columns.iter().zip(arrow.iter_values_mut()) {
+        let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
+        md.insert("label".into(), c.label.into());
+        field.metadata = Some(std::sync::Arc::new(md));
+    }
+    let opts = ParquetWriteOptions {
+        compression: ParquetCompression::Zstd(None),
+        statistics: StatisticsOptions::default(),
+        row_group_size: Some(ROW_GROUP_ROWS),
+        data_page_size: None,
+        key_value_metadata: Some(KeyValueMetadata::from_static(kv)),
+        arrow_schema: Some(std::sync::Arc::new(arrow)),
+        compat_level: Some(compat),
+    };
+    write_atomic_path(path, |tmp| {
+        let target = SinkTarget::Path(PlRefPath::new(tmp.to_string_lossy().as_ref()));
+        df.clone()
+            .lazy()
+            .sink(
+                SinkDestination::File { target },
+                FileWriteFormat::Parquet(std::sync::Arc::new(opts)),
+                UnifiedSinkArgs::default(),
+            )
+            .and_then(|lf| lf.collect())
             .map(|_| ())
             .map_err(perr)
     })
+}
+
+/// Rows per Parquet row group: large enough for fast scans, small enough that a notebook
+/// reading one parameter does not decode the whole file.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Like [`write_atomic`], for writers that want a path rather than an open file.
+fn write_atomic_path(
+    path: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), StoreError>,
+) -> Result<FileRecord, StoreError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_dir(dir)?;
+    let io = |action, source| StoreError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| io("cannot create temporary file", e))?
+        .into_temp_path();
+    fill(&tmp)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot sync", e))?;
+    restrict(&tmp, 0o640)?;
+    tmp.persist(path)
+        .map_err(|e| io("cannot rename into place", e.error))?;
+    file_record(path)
 }
 
 fn polars_parquet_kv(k: &str, v: &str) -> (String, String) {
