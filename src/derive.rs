@@ -36,6 +36,8 @@ pub struct DeriveOutput {
     pub adlb: Table,
     /// ADaM ADTTE.
     pub adtte: Table,
+    /// Responder flags per subject, visit and response rule (ADRS).
+    pub adrs: Table,
 }
 
 /// One ADLB row, kept typed so analyses can use it without reading Parquet back.
@@ -564,12 +566,15 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
 
     let adsl = adsl_table(lp, input, &subjects);
     let adtte = adtte_table(lp, input, &subjects);
+    let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
+    let adrs = adrs_table(lp, &flags);
     (
         DeriveOutput {
             lb,
             adsl,
             adlb,
             adtte,
+            adrs,
         },
         rows,
     )
@@ -724,6 +729,71 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
             col("LBSEQ", "Sequence Number (SDTM LB)", i(&|r| r.lbseq)),
             col("SRCFILE", "Source File", s(&|r| Some(r.srcfile.clone()))),
             col("SRCLINE", "Source Line", i(&|r| Some(r.srcline))),
+        ],
+    }
+}
+
+fn adrs_table(lp: &LoadedPipeline, flags: &[crate::response::ResponseFlag]) -> Table {
+    let p = &lp.pipeline;
+    let desc: HashMap<&str, &str> = p
+        .responses
+        .iter()
+        .map(|r| (r.id.as_str(), r.description.as_str()))
+        .collect();
+    let s = |f: &dyn Fn(&crate::response::ResponseFlag) -> Option<String>| {
+        ColumnData::Str(flags.iter().map(f).collect())
+    };
+    Table {
+        columns: vec![
+            col(
+                "STUDYID",
+                "Study Identifier",
+                s(&|_| Some(p.study.id.clone())),
+            ),
+            col(
+                "USUBJID",
+                "Unique Subject Identifier",
+                s(&|r| Some(r.usubjid.clone())),
+            ),
+            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.clone()))),
+            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.clone()))),
+            col(
+                "PARAMCD",
+                "Parameter Code (Response Rule Id)",
+                cat(s(&|r| Some(r.id.clone()))),
+            ),
+            col(
+                "PARAM",
+                "Parameter (Response Rule Description)",
+                cat(s(&|r| desc.get(r.id.as_str()).map(|d| d.to_string()))),
+            ),
+            col(
+                "AVISIT",
+                "Analysis Visit",
+                cat(s(&|r| Some(r.avisit.clone()))),
+            ),
+            col(
+                "AVISITN",
+                "Analysis Visit (N)",
+                ColumnData::F64(flags.iter().map(|r| Some(r.avisitn)).collect()),
+            ),
+            col(
+                "AVALC",
+                "Responder (Y/N, null when the data cannot show it)",
+                s(&|r| r.value.map(|b| if b { "Y".into() } else { "N".into() })),
+            ),
+            col(
+                "AVAL",
+                "Responder (1/0)",
+                ColumnData::F64(
+                    flags
+                        .iter()
+                        .map(|r| r.value.map(|b| if b { 1.0 } else { 0.0 }))
+                        .collect(),
+                ),
+            ),
+            col("DETAIL", "Values Used", s(&|r| Some(r.detail.clone()))),
+            col("ERROR", "Evaluation Error", s(&|r| r.error.clone())),
         ],
     }
 }

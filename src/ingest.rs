@@ -3,18 +3,43 @@
 //! * CSV dialects: the delimiter is declared or detected from the header line (`,` `;` tab),
 //!   UTF-8 with or without a byte-order mark, Latin-1 (declared, or detected when the bytes are
 //!   not UTF-8), CRLF, quoted fields.
-//! * Every record keeps its lineage: source file and the physical line it starts on.
+//! * Excel workbooks: a path ending in `.xlsx` is read with calamine, from the sheet named by the
+//!   input's `sheet` key (default: the first sheet). The first non-empty row is the header. Cells
+//!   stored as numbers come out as the shortest text that reads back as the same number, rounded
+//!   to the 15 significant digits Excel displays (`12.5`, not `12.500000000000002`); cells
+//!   formatted as dates come out as ISO 8601 dates (`2024-03-01`, or `2024-03-01T08:30:00` when
+//!   the cell holds a time of day).
+//! * Every record keeps its lineage: source file and the physical line it starts on; for a
+//!   workbook, the sheet and the 1-based spreadsheet row. Errors name places as `file:line`, or
+//!   `file[sheet]:row` for a workbook.
 //! * Results are parsed into a numeric value plus qualifiers: decimal comma, `<x`/`>x` (censored:
 //!   the operator and the limit are kept; the value used for analysis follows the pipeline's
 //!   [`CensoredPolicy`]), `ND`/`not done`, other text kept as a character result, blank as missing.
 //! * Units are normalized and converted to the test's standard unit through the unit registry.
 //! * Study day follows CDISC: day 1 is the reference date, the day before is −1, there is no day 0.
 //!
+//! Layouts:
+//!
+//! * Labs `long` (the default contract): one row per result.
+//! * Labs `wide`: one row per subject and visit, one column per test (`tests = [{ column, code,
+//!   unit }]`); each test cell becomes one record, blank cells included (as missing results), and
+//!   the record names its column ([`LabRecord::source_column`]). Timing is a `collection_date`
+//!   column (`timing = "date"`) or a `study_day` column (`timing = "study_day"`; integers, and 0
+//!   is a bad value since there is no day 0).
+//! * Labs `sdtm`: an SDTM LB domain. The original result (`LBORRES`, `LBORRESU`, `LBORNRLO`,
+//!   `LBORNRHI`) is the raw result, converted to the panel's standard unit like any other; the
+//!   sponsor's own standardization (`LBSTRESN`/`LBSTRESU`) is not used. `LBDY` is kept as the
+//!   study day when present, otherwise it is computed from `LBDTC`. Subject key: `USUBJID`.
+//!   `LBSTAT = NOT DONE` with a blank result is a not-done result.
+//! * Subjects `sdtm_dm`: an SDTM DM domain; `USUBJID` is the subject id, `RFSTDTC` the
+//!   randomization (reference) date, `RFICDTC` the consent date, `RFXSTDTC` the first dose date.
+//!   `ARMCD` of `SCRNFAIL` or `NOTASSGN` (any case) or blank means no arm.
+//! * Events `tte`: one row per subject with a time (days) and a status column per endpoint; each
+//!   endpoint of each row becomes one [`TteRecord`].
+//!
 //! Ingest decides nothing about validity: each record carries a [`ParseStatus`] saying what
 //! parsing found, and `validate` turns those into findings. Rows are never dropped here.
 //! A file that cannot be read at all is an [`IngestError`] naming the file and why.
-//! The long layout and the default subjects and events layouts are implemented; the wide and
-//! SDTM layouts are refused with a clear error until they are.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,9 +47,20 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::spec::{CensoredPolicy, Encoding, LabLayout, LoadedPipeline, SubjectsLayout};
+use crate::spec::{
+    CensoredPolicy, Encoding, EventsLayout, LabInput, LabLayout, LoadedPipeline, ReferenceDate,
+    SubjectsLayout, Timing,
+};
 use crate::store::{Column, ColumnData, Table};
 use crate::units::{Conversion, ExtraConversion, Registry};
+
+/// `file:line`, or `file[sheet]:row` for a workbook.
+fn at(path: &Path, sheet: Option<&str>, line: u64) -> String {
+    match sheet {
+        Some(s) => format!("{}[{s}]:{line}", path.display()),
+        None => format!("{}:{line}", path.display()),
+    }
+}
 
 /// Why ingest could not read its inputs.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +96,14 @@ pub enum IngestError {
         byte: u8,
     },
     /// A required column is missing from the header.
-    #[error("{path}:1: required column `{column}` is missing (header has: {header})")]
+    #[error("{}: required column `{column}` is missing (header has: {header})", at(path, sheet.as_deref(), *line))]
     MissingColumn {
         /// The file.
         path: PathBuf,
+        /// The worksheet, for a workbook.
+        sheet: Option<String>,
+        /// 1-based line (spreadsheet row) of the header.
+        line: u64,
         /// Contract name (after the pipeline's column mapping).
         column: String,
         /// What the header holds.
@@ -79,13 +119,35 @@ pub enum IngestError {
         /// The reader's message.
         message: String,
     },
-    /// A layout this version does not read yet.
-    #[error("{key}: layout `{layout}` is not supported yet by this version of trialpipe")]
-    Unsupported {
+    /// An `.xlsx` file could not be opened or its sheet not read.
+    #[error("{}: cannot read workbook: {message}", match sheet { Some(s) => format!("{}[{s}]", path.display()), None => path.display().to_string() })]
+    Workbook {
+        /// The file.
+        path: PathBuf,
+        /// The worksheet, when the failure concerns one.
+        sheet: Option<String>,
+        /// The reader's message.
+        message: String,
+    },
+    /// The workbook has no sheet of the name the pipeline gives.
+    #[error("{path}: no sheet named `{sheet}` (the workbook has: {available})")]
+    NoSheet {
+        /// The file.
+        path: PathBuf,
+        /// The sheet asked for.
+        sheet: String,
+        /// The sheets the workbook has.
+        available: String,
+    },
+    /// A `sheet` was given for a file that is not a workbook.
+    #[error("{path}: {key} = \"{sheet}\" names a worksheet, but the file is not an .xlsx workbook")]
+    SheetOnText {
+        /// The file.
+        path: PathBuf,
         /// Pipeline key.
         key: String,
-        /// Layout name.
-        layout: String,
+        /// The sheet given.
+        sheet: String,
     },
 }
 
@@ -94,8 +156,16 @@ pub enum IngestError {
 pub struct Lineage {
     /// Source file (as resolved from the pipeline file).
     pub file: String,
-    /// 1-based physical line the record starts on.
+    /// 1-based physical line the record starts on; for a workbook, the 1-based spreadsheet row.
     pub line: u64,
+    /// The worksheet, for a workbook (None for text files).
+    pub sheet: Option<String>,
+}
+
+impl std::fmt::Display for Lineage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&at(Path::new(&self.file), self.sheet.as_deref(), self.line))
+    }
 }
 
 /// One subject.
@@ -107,11 +177,11 @@ pub struct SubjectRecord {
     pub study_id: String,
     /// SITEID.
     pub site_id: String,
-    /// SUBJID.
+    /// SUBJID (USUBJID for an SDTM DM input).
     pub subject_id: String,
-    /// Arm code as randomized (blank → None).
+    /// Arm code as randomized (blank, or a DM screen failure / not assigned code → None).
     pub arm: Option<String>,
-    /// Randomization date.
+    /// Randomization date (RFSTDTC for an SDTM DM input).
     pub randomization_date: Option<NaiveDate>,
     /// Informed consent date.
     pub consent_date: Option<NaiveDate>,
@@ -148,6 +218,28 @@ pub struct EventRecord {
     pub event_date: Option<NaiveDate>,
     /// The raw date text.
     pub date_raw: String,
+}
+
+/// One time-to-event endpoint of one subject, from an events input with `layout = "tte"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TteRecord {
+    /// Source (the subject's row).
+    pub lineage: Lineage,
+    /// STUDYID.
+    pub study_id: String,
+    /// SUBJID.
+    pub subject_id: String,
+    /// Parameter code of the endpoint (`OS`, `DFS`, ...).
+    pub paramcd: String,
+    /// Time in days from the reference date (None when blank or not a number).
+    pub time_days: Option<f64>,
+    /// True when the status is the endpoint's `event_value`, false for any other status
+    /// (censored), None when the status is blank.
+    pub event: Option<bool>,
+    /// The time text exactly as read.
+    pub time_raw: String,
+    /// The status text exactly as read.
+    pub status_raw: String,
 }
 
 /// Comparison operator of a censored result.
@@ -223,27 +315,30 @@ impl ParseStatus {
 pub struct LabRecord {
     /// Source.
     pub lineage: Lineage,
+    /// The column the result came from, for a wide input (one record per test column).
+    pub source_column: Option<String>,
     /// STUDYID.
     pub study_id: String,
     /// SITEID.
     pub site_id: String,
-    /// SUBJID.
+    /// SUBJID (USUBJID for an SDTM input).
     pub subject_id: String,
     /// Visit label as reported.
     pub visit: String,
     /// Collection date.
     pub collection_date: Option<NaiveDate>,
-    /// Study day (CDISC, no day 0); None without a date or reference date.
+    /// Study day (CDISC, no day 0); None without a date or reference date, or when a study-day
+    /// column holds a bad value.
     pub study_day: Option<i64>,
     /// Test code as reported (upper-cased, trimmed).
     pub test_code: String,
-    /// Test name as reported.
+    /// Test name as reported (the panel's name for a wide input).
     pub test_name: String,
     /// The result text exactly as reported.
     pub result_raw: String,
     /// The parsed result, in the reported unit.
     pub result: ParsedResult,
-    /// The unit text exactly as reported.
+    /// The unit text exactly as reported (the declared unit of the column for a wide input).
     pub unit_raw: String,
     /// The canonical spelling of the reported unit.
     pub unit: Option<String>,
@@ -268,8 +363,12 @@ pub struct FileAccount {
     pub file: String,
     /// What it holds: `subjects`, `labs` or `events`.
     pub kind: &'static str,
-    /// Data rows read (header excluded).
+    /// Records produced from the file, which validate accounts for (accepted + quarantined):
+    /// the data rows, except for a wide lab file, where every test cell of a row is a record.
     pub rows_read: u64,
+    /// Data rows read (header excluded): lines of a text file (a quoted field may span lines),
+    /// rows of a worksheet (empty rows skipped).
+    pub data_rows: u64,
 }
 
 /// Everything ingest read.
@@ -281,47 +380,93 @@ pub struct IngestOutput {
     pub labs: Vec<LabRecord>,
     /// Events.
     pub events: Vec<EventRecord>,
+    /// Time-to-event endpoints, from an events input with `layout = "tte"`.
+    pub tte: Vec<TteRecord>,
     /// Rows read per file.
     pub files: Vec<FileAccount>,
 }
 
 /// Read every input the pipeline names.
 pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
-    let p = &lp.pipeline;
     let mut out = IngestOutput::default();
-    let files = |key: &str, pattern: &str| -> Result<Vec<PathBuf>, IngestError> {
-        let v = lp.expand(pattern).unwrap_or_default();
-        if v.is_empty() {
-            Err(IngestError::NoFiles {
-                key: key.to_string(),
-                pattern: pattern.to_string(),
-            })
-        } else {
-            Ok(v)
-        }
-    };
+    read_subjects(lp, &mut out)?;
+    read_labs(lp, &mut out)?;
+    read_events(lp, &mut out)?;
+    Ok(out)
+}
 
-    // Subjects.
-    let s = &p.inputs.subjects;
-    if s.layout != SubjectsLayout::Default {
-        return Err(IngestError::Unsupported {
-            key: "inputs.subjects.layout".into(),
-            layout: "sdtm_dm".into(),
-        });
+/// The files a path or glob of the pipeline matches; none is an error.
+fn expand(lp: &LoadedPipeline, key: &str, pattern: &str) -> Result<Vec<PathBuf>, IngestError> {
+    let v = lp.expand(pattern).unwrap_or_default();
+    if v.is_empty() {
+        Err(IngestError::NoFiles {
+            key: key.to_string(),
+            pattern: pattern.to_string(),
+        })
+    } else {
+        Ok(v)
     }
-    for path in files("inputs.subjects.path", &s.path)? {
-        let t = read_text(&path, s.encoding)?;
-        let mut rd = Rows::open(&path, &t, s.delimiter, &s.columns)?;
-        let need = [
-            "study_id",
-            "site_id",
-            "subject_id",
-            "arm",
-            "randomization_date",
-            "sex",
-            "age",
-        ];
-        rd.require(&need)?;
+}
+
+/// Contract name → SDTM DM variable.
+const DM_COLUMNS: &[(&str, &str)] = &[
+    ("study_id", "STUDYID"),
+    ("site_id", "SITEID"),
+    ("subject_id", "USUBJID"),
+    ("arm", "ARMCD"),
+    ("randomization_date", "RFSTDTC"),
+    ("consent_date", "RFICDTC"),
+    ("first_dose_date", "RFXSTDTC"),
+    ("sex", "SEX"),
+    ("age", "AGE"),
+];
+
+/// DM arm codes that mean the subject was never randomized to an arm (compared ignoring case).
+const DM_NO_ARM: &[&str] = &["SCRNFAIL", "NOTASSGN"];
+
+fn read_subjects(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestError> {
+    let p = &lp.pipeline;
+    let s = &p.inputs.subjects;
+    let sdtm = s.layout == SubjectsLayout::SdtmDm;
+    for path in expand(lp, "inputs.subjects.path", &s.path)? {
+        let mut rd = Rows::open(
+            &path,
+            s.encoding,
+            s.delimiter,
+            s.sheet.as_deref(),
+            "inputs.subjects.sheet",
+            &s.columns,
+        )?;
+        if sdtm {
+            rd.require(&[
+                "STUDYID", "USUBJID", "SITEID", "ARMCD", "RFSTDTC", "SEX", "AGE",
+            ])?;
+            for (contract, var) in DM_COLUMNS {
+                rd.alias(contract, var);
+            }
+        } else {
+            rd.require(&[
+                "study_id",
+                "site_id",
+                "subject_id",
+                "arm",
+                "randomization_date",
+                "sex",
+                "age",
+            ])?;
+        }
+        // Bad fields are reported under the file's own variable name for SDTM.
+        let shown = |col: &str| -> String {
+            if sdtm {
+                DM_COLUMNS
+                    .iter()
+                    .find(|(c, _)| *c == col)
+                    .map_or(col, |(_, v)| v)
+                    .to_string()
+            } else {
+                col.to_string()
+            }
+        };
         let mut n = 0;
         while let Some(row) = rd.next()? {
             n += 1;
@@ -333,7 +478,7 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                 }
                 let d = parse_date(raw, s.date_format.as_deref());
                 if d.is_none() {
-                    bad.insert(col.to_string(), raw.to_string());
+                    bad.insert(shown(col), raw.to_string());
                 }
                 d
             };
@@ -341,9 +486,9 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
             let consent_date = date("consent_date");
             let first_dose_date = date("first_dose_date");
             let reference_date = match p.study.reference_date {
-                crate::spec::ReferenceDate::Randomization => randomization_date,
-                crate::spec::ReferenceDate::Consent => consent_date,
-                crate::spec::ReferenceDate::FirstDose => first_dose_date,
+                ReferenceDate::Randomization => randomization_date,
+                ReferenceDate::Consent => consent_date,
+                ReferenceDate::FirstDose => first_dose_date,
             };
             let mut num = |col: &str| -> Option<f64> {
                 let raw = row.get(col)?;
@@ -352,7 +497,7 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                 }
                 let v = parse_number(raw);
                 if v.is_none() {
-                    bad.insert(col.to_string(), raw.to_string());
+                    bad.insert(shown(col), raw.to_string());
                 }
                 v
             };
@@ -363,12 +508,17 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
                 .iter()
                 .filter_map(|c| row.get(c).map(|v| (c.clone(), v.to_string())))
                 .collect();
+            let arm = row
+                .get("arm")
+                .filter(|a| !a.is_empty())
+                .filter(|a| !(sdtm && DM_NO_ARM.iter().any(|x| a.eq_ignore_ascii_case(x))))
+                .map(str::to_string);
             out.subjects.push(SubjectRecord {
                 lineage: row.lineage(),
                 study_id: row.text("study_id"),
                 site_id: row.text("site_id"),
                 subject_id: row.text("subject_id"),
-                arm: row.get("arm").filter(|a| !a.is_empty()).map(str::to_string),
+                arm,
                 randomization_date,
                 consent_date,
                 first_dose_date,
@@ -388,197 +538,508 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
             file: path.to_string_lossy().into_owned(),
             kind: "subjects",
             rows_read: n,
+            data_rows: n,
         });
     }
-    let reference: HashMap<&str, (Option<NaiveDate>, Option<&str>)> = out
-        .subjects
-        .iter()
-        .map(|s| (s.subject_id.as_str(), (s.reference_date, s.sex.as_deref())))
-        .collect();
+    Ok(())
+}
 
-    // Labs.
-    let registry = Registry::builtin();
-    let mut std_of: HashMap<&str, (&str, Registry)> = HashMap::new();
-    for t in &p.labs {
-        let extra: Vec<ExtraConversion> = t
-            .conversions
-            .iter()
-            .map(|c| ExtraConversion {
-                analyte: t.code.clone(),
-                from: c.from.clone(),
-                to: c.to.clone(),
-                factor: c.factor,
-            })
-            .collect();
-        let reg = match registry.with_extra(&extra) {
-            Ok(r) => r,
-            Err(_) => registry.with_extra(&[]).expect("no extra conversions"),
-        };
-        std_of.insert(t.code.as_str(), (t.unit.as_str(), reg));
-    }
-    let policy = p.ingest.censored;
-    let mut labs = Vec::new();
-    for (i, input) in p.inputs.labs.iter().enumerate() {
-        if input.layout != LabLayout::Long {
-            return Err(IngestError::Unsupported {
-                key: format!("inputs.labs[{i}].layout"),
-                layout: format!("{:?}", input.layout).to_lowercase(),
-            });
+/// What the lab layouts need to know about a subject.
+#[derive(Clone, Copy)]
+struct SubjectRef<'a> {
+    reference: Option<NaiveDate>,
+    study_id: &'a str,
+    site_id: &'a str,
+}
+
+/// One result as a layout read it, before parsing and standardization.
+struct RawLab {
+    lineage: Lineage,
+    source_column: Option<String>,
+    study_id: String,
+    site_id: String,
+    subject_id: String,
+    visit: String,
+    collection_date: Option<NaiveDate>,
+    study_day: Option<i64>,
+    /// Whether the layout's timing (date or study day) is usable.
+    timing_ok: bool,
+    test_code: String,
+    test_name: String,
+    result_raw: String,
+    unit_raw: String,
+    ref_low_raw: Option<String>,
+    ref_high_raw: Option<String>,
+    field_count_ok: bool,
+    /// The source says the test was not done (SDTM `LBSTAT`).
+    not_done: bool,
+}
+
+/// Parses and standardizes lab results: the panel's standard units and conversions, the
+/// censoring policy, and a cache of conversions by (test, unit spelling).
+struct Standardizer<'p> {
+    registry: &'static Registry,
+    std_of: HashMap<&'p str, (&'p str, Registry)>,
+    policy: CensoredPolicy,
+    cache: HashMap<(String, String), Result<Conversion, ParseStatus>>,
+}
+
+impl<'p> Standardizer<'p> {
+    fn new(lp: &'p LoadedPipeline) -> Standardizer<'p> {
+        let p = &lp.pipeline;
+        let registry = Registry::builtin();
+        let mut std_of = HashMap::new();
+        for t in &p.labs {
+            let extra: Vec<ExtraConversion> = t
+                .conversions
+                .iter()
+                .map(|c| ExtraConversion {
+                    analyte: t.code.clone(),
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                    factor: c.factor,
+                })
+                .collect();
+            let reg = match registry.with_extra(&extra) {
+                Ok(r) => r,
+                Err(_) => registry.with_extra(&[]).expect("no extra conversions"),
+            };
+            std_of.insert(t.code.as_str(), (t.unit.as_str(), reg));
         }
-        for path in files(&format!("inputs.labs[{i}].path"), &input.path)? {
-            let t = read_text(&path, input.encoding)?;
-            let mut rd = Rows::open(&path, &t, input.delimiter, &input.columns)?;
-            rd.require(&[
-                "subject_id",
-                "visit",
-                "collection_date",
-                "test_code",
-                "result",
-                "unit",
-            ])?;
-            let mut conv_cache: HashMap<(String, String), Result<Conversion, ParseStatus>> =
-                HashMap::new();
-            let mut n = 0;
-            while let Some(row) = rd.next()? {
-                n += 1;
-                let subject_id = row.text("subject_id");
-                let test_code = row.text("test_code").to_uppercase();
-                let result_raw = row.text("result");
-                let unit_raw = row.text("unit");
-                let date_raw = row.text("collection_date");
-                let collection_date = parse_date(&date_raw, input.date_format.as_deref());
-                let (refdate, _sex) = reference
-                    .get(subject_id.as_str())
-                    .copied()
-                    .unwrap_or((None, None));
-                let study_day = match (collection_date, refdate) {
-                    (Some(d), Some(r)) => Some(study_day(d, r)),
-                    _ => None,
-                };
-                let result = parse_result(&result_raw);
-                let unit = registry.canonical(&unit_raw).map(str::to_string);
-                let mut status = match (&result, row.field_count_ok) {
-                    (_, false) => ParseStatus::FieldCount,
-                    (ParsedResult::Missing, _) => ParseStatus::BlankResult,
-                    (ParsedResult::NotDone, _) => ParseStatus::NotDone,
-                    (ParsedResult::Text(_), _) => ParseStatus::TextResult,
-                    (ParsedResult::Censored(..), _) => ParseStatus::Censored,
-                    (ParsedResult::Numeric(_), _) => ParseStatus::Ok,
-                };
-                let mut std_value = None;
-                let mut std_limit = None;
-                let mut std_ref = (None, None);
-                let std_unit = std_of.get(test_code.as_str()).map(|(u, _)| u.to_string());
-                match std_of.get(test_code.as_str()) {
-                    None => {
-                        if status == ParseStatus::Ok || status == ParseStatus::Censored {
-                            status = ParseStatus::UnknownTest;
-                        }
-                    }
-                    Some((std_unit, reg)) => {
-                        let conv = conv_cache
-                            .entry((test_code.clone(), unit_raw.clone()))
-                            .or_insert_with(|| match reg.canonical(&unit_raw) {
-                                None => Err(ParseStatus::UnknownUnit),
-                                Some(_) => reg
-                                    .conversion(&test_code, &unit_raw, std_unit)
-                                    .map_err(|_| ParseStatus::NoConversion),
-                            });
-                        let conv = *conv;
-                        match conv {
-                            Err(st) => {
-                                if matches!(status, ParseStatus::Ok | ParseStatus::Censored) {
-                                    status = st;
-                                }
-                            }
-                            Ok(c) => {
-                                if let ParsedResult::Censored(_, lim) = result {
-                                    std_limit = c.apply(lim);
-                                }
-                                std_value = match result {
-                                    ParsedResult::Numeric(v) => c.apply(v),
-                                    ParsedResult::Censored(_, lim) => match policy {
-                                        CensoredPolicy::Missing => None,
-                                        CensoredPolicy::Limit => c.apply(lim),
-                                        CensoredPolicy::HalfLimit => c.apply(lim / 2.0),
-                                    },
-                                    _ => None,
-                                };
-                                let r = |col: &str| {
-                                    row.get(col).and_then(parse_number).and_then(|v| c.apply(v))
-                                };
-                                std_ref = (r("ref_low"), r("ref_high"));
-                            }
-                        }
-                    }
+        Standardizer {
+            registry,
+            std_of,
+            policy: p.ingest.censored,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn record(&mut self, raw: RawLab) -> LabRecord {
+        let result = match parse_result(&raw.result_raw) {
+            ParsedResult::Missing if raw.not_done => ParsedResult::NotDone,
+            r => r,
+        };
+        let unit = self.registry.canonical(&raw.unit_raw).map(str::to_string);
+        let mut status = match (&result, raw.field_count_ok) {
+            (_, false) => ParseStatus::FieldCount,
+            (ParsedResult::Missing, _) => ParseStatus::BlankResult,
+            (ParsedResult::NotDone, _) => ParseStatus::NotDone,
+            (ParsedResult::Text(_), _) => ParseStatus::TextResult,
+            (ParsedResult::Censored(..), _) => ParseStatus::Censored,
+            (ParsedResult::Numeric(_), _) => ParseStatus::Ok,
+        };
+        let mut std_value = None;
+        let mut std_limit = None;
+        let mut std_ref = (None, None);
+        let test_code = raw.test_code;
+        let std_unit = self
+            .std_of
+            .get(test_code.as_str())
+            .map(|(u, _)| u.to_string());
+        match self.std_of.get(test_code.as_str()) {
+            None => {
+                if status == ParseStatus::Ok || status == ParseStatus::Censored {
+                    status = ParseStatus::UnknownTest;
                 }
-                if status == ParseStatus::Ok && collection_date.is_none() {
-                    status = ParseStatus::BadDate;
-                }
-                labs.push(LabRecord {
-                    lineage: row.lineage(),
-                    study_id: row.text("study_id"),
-                    site_id: row.text("site_id"),
-                    subject_id,
-                    visit: row.text("visit").to_uppercase(),
-                    collection_date,
-                    study_day,
-                    test_name: row.text("test_name"),
-                    test_code,
-                    result_raw,
-                    result,
-                    unit_raw,
-                    unit,
-                    std_value,
-                    std_limit,
-                    std_unit,
-                    std_ref_low: std_ref.0,
-                    std_ref_high: std_ref.1,
-                    status,
-                });
             }
-            out.files.push(FileAccount {
+            Some((std_unit, reg)) => {
+                let conv = *self
+                    .cache
+                    .entry((test_code.clone(), raw.unit_raw.clone()))
+                    .or_insert_with(|| match reg.canonical(&raw.unit_raw) {
+                        None => Err(ParseStatus::UnknownUnit),
+                        Some(_) => reg
+                            .conversion(&test_code, &raw.unit_raw, std_unit)
+                            .map_err(|_| ParseStatus::NoConversion),
+                    });
+                match conv {
+                    Err(st) => {
+                        if matches!(status, ParseStatus::Ok | ParseStatus::Censored) {
+                            status = st;
+                        }
+                    }
+                    Ok(c) => {
+                        if let ParsedResult::Censored(_, lim) = result {
+                            std_limit = c.apply(lim);
+                        }
+                        std_value = match result {
+                            ParsedResult::Numeric(v) => c.apply(v),
+                            ParsedResult::Censored(_, lim) => match self.policy {
+                                CensoredPolicy::Missing => None,
+                                CensoredPolicy::Limit => c.apply(lim),
+                                CensoredPolicy::HalfLimit => c.apply(lim / 2.0),
+                            },
+                            _ => None,
+                        };
+                        let r = |v: &Option<String>| {
+                            v.as_deref().and_then(parse_number).and_then(|v| c.apply(v))
+                        };
+                        std_ref = (r(&raw.ref_low_raw), r(&raw.ref_high_raw));
+                    }
+                }
+            }
+        }
+        if status == ParseStatus::Ok && !raw.timing_ok {
+            status = ParseStatus::BadDate;
+        }
+        LabRecord {
+            lineage: raw.lineage,
+            source_column: raw.source_column,
+            study_id: raw.study_id,
+            site_id: raw.site_id,
+            subject_id: raw.subject_id,
+            visit: raw.visit,
+            collection_date: raw.collection_date,
+            study_day: raw.study_day,
+            test_code,
+            test_name: raw.test_name,
+            result_raw: raw.result_raw,
+            result,
+            unit_raw: raw.unit_raw,
+            unit,
+            std_value,
+            std_limit,
+            std_unit,
+            std_ref_low: std_ref.0,
+            std_ref_high: std_ref.1,
+            status,
+        }
+    }
+}
+
+fn read_labs(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestError> {
+    let p = &lp.pipeline;
+    // The first row of a subject wins, as in validate.
+    let mut reference: HashMap<&str, SubjectRef<'_>> = HashMap::new();
+    for s in &out.subjects {
+        reference
+            .entry(s.subject_id.as_str())
+            .or_insert(SubjectRef {
+                reference: s.reference_date,
+                study_id: &s.study_id,
+                site_id: &s.site_id,
+            });
+    }
+    let mut std = Standardizer::new(lp);
+    let mut labs = Vec::new();
+    let mut files = Vec::new();
+    for (i, input) in p.inputs.labs.iter().enumerate() {
+        for path in expand(lp, &format!("inputs.labs[{i}].path"), &input.path)? {
+            let mut rd = Rows::open(
+                &path,
+                input.encoding,
+                input.delimiter,
+                input.sheet.as_deref(),
+                &format!("inputs.labs[{i}].sheet"),
+                &input.columns,
+            )?;
+            let before = labs.len();
+            let ctx = LayoutCtx {
+                input,
+                reference: &reference,
+                lp,
+            };
+            let data_rows = match input.layout {
+                LabLayout::Long => read_long(&mut rd, &ctx, &mut std, &mut labs)?,
+                LabLayout::Wide => read_wide(&mut rd, &ctx, &mut std, &mut labs)?,
+                LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, &mut labs)?,
+            };
+            files.push(FileAccount {
                 file: path.to_string_lossy().into_owned(),
                 kind: "labs",
-                rows_read: n,
+                rows_read: (labs.len() - before) as u64,
+                data_rows,
             });
         }
     }
     out.labs = labs;
+    out.files.extend(files);
+    Ok(())
+}
 
-    // Events.
-    if let Some(e) = &p.inputs.events {
-        if e.layout != crate::spec::EventsLayout::Events {
-            return Err(IngestError::Unsupported {
-                key: "inputs.events.layout".into(),
-                layout: "tte".into(),
-            });
-        }
-        for path in files("inputs.events.path", &e.path)? {
-            let t = read_text(&path, e.encoding)?;
-            let mut rd = Rows::open(&path, &t, e.delimiter, &e.columns)?;
-            rd.require(&["subject_id", "event", "event_date"])?;
-            let mut n = 0;
-            while let Some(row) = rd.next()? {
-                n += 1;
-                let date_raw = row.text("event_date");
-                out.events.push(EventRecord {
-                    lineage: row.lineage(),
-                    study_id: row.text("study_id"),
-                    subject_id: row.text("subject_id"),
-                    event: row.text("event").to_uppercase(),
-                    event_date: parse_date(&date_raw, e.date_format.as_deref()),
-                    date_raw,
-                });
-            }
-            out.files.push(FileAccount {
-                file: path.to_string_lossy().into_owned(),
-                kind: "events",
-                rows_read: n,
-            });
+/// What every lab layout reader needs besides the rows.
+struct LayoutCtx<'a> {
+    input: &'a LabInput,
+    reference: &'a HashMap<&'a str, SubjectRef<'a>>,
+    lp: &'a LoadedPipeline,
+}
+
+impl LayoutCtx<'_> {
+    fn date_format(&self) -> Option<&str> {
+        self.input.date_format.as_deref()
+    }
+
+    fn subject(&self, id: &str) -> Option<SubjectRef<'_>> {
+        self.reference.get(id).copied()
+    }
+
+    /// Study day of a date for a subject (None without either).
+    fn day_of(&self, subject_id: &str, date: Option<NaiveDate>) -> Option<i64> {
+        match (date, self.subject(subject_id).and_then(|s| s.reference)) {
+            (Some(d), Some(r)) => Some(study_day(d, r)),
+            _ => None,
         }
     }
-    Ok(out)
+}
+
+/// The default contract: one row per result.
+fn read_long(
+    rd: &mut Rows<'_>,
+    ctx: &LayoutCtx<'_>,
+    std: &mut Standardizer<'_>,
+    labs: &mut Vec<LabRecord>,
+) -> Result<u64, IngestError> {
+    rd.require(&[
+        "subject_id",
+        "visit",
+        "collection_date",
+        "test_code",
+        "result",
+        "unit",
+    ])?;
+    let mut n = 0;
+    while let Some(row) = rd.next()? {
+        n += 1;
+        let subject_id = row.text("subject_id");
+        let collection_date = parse_date(&row.text("collection_date"), ctx.date_format());
+        labs.push(std.record(RawLab {
+            lineage: row.lineage(),
+            source_column: None,
+            study_id: row.text("study_id"),
+            site_id: row.text("site_id"),
+            visit: row.text("visit").to_uppercase(),
+            collection_date,
+            study_day: ctx.day_of(&subject_id, collection_date),
+            timing_ok: collection_date.is_some(),
+            subject_id,
+            test_code: row.text("test_code").to_uppercase(),
+            test_name: row.text("test_name"),
+            result_raw: row.text("result"),
+            unit_raw: row.text("unit"),
+            ref_low_raw: row.get("ref_low").map(str::to_string),
+            ref_high_raw: row.get("ref_high").map(str::to_string),
+            field_count_ok: row.field_count_ok,
+            not_done: false,
+        }));
+    }
+    Ok(n)
+}
+
+/// One row per subject and visit, one column per test.
+fn read_wide(
+    rd: &mut Rows<'_>,
+    ctx: &LayoutCtx<'_>,
+    std: &mut Standardizer<'_>,
+    labs: &mut Vec<LabRecord>,
+) -> Result<u64, IngestError> {
+    let timing_column = match ctx.input.timing {
+        Timing::Date => "collection_date",
+        Timing::StudyDay => "study_day",
+    };
+    rd.require(&["subject_id", timing_column])?;
+    let mut columns = Vec::with_capacity(ctx.input.tests.len());
+    for t in &ctx.input.tests {
+        let idx = rd.header_position(&t.column)?;
+        let name = ctx
+            .lp
+            .pipeline
+            .labs
+            .iter()
+            .find(|x| x.code.eq_ignore_ascii_case(&t.code))
+            .map(|x| x.name.clone())
+            .unwrap_or_default();
+        columns.push((idx, t, name));
+    }
+    let mut n = 0;
+    while let Some(row) = rd.next()? {
+        n += 1;
+        let subject_id = row.text("subject_id");
+        let (collection_date, study_day, timing_ok) = match ctx.input.timing {
+            Timing::Date => {
+                let d = parse_date(&row.text("collection_date"), ctx.date_format());
+                (d, ctx.day_of(&subject_id, d), d.is_some())
+            }
+            Timing::StudyDay => {
+                let day = parse_study_day(&row.text("study_day"));
+                (None, day, day.is_some())
+            }
+        };
+        for (idx, t, name) in &columns {
+            labs.push(std.record(RawLab {
+                lineage: row.lineage(),
+                source_column: Some(t.column.clone()),
+                study_id: row.text("study_id"),
+                site_id: row.text("site_id"),
+                subject_id: subject_id.clone(),
+                visit: row.text("visit").to_uppercase(),
+                collection_date,
+                study_day,
+                timing_ok,
+                test_code: t.code.trim().to_uppercase(),
+                test_name: name.clone(),
+                result_raw: row.at(*idx).to_string(),
+                unit_raw: t.unit.clone(),
+                ref_low_raw: None,
+                ref_high_raw: None,
+                field_count_ok: row.field_count_ok,
+                not_done: false,
+            }));
+        }
+    }
+    Ok(n)
+}
+
+/// An SDTM LB domain.
+fn read_sdtm(
+    rd: &mut Rows<'_>,
+    ctx: &LayoutCtx<'_>,
+    std: &mut Standardizer<'_>,
+    labs: &mut Vec<LabRecord>,
+) -> Result<u64, IngestError> {
+    rd.require(&["USUBJID", "LBTESTCD", "LBORRES", "LBORRESU"])?;
+    if !rd.has("LBDY") {
+        rd.require(&["LBDTC"])?;
+    }
+    let mut n = 0;
+    while let Some(row) = rd.next()? {
+        n += 1;
+        let subject_id = row.text("USUBJID");
+        let subject = ctx.subject(&subject_id);
+        let collection_date = parse_date(&row.text("LBDTC"), ctx.date_format());
+        let lbdy = row.text("LBDY");
+        let (study_day, timing_ok) = if lbdy.is_empty() {
+            (
+                ctx.day_of(&subject_id, collection_date),
+                collection_date.is_some(),
+            )
+        } else {
+            let d = parse_study_day(&lbdy);
+            (d, d.is_some())
+        };
+        let or_subject = |col: &str, f: fn(SubjectRef<'_>) -> &str| -> String {
+            match row.get(col).filter(|v| !v.is_empty()) {
+                Some(v) => v.to_string(),
+                None => subject.map(f).unwrap_or("").to_string(),
+            }
+        };
+        labs.push(
+            std.record(RawLab {
+                lineage: row.lineage(),
+                source_column: None,
+                study_id: or_subject("STUDYID", |s| s.study_id),
+                site_id: or_subject("SITEID", |s| s.site_id),
+                visit: row.text("VISIT").to_uppercase(),
+                collection_date,
+                study_day,
+                timing_ok,
+                subject_id,
+                test_code: row.text("LBTESTCD").to_uppercase(),
+                test_name: row.text("LBTEST"),
+                result_raw: row.text("LBORRES"),
+                unit_raw: row.text("LBORRESU"),
+                ref_low_raw: row.get("LBORNRLO").map(str::to_string),
+                ref_high_raw: row.get("LBORNRHI").map(str::to_string),
+                field_count_ok: row.field_count_ok,
+                not_done: row
+                    .get("LBSTAT")
+                    .is_some_and(|s| s.eq_ignore_ascii_case("NOT DONE")),
+            }),
+        );
+    }
+    Ok(n)
+}
+
+fn read_events(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestError> {
+    let Some(e) = &lp.pipeline.inputs.events else {
+        return Ok(());
+    };
+    for path in expand(lp, "inputs.events.path", &e.path)? {
+        let mut rd = Rows::open(
+            &path,
+            e.encoding,
+            e.delimiter,
+            None,
+            "inputs.events.sheet",
+            &e.columns,
+        )?;
+        let mut n = 0;
+        match e.layout {
+            EventsLayout::Events => {
+                rd.require(&["subject_id", "event", "event_date"])?;
+                while let Some(row) = rd.next()? {
+                    n += 1;
+                    let date_raw = row.text("event_date");
+                    out.events.push(EventRecord {
+                        lineage: row.lineage(),
+                        study_id: row.text("study_id"),
+                        subject_id: row.text("subject_id"),
+                        event: row.text("event").to_uppercase(),
+                        event_date: parse_date(&date_raw, e.date_format.as_deref()),
+                        date_raw,
+                    });
+                }
+            }
+            EventsLayout::Tte => {
+                rd.require(&["subject_id"])?;
+                for ep in &e.endpoints {
+                    rd.require(&[ep.time_column.as_str(), ep.status_column.as_str()])?;
+                }
+                while let Some(row) = rd.next()? {
+                    n += 1;
+                    for ep in &e.endpoints {
+                        let time_raw = row.text(&ep.time_column);
+                        let status_raw = row.text(&ep.status_column);
+                        out.tte.push(TteRecord {
+                            lineage: row.lineage(),
+                            study_id: row.text("study_id"),
+                            subject_id: row.text("subject_id"),
+                            paramcd: ep.paramcd.clone(),
+                            time_days: parse_number(&time_raw),
+                            event: tte_event(&status_raw, &ep.event_value),
+                            time_raw,
+                            status_raw,
+                        });
+                    }
+                }
+            }
+        }
+        out.files.push(FileAccount {
+            file: path.to_string_lossy().into_owned(),
+            kind: "events",
+            rows_read: n,
+            data_rows: n,
+        });
+    }
+    Ok(())
+}
+
+/// Whether a status text is the endpoint's event value (compared as text ignoring case, or as
+/// numbers: `1.0` is `1`). None when blank.
+fn tte_event(status: &str, event_value: &str) -> Option<bool> {
+    let s = status.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let v = event_value.trim();
+    let same_number = matches!((parse_number(s), parse_number(v)), (Some(a), Some(b)) if a == b);
+    Some(s.eq_ignore_ascii_case(v) || same_number)
+}
+
+/// A study day as written in a study-day column: a whole number other than 0 (CDISC has no day
+/// 0). `15.0` is accepted as 15; `15.5`, `0` and text are not.
+pub fn parse_study_day(raw: &str) -> Option<i64> {
+    let t = raw.trim();
+    let day = match t.parse::<i64>() {
+        Ok(d) => d,
+        Err(_) => {
+            let v = parse_number(t)?;
+            if v.fract() != 0.0 || v.abs() > 1e9 {
+                return None;
+            }
+            v as i64
+        }
+    };
+    (day != 0).then_some(day)
 }
 
 /// Study day of `date` relative to `reference` (CDISC: no day 0).
@@ -710,17 +1171,35 @@ fn detect_delimiter(text: &str) -> u8 {
     best.0
 }
 
-/// A CSV reader that maps contract column names through the pipeline's mapping.
+/// Whether a path names an Excel workbook (`.xlsx`, any case).
+fn is_xlsx(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+}
+
+/// Where rows come from: a CSV reader over the decoded text, or the rows of a worksheet already
+/// turned into text with their 1-based spreadsheet row numbers.
+enum Source {
+    Csv(csv::Reader<std::io::Cursor<Vec<u8>>>),
+    Cells(std::vec::IntoIter<(u64, csv::StringRecord)>),
+}
+
+/// A table reader (CSV or worksheet) that maps contract column names through the pipeline's
+/// mapping.
 struct Rows<'a> {
     path: &'a Path,
-    reader: csv::Reader<&'a [u8]>,
+    sheet: Option<String>,
+    header_line: u64,
+    source: Source,
     index: HashMap<String, usize>,
     header: Vec<String>,
     record: csv::StringRecord,
+    line: u64,
 }
 
 struct Row<'r> {
     file: &'r Path,
+    sheet: Option<&'r str>,
     line: u64,
     index: &'r HashMap<String, usize>,
     record: &'r csv::StringRecord,
@@ -736,6 +1215,10 @@ impl Row<'_> {
     }
     fn text(&self, col: &str) -> String {
         self.get(col).unwrap_or("").to_string()
+    }
+    /// The field at a header position (trimmed; empty when the row is short).
+    fn at(&self, i: usize) -> &str {
+        self.record.get(i).map_or("", str::trim)
     }
     /// Every column by its contract name (or header name), private columns left out.
     fn all_columns(&self, private: &[String]) -> BTreeMap<String, String> {
@@ -758,87 +1241,255 @@ impl Row<'_> {
         Lineage {
             file: self.file.to_string_lossy().into_owned(),
             line: self.line,
+            sheet: self.sheet.map(str::to_string),
         }
     }
 }
 
 impl<'a> Rows<'a> {
+    /// Open a text file (decoded per `encoding`, delimiter declared or detected) or, for a path
+    /// ending in `.xlsx`, a worksheet (`sheet`, default the first). `sheet_key` names the
+    /// pipeline key for the error when a sheet is given for a text file.
     fn open(
         path: &'a Path,
-        text: &'a str,
+        encoding: Encoding,
         delimiter: Option<char>,
+        sheet: Option<&str>,
+        sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
-        let delim = delimiter
-            .map(|c| c as u8)
-            .unwrap_or_else(|| detect_delimiter(text));
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delim)
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(text.as_bytes());
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| IngestError::Csv {
-                path: path.to_path_buf(),
-                line: 1,
-                message: e.to_string(),
-            })?
-            .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
+        let (header, header_line, source, sheet) = if is_xlsx(path) {
+            let ws = read_xlsx(path, sheet)?;
+            (
+                ws.header,
+                ws.header_row,
+                Source::Cells(ws.rows.into_iter()),
+                Some(ws.sheet),
+            )
+        } else {
+            if let Some(s) = sheet {
+                return Err(IngestError::SheetOnText {
+                    path: path.to_path_buf(),
+                    key: sheet_key.to_string(),
+                    sheet: s.to_string(),
+                });
+            }
+            let text = read_text(path, encoding)?;
+            let delim = delimiter
+                .map(|c| c as u8)
+                .unwrap_or_else(|| detect_delimiter(&text));
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(delim)
+                .flexible(true)
+                .has_headers(true)
+                .from_reader(std::io::Cursor::new(text.into_bytes()));
+            let header: Vec<String> = reader
+                .headers()
+                .map_err(|e| IngestError::Csv {
+                    path: path.to_path_buf(),
+                    line: 1,
+                    message: e.to_string(),
+                })?
+                .iter()
+                .map(|h| h.trim().to_string())
+                .collect();
+            (header, 1, Source::Csv(reader), None)
+        };
         let mut index = HashMap::new();
         for (i, h) in header.iter().enumerate() {
             index.insert(h.clone(), i);
         }
         // Contract name → file column.
         for (contract, actual) in mapping {
-            if let Some(&i) = header.iter().position(|h| h == actual).as_ref() {
+            if let Some(i) = header.iter().position(|h| h == actual) {
                 index.insert(contract.clone(), i);
             }
         }
         Ok(Rows {
             path,
-            reader,
+            sheet,
+            header_line,
+            source,
             index,
             header,
             record: csv::StringRecord::new(),
+            line: 0,
         })
     }
 
-    fn require(&self, cols: &[&str]) -> Result<(), IngestError> {
-        for c in cols {
-            if !self.index.contains_key(*c) {
-                return Err(IngestError::MissingColumn {
-                    path: self.path.to_path_buf(),
-                    column: c.to_string(),
-                    header: self.header.join(", "),
-                });
-            }
+    /// Let `contract` name the same column as `actual` (unless the file has a `contract` column).
+    fn alias(&mut self, contract: &str, actual: &str) {
+        if let Some(&i) = self.index.get(actual) {
+            self.index.entry(contract.to_string()).or_insert(i);
         }
-        Ok(())
+    }
+
+    fn has(&self, col: &str) -> bool {
+        self.index.contains_key(col)
+    }
+
+    fn missing(&self, col: &str) -> IngestError {
+        IngestError::MissingColumn {
+            path: self.path.to_path_buf(),
+            sheet: self.sheet.clone(),
+            line: self.header_line,
+            column: col.to_string(),
+            header: self.header.join(", "),
+        }
+    }
+
+    fn require(&self, cols: &[&str]) -> Result<(), IngestError> {
+        match cols.iter().find(|c| !self.has(c)) {
+            Some(c) => Err(self.missing(c)),
+            None => Ok(()),
+        }
+    }
+
+    /// Position of a column by its header name (wide test columns are not mapped).
+    fn header_position(&self, col: &str) -> Result<usize, IngestError> {
+        self.header
+            .iter()
+            .position(|h| h == col.trim())
+            .ok_or_else(|| self.missing(col))
     }
 
     fn next(&mut self) -> Result<Option<Row<'_>>, IngestError> {
-        let more = self
-            .reader
-            .read_record(&mut self.record)
-            .map_err(|e| IngestError::Csv {
-                path: self.path.to_path_buf(),
-                line: e.position().map_or(0, |p| p.line()),
-                message: e.to_string(),
-            })?;
-        if !more {
-            return Ok(None);
+        match &mut self.source {
+            Source::Csv(reader) => {
+                let more = reader
+                    .read_record(&mut self.record)
+                    .map_err(|e| IngestError::Csv {
+                        path: self.path.to_path_buf(),
+                        line: e.position().map_or(0, |p| p.line()),
+                        message: e.to_string(),
+                    })?;
+                if !more {
+                    return Ok(None);
+                }
+                self.line = self.record.position().map_or(0, |p| p.line());
+            }
+            Source::Cells(rows) => match rows.next() {
+                None => return Ok(None),
+                Some((line, record)) => {
+                    self.line = line;
+                    self.record = record;
+                }
+            },
         }
-        let line = self.record.position().map_or(0, |p| p.line());
         Ok(Some(Row {
             file: self.path,
-            line,
+            sheet: self.sheet.as_deref(),
+            line: self.line,
             index: &self.index,
             record: &self.record,
             field_count_ok: self.record.len() == self.header.len(),
         }))
+    }
+}
+
+/// A worksheet turned into text.
+struct Worksheet {
+    sheet: String,
+    header_row: u64,
+    header: Vec<String>,
+    rows: Vec<(u64, csv::StringRecord)>,
+}
+
+/// Read one worksheet of an `.xlsx` workbook: the first non-empty row is the header; empty rows
+/// are skipped; a row's cells beyond the header's last column count only when not empty (so a
+/// stray value there shows up as a field-count problem, as in a CSV file).
+fn read_xlsx(path: &Path, sheet: Option<&str>) -> Result<Worksheet, IngestError> {
+    use calamine::{Reader, Xlsx, open_workbook};
+    let fail = |sheet: Option<&str>, e: &dyn std::fmt::Display| IngestError::Workbook {
+        path: path.to_path_buf(),
+        sheet: sheet.map(str::to_string),
+        message: e.to_string(),
+    };
+    let mut wb: Xlsx<_> = open_workbook(path).map_err(|e| fail(None, &e))?;
+    let names = wb.sheet_names();
+    let name = match sheet {
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .cloned()
+            .ok_or_else(|| IngestError::NoSheet {
+                path: path.to_path_buf(),
+                sheet: s.to_string(),
+                available: names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| fail(None, &"the workbook has no sheets"))?,
+    };
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| fail(Some(&name), &e))?;
+    let first_row = range.start().map_or(0, |(r, _)| u64::from(r));
+    let mut header: Option<(u64, Vec<String>)> = None;
+    let mut rows = Vec::new();
+    for (i, cells) in range.rows().enumerate() {
+        let line = first_row + i as u64 + 1;
+        let texts: Vec<String> = cells.iter().map(cell_text).collect();
+        let Some(last) = texts.iter().rposition(|t| !t.trim().is_empty()) else {
+            continue;
+        };
+        match &header {
+            None => header = Some((line, texts[..=last].to_vec())),
+            Some((_, h)) => {
+                let width = h.len().max(last + 1);
+                rows.push((line, csv::StringRecord::from(texts[..width].to_vec())));
+            }
+        }
+    }
+    let (header_row, header) = header.unwrap_or((1, Vec::new()));
+    Ok(Worksheet {
+        sheet: name,
+        header_row,
+        header: header.iter().map(|h| h.trim().to_string()).collect(),
+        rows,
+    })
+}
+
+/// The text of a worksheet cell, as a user would have typed it.
+fn cell_text(cell: &calamine::Data) -> String {
+    use calamine::Data;
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => number_text(*f),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Data::DateTime(dt) if dt.is_datetime() => {
+            let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
+            if (h, mi, s, ms) == (0, 0, 0, 0) {
+                format!("{y:04}-{mo:02}-{d:02}")
+            } else {
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+            }
+        }
+        Data::DateTime(dt) => number_text(dt.as_f64()),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => e.to_string(),
+    }
+}
+
+/// A number stored in a worksheet as the text a user would type: the shortest text that reads
+/// back as the same number, after rounding to the 15 significant digits Excel shows (so binary
+/// noise such as `12.500000000000002` becomes `12.5`).
+pub fn number_text(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let rounded: f64 = format!("{v:.14e}").parse().unwrap_or(v);
+    if rounded == 0.0 {
+        "0".to_string()
+    } else {
+        rounded.to_string()
     }
 }
 
@@ -868,6 +1519,16 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
                 "SRCLINE",
                 "Source line",
                 ColumnData::I64(labs.iter().map(|r| Some(r.lineage.line as i64)).collect()),
+            ),
+            col(
+                "SRCSHEET",
+                "Source worksheet (workbook inputs)",
+                s(&|r| r.lineage.sheet.clone()),
+            ),
+            col(
+                "SRCCOL",
+                "Source column (wide inputs)",
+                s(&|r| r.source_column.clone()),
             ),
             col(
                 "STUDYID",

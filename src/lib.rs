@@ -12,6 +12,7 @@ pub mod derive;
 pub mod eligibility;
 pub mod exit;
 pub mod ingest;
+pub mod response;
 pub mod run;
 pub mod simulate;
 pub mod spec;

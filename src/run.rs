@@ -283,6 +283,7 @@ pub fn run_derive(
         ("adam/adsl.parquet", "ADSL", &d.adsl),
         ("adam/adlb.parquet", "ADLB", &d.adlb),
         ("adam/adtte.parquet", "ADTTE", &d.adtte),
+        ("adam/adrs.parquet", "ADRS", &d.adrs),
     ] {
         outputs.push(store::write_parquet(&out.join(rel), table, name, &kv)?);
         rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);

@@ -98,6 +98,9 @@ pub struct Pipeline {
     /// Subject-level eligibility criteria, evaluated by `validate`.
     #[serde(default)]
     pub eligibility: Vec<Criterion>,
+    /// Response criteria, evaluated by `derive` per subject and post-baseline visit.
+    #[serde(default)]
+    pub responses: Vec<crate::response::ResponseRule>,
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestSettings,
@@ -1509,6 +1512,9 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
 
     out.extend(crate::validate::check_settings(lp));
     check_criteria(lp, &codes, &mut out);
+    for (i, field, msg) in crate::response::check(&p.responses, &codes) {
+        out.push(lp.problem(&format!("responses[{i}].{field}"), msg));
+    }
 
     // Simulation.
     if let Some(sim) = &p.simulation {

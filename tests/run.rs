@@ -77,7 +77,8 @@ fn run_writes_outputs_and_an_honest_manifest() {
             "sdtm/lb.parquet",
             "adam/adsl.parquet",
             "adam/adlb.parquet",
-            "adam/adtte.parquet"
+            "adam/adtte.parquet",
+            "adam/adrs.parquet"
         ]
     );
     // Row accounting: for every file, rows read = accepted + quarantined, and rows read is the

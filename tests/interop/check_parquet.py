@@ -22,6 +22,7 @@ for rel in [
     "adam/adsl.parquet",
     "adam/adlb.parquet",
     "adam/adtte.parquet",
+    "adam/adrs.parquet",
     "ingest/labs.parquet",
     "validation/findings.parquet",
     "quarantine/rejected.parquet",
