@@ -79,6 +79,9 @@ pub enum Command {
         /// Output directory (default: the pipeline's [output] dir).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Rerun even when inputs, pipeline file and tool version are unchanged.
+        #[arg(long)]
+        force: bool,
     },
     /// Read the raw exports into standardized records (ingest/*.parquet).
     #[command(after_help = "Example:\n  trialpipe ingest pipelines/msc_cirrhosis.toml")]
@@ -150,6 +153,7 @@ impl CliError {
             }
             CliError::Run(RunError::Store(_)) => exit::OUTPUT_FAILED,
             CliError::Run(RunError::NotBuilt(_)) => exit::USAGE,
+            CliError::Run(RunError::Locked { .. }) => exit::LOCKED,
             CliError::Simulate(SimulateError::Write { .. }) => exit::OUTPUT_FAILED,
             CliError::Simulate(_) => exit::INVALID_INPUT,
         }
@@ -236,11 +240,30 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             );
             Ok(exit::OK)
         }
-        Command::Run { pipeline, out } => {
+        Command::Run {
+            pipeline,
+            out,
+            force,
+        } => {
             let lp = LoadedPipeline::load(&pipeline)?;
-            let outcome = run::run(&lp, &RunOptions { out_dir: out })?;
-            print_validation_summary(&outcome.validation, quiet);
-            for st in &outcome.manifest.stages {
+            let outcome = run::run(
+                &lp,
+                &RunOptions {
+                    out_dir: out,
+                    force,
+                },
+            )?;
+            if outcome.kind == run::RunKind::UpToDate {
+                tracing::info!(
+                    "nothing to do: inputs, pipeline file and tool version are unchanged since the last successful run (exit {}); --force reruns",
+                    outcome.previous_exit_status.unwrap_or(0)
+                );
+                return Ok(exit::OK);
+            }
+            if let Some(v) = &outcome.validation {
+                print_validation_summary(v, quiet);
+            }
+            for st in &outcome.stages {
                 tracing::info!(stage = st.stage, rows = ?st.rows, "stage done");
             }
             tracing::info!(
@@ -252,7 +275,14 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
         Command::Ingest { pipeline, out } => {
             let lp = LoadedPipeline::load(&pipeline)?;
             run::preflight(&lp)?;
-            let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
+            let dir = run::out_dir(
+                &lp,
+                &RunOptions {
+                    out_dir: out,
+                    force: false,
+                },
+            );
+            let _lock = run::lock(&dir)?;
             let (_, files, stage) = run::run_ingest(&lp, &dir)?;
             tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
             Ok(exit::OK)
@@ -260,7 +290,14 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
         Command::Validate { pipeline, out } => {
             let lp = LoadedPipeline::load(&pipeline)?;
             run::preflight(&lp)?;
-            let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
+            let dir = run::out_dir(
+                &lp,
+                &RunOptions {
+                    out_dir: out,
+                    force: false,
+                },
+            );
+            let _lock = run::lock(&dir)?;
             let (data, _, _) = run::run_ingest(&lp, &dir)?;
             let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
             print_validation_summary(&v, quiet);
@@ -270,7 +307,14 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
         Command::Derive { pipeline, out } => {
             let lp = LoadedPipeline::load(&pipeline)?;
             run::preflight(&lp)?;
-            let dir = run::out_dir(&lp, &RunOptions { out_dir: out });
+            let dir = run::out_dir(
+                &lp,
+                &RunOptions {
+                    out_dir: out,
+                    force: false,
+                },
+            );
+            let _lock = run::lock(&dir)?;
             let (data, _, _) = run::run_ingest(&lp, &dir)?;
             let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
             print_validation_summary(&v, quiet);

@@ -124,8 +124,14 @@ struct SubjectInfo {
     sex: Option<String>,
 }
 
-fn usubjid(study: &str, subj: &str) -> String {
-    format!("{study}-{subj}")
+/// USUBJID: STUDYID-SUBJID, or the subject id itself when it already is a USUBJID (`sdtm`:
+/// subjects read from an SDTM DM domain; or an id already prefixed with the study id).
+fn usubjid(study: &str, sdtm: bool, subj: &str) -> String {
+    if sdtm || subj.starts_with(&format!("{study}-")) {
+        subj.to_string()
+    } else {
+        format!("{study}-{subj}")
+    }
 }
 
 fn fmt_value(v: f64, decimals: Option<u32>) -> String {
@@ -169,6 +175,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
     let data = input.data;
     let v = input.validation;
     let study = &p.study.id;
+    let sdtm = p.inputs.subjects.layout == crate::spec::SubjectsLayout::SdtmDm;
     let arm_label: HashMap<&str, &str> = p
         .arms
         .iter()
@@ -186,7 +193,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
         subjects.insert(
             &s.subject_id,
             SubjectInfo {
-                usubjid: usubjid(study, &s.subject_id),
+                usubjid: usubjid(study, sdtm, &s.subject_id),
                 siteid: s.site_id.clone(),
                 armcd: known_arm.map(str::to_string),
                 trtp: known_arm.map(|a| arm_label[a].to_string()),
@@ -207,7 +214,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
     let key = |i: &usize| {
         let r = &data.labs[*i];
         (
-            usubjid(study, &r.subject_id),
+            usubjid(study, sdtm, &r.subject_id),
             r.test_code.clone(),
             r.collection_date,
             r.lineage.file.clone(),
@@ -290,7 +297,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
                 col(
                     "USUBJID",
                     "Unique Subject Identifier",
-                    s(&|x| Some(usubjid(study, &x.subject_id))),
+                    s(&|x| Some(usubjid(study, sdtm, &x.subject_id))),
                 ),
                 col(
                     "LBSEQ",

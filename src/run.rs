@@ -60,6 +60,14 @@ pub enum RunError {
     /// Writing outputs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another run holds the output directory.
+    #[error("{}: another trialpipe run holds this output directory ({holder}); it is released when that run ends", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What the holder wrote: PID and start time.
+        holder: String,
+    },
     /// The stage asked for is not built in this version.
     #[error("stage `{0}` is not built in this version of trialpipe (built: {built})", built = Stage::BUILT.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))]
     NotBuilt(&'static str),
@@ -70,6 +78,8 @@ pub enum RunError {
 pub struct RunOptions {
     /// Output directory (else the pipeline's).
     pub out_dir: Option<PathBuf>,
+    /// Run even when nothing changed since the last successful run.
+    pub force: bool,
 }
 
 /// Row counts of one stage.
@@ -113,12 +123,16 @@ pub struct Manifest {
 pub struct RunOutcome {
     /// The output directory.
     pub out_dir: PathBuf,
-    /// The manifest written.
-    pub manifest: Manifest,
+    /// Whether it ran or found everything up to date.
+    pub kind: RunKind,
+    /// Row counts of the stages that ran.
+    pub stages: Vec<StageRecord>,
     /// Exit status.
     pub exit_status: i32,
-    /// The validation result (for the human summary).
-    pub validation: ValidationOutput,
+    /// The validation result (for the human summary), when the stages ran.
+    pub validation: Option<ValidationOutput>,
+    /// For an up-to-date run, the exit status the last run ended with.
+    pub previous_exit_status: Option<i32>,
 }
 
 /// The output directory of a run.
@@ -423,17 +437,114 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Why `run` did nothing, or what it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// Every stage ran.
+    Ran,
+    /// Inputs, pipeline file and tool version are unchanged since the last successful run and
+    /// its outputs are intact: nothing was done.
+    UpToDate,
+}
+
+/// The output directory's lock: held for the whole run, released when the process ends (even
+/// when it is killed, since the operating system drops the lock with the file descriptor).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Take the output directory's lock, or say who holds it.
+pub fn lock(out: &Path) -> Result<RunLock, RunError> {
+    use std::io::{Read, Seek, Write};
+    store::create_dir(out)?;
+    let path = out.join(".trialpipe.lock");
+    let io = |source| {
+        RunError::Store(StoreError::Io {
+            path: path.clone(),
+            action: "cannot open the lock file",
+            source,
+        })
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            return Err(RunError::Locked {
+                path,
+                holder: holder.trim().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let note = format!("pid {} since {}\n", std::process::id(), now());
+    f.set_len(0)
+        .and_then(|_| f.rewind())
+        .and_then(|_| f.write_all(note.as_bytes()))
+        .map_err(io)?;
+    Ok(RunLock { _file: f })
+}
+
+/// Whether the last run's manifest shows the same inputs, pipeline and version, ended
+/// successfully, and its outputs are still the files it wrote.
+fn up_to_date(out: &Path, pipeline: &FileRecord, inputs: &[FileRecord]) -> bool {
+    let Ok(text) = std::fs::read_to_string(out.join("manifest.json")) else {
+        return false;
+    };
+    let Ok(m) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let same = |v: &serde_json::Value, r: &FileRecord| {
+        v["sha256"] == r.sha256.as_str() && v["path"] == r.path.as_str()
+    };
+    let status_ok = matches!(m["exit_status"].as_i64(), Some(0) | Some(1));
+    let version_ok = m["version"] == env!("CARGO_PKG_VERSION");
+    let pipeline_ok = m["pipeline"]["sha256"] == pipeline.sha256.as_str();
+    let inputs_ok = m["inputs"]
+        .as_array()
+        .is_some_and(|a| a.len() == inputs.len() && a.iter().zip(inputs).all(|(v, r)| same(v, r)));
+    let outputs_ok = m["outputs"].as_array().is_some_and(|a| {
+        a.iter().all(|o| {
+            o["path"].as_str().is_some_and(|p| {
+                store::file_record(&out.join(p)).is_ok_and(|r| o["sha256"] == r.sha256.as_str())
+            })
+        })
+    });
+    status_ok && version_ok && pipeline_ok && inputs_ok && outputs_ok
+}
+
 /// Run every built stage and write the manifest.
 pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let started = now();
     preflight(lp)?;
     let out = out_dir(lp, opts);
-    store::create_dir(&out)?;
+    let _lock = lock(&out)?;
     let inputs = lp
         .input_files()
         .iter()
         .map(|p| store::file_record(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let pipeline = store::file_record(&lp.path)?;
+    if !opts.force && up_to_date(&out, &pipeline, &inputs) {
+        let text = std::fs::read_to_string(out.join("manifest.json")).unwrap_or_default();
+        let m: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        return Ok(RunOutcome {
+            out_dir: out,
+            kind: RunKind::UpToDate,
+            stages: Vec::new(),
+            exit_status: crate::exit::OK,
+            validation: None,
+            previous_exit_status: m["exit_status"].as_i64().map(|x| x as i32),
+        });
+    }
     let (data, mut outputs, ingest_stage) = run_ingest(lp, &out)?;
     let (validation, v_outputs, validate_stage) = run_validate(lp, &out, &data)?;
     outputs.extend(v_outputs);
@@ -459,11 +570,11 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         tool: "trialpipe",
         version: env!("CARGO_PKG_VERSION"),
         study_id: lp.pipeline.study.id.clone(),
-        pipeline: store::file_record(&lp.path)?,
+        pipeline,
         inputs,
         outputs,
         files: validation.summary.files.clone(),
-        stages,
+        stages: stages.clone(),
         started,
         finished: now(),
         exit_status,
@@ -472,8 +583,10 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
     store::write_bytes(&out.join("manifest.json"), format!("{json}\n").as_bytes())?;
     Ok(RunOutcome {
         out_dir: out,
-        manifest,
+        kind: RunKind::Ran,
+        stages,
         exit_status,
-        validation,
+        validation: Some(validation),
+        previous_exit_status: None,
     })
 }

@@ -1,0 +1,127 @@
+//! Runs that cron can trust: one run per output directory (lock, stale locks do not block),
+//! idempotent reruns that do nothing when nothing changed, `--force`, and reruns when an input
+//! changes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn trialpipe(args: &[&str], out: &Path, pipeline: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(args)
+        .arg(pipeline)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run trialpipe")
+}
+
+/// A private copy of the flagship pipeline and its sample data, so inputs can be changed.
+fn workspace(name: &str) -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("pipelines")).unwrap();
+    std::fs::create_dir_all(root.join("sample_data/msc_cirrhosis")).unwrap();
+    std::fs::copy(
+        "pipelines/msc_cirrhosis.toml",
+        root.join("pipelines/msc_cirrhosis.toml"),
+    )
+    .unwrap();
+    for e in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(
+            &p,
+            root.join("sample_data/msc_cirrhosis")
+                .join(p.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    (root.join("pipelines/msc_cirrhosis.toml"), root.join("out"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unchanged_inputs_do_nothing_force_reruns_and_a_changed_input_reruns() {
+    let (pipeline, out) = workspace("ops_idempotent");
+    let first = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let manifest = std::fs::read(out.join("manifest.json")).unwrap();
+
+    let again = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("nothing to do"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read(out.join("manifest.json")).unwrap(),
+        manifest,
+        "manifest untouched"
+    );
+
+    let forced = trialpipe(&["run", "--force"], &out, &pipeline);
+    assert_eq!(forced.status.code(), Some(1), "{}", stderr(&forced));
+    assert!(stderr(&forced).contains("validation: "));
+
+    // A changed site file triggers a run.
+    let labs = pipeline
+        .parent()
+        .unwrap()
+        .join("../sample_data/msc_cirrhosis/labs_site02.csv");
+    let mut text = std::fs::read_to_string(&labs).unwrap();
+    text.push_str("MSC-LC,02,02-001,UNSCHEDULED,2019-09-01,ALB,Albumin,31.5,g/L,35,50\n");
+    std::fs::write(&labs, text).unwrap();
+    let changed = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(changed.status.code(), Some(1), "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("validation: "),
+        "{}",
+        stderr(&changed)
+    );
+
+    // A damaged output is not "up to date".
+    std::fs::write(out.join("adam/adlb.parquet"), b"damaged").unwrap();
+    let repaired = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(repaired.status.code(), Some(1), "{}", stderr(&repaired));
+    assert_ne!(
+        std::fs::read(out.join("adam/adlb.parquet")).unwrap(),
+        b"damaged"
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_directory_exits_5_naming_the_holder() {
+    let (pipeline, out) = workspace("ops_lock");
+    let held = trialpipe::run::lock(&out).expect("take the lock");
+    let o = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("another trialpipe run holds this output directory (pid ")
+            && msg.contains(&format!("pid {} since ", std::process::id())),
+        "{msg}"
+    );
+    // The stage subcommands respect the lock too.
+    let o = trialpipe(&["validate"], &out, &pipeline);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    drop(held);
+    let o = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn a_stale_lock_file_from_a_killed_run_does_not_block() {
+    let (pipeline, out) = workspace("ops_stale");
+    std::fs::create_dir_all(&out).unwrap();
+    // What a killed run leaves: the lock file with its note, but no process holding the lock.
+    std::fs::write(
+        out.join(".trialpipe.lock"),
+        "pid 999999 since 2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let o = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
