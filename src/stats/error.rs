@@ -98,4 +98,59 @@ pub enum StatsError {
     /// or was given an interval without a sign change.
     #[error("root finding failed: {0}")]
     RootFinding(&'static str),
+
+    /// An input value outside the domain the method accepts (a negative
+    /// survival time, a count larger than its total, a factor code without a
+    /// level, a non-positive convergence tolerance).
+    #[error("{what}: {reason}")]
+    InvalidInput {
+        /// Which input was invalid.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A level of a grouping factor has no observations.
+    #[error("{what}: level {level} has no observations")]
+    EmptyGroup {
+        /// Which factor.
+        what: &'static str,
+        /// Zero-based level code.
+        level: usize,
+    },
+
+    /// No events where the method needs at least one (all observations
+    /// censored, or no events in one arm so the hazard ratio is infinite).
+    #[error("{what}: no events")]
+    NoEvents {
+        /// Which data (e.g. `"all groups"`, `"group 1"`).
+        what: String,
+    },
+
+    /// A design or information matrix is singular (linearly dependent
+    /// columns, a factor level confounded with another term).
+    #[error("{what}: matrix is singular")]
+    Singular {
+        /// Which matrix.
+        what: &'static str,
+    },
+
+    /// The statistic is not defined for these data (an odds ratio with a zero
+    /// cell, a chi-square test with an empty margin, a zero variance).
+    #[error("{what} is undefined: {reason}")]
+    Undefined {
+        /// Which statistic.
+        what: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A time was requested beyond the last follow-up time of a survival curve.
+    #[error("time {time} is beyond the last follow-up time {last}")]
+    BeyondFollowUp {
+        /// The requested time.
+        time: f64,
+        /// The curve's last time.
+        last: f64,
+    },
 }
