@@ -1366,7 +1366,20 @@ impl<'a> Rows<'a> {
                 if !more {
                     return Ok(None);
                 }
-                self.line = self.record.position().map_or(0, |p| p.line());
+                // The reader's position is where it started looking for the record, which is
+                // before the `\n` of a CRLF (and before any blank lines); count those line ends
+                // so that the line is where the record's text starts.
+                let data = reader.get_ref().get_ref();
+                self.line = self.record.position().map_or(0, |p| {
+                    let skipped = data
+                        .get(p.byte() as usize..)
+                        .unwrap_or_default()
+                        .iter()
+                        .take_while(|&&b| b == b'\r' || b == b'\n')
+                        .filter(|&&b| b == b'\n')
+                        .count();
+                    p.line() + skipped as u64
+                });
             }
             Source::Cells(rows) => match rows.next() {
                 None => return Ok(None),

@@ -141,7 +141,10 @@ tests = [
         (r.test_code.as_str(), r.test_name.as_str()),
         ("ALT", "Alanine Aminotransferase")
     );
-    assert_eq!((r.subject_id.as_str(), r.visit.as_str()), ("001", "BASELINE"));
+    assert_eq!(
+        (r.subject_id.as_str(), r.visit.as_str()),
+        ("001", "BASELINE")
+    );
     assert_eq!(r.collection_date, date(2024, 1, 1));
     assert_eq!(r.study_day, Some(1));
     assert_eq!(r.result, ParsedResult::Numeric(31.0));
@@ -242,10 +245,7 @@ fn wide_missing_test_column_names_file_and_column() {
 
 #[test]
 fn latin1_micro_sign_is_decoded_and_recognized() {
-    let out = ingest_labs(
-        "latin1",
-        &format!("path = '{}'", fixture("latin1.csv")),
-    );
+    let out = ingest_labs("latin1", &format!("path = '{}'", fixture("latin1.csv")));
     assert_eq!(out.labs.len(), 2);
     let r = &out.labs[0];
     assert_eq!(r.lineage, lineage("latin1.csv", 2, None));
@@ -278,7 +278,7 @@ fn latin1_declared_as_utf8_is_an_error_with_line_and_byte() {
     assert_eq!(
         out.unwrap_err().to_string(),
         format!(
-            "{}:2:57: not valid UTF-8 (byte 0xB5); declare encoding = \"latin1\" or \"auto\"",
+            "{}:2:51: not valid UTF-8 (byte 0xB5); declare encoding = \"latin1\" or \"auto\"",
             fixture("latin1.csv")
         )
     );
@@ -364,7 +364,11 @@ fn xlsx_numbers_dates_and_lineage() {
 
     assert_eq!(out.labs.len(), 4);
     let lines: Vec<u64> = out.labs.iter().map(|r| r.lineage.line).collect();
-    assert_eq!(lines, vec![3, 4, 6, 7], "spreadsheet rows, empty rows skipped");
+    assert_eq!(
+        lines,
+        vec![3, 4, 6, 7],
+        "spreadsheet rows, empty rows skipped"
+    );
     let alt = &out.labs[0];
     assert_eq!(alt.lineage, lineage("tiny.xlsx", 3, Some("Labs")));
     assert_eq!(alt.result_raw, "12.5", "stored as 12.500000000000002");
@@ -459,7 +463,11 @@ fn sdtm_dm_subjects() {
     let s = &out.subjects[0];
     assert_eq!(s.lineage, lineage("dm.csv", 2, None));
     assert_eq!(
-        (s.study_id.as_str(), s.site_id.as_str(), s.subject_id.as_str()),
+        (
+            s.study_id.as_str(),
+            s.site_id.as_str(),
+            s.subject_id.as_str()
+        ),
         ("X1", "10", "X1-001")
     );
     assert_eq!(s.arm.as_deref(), Some("TRT"));
@@ -482,10 +490,19 @@ fn sdtm_lb_uses_the_original_result_and_lbdy() {
     let r = &out.labs[0];
     assert_eq!(r.lineage, lineage("lb.csv", 2, None));
     assert_eq!(r.site_id, "10", "from DM: LB has no SITEID");
-    assert_eq!((r.study_id.as_str(), r.subject_id.as_str()), ("X1", "X1-001"));
-    assert_eq!((r.test_code.as_str(), r.test_name.as_str()), ("BILI", "Bilirubin"));
+    assert_eq!(
+        (r.study_id.as_str(), r.subject_id.as_str()),
+        ("X1", "X1-001")
+    );
+    assert_eq!(
+        (r.test_code.as_str(), r.test_name.as_str()),
+        ("BILI", "Bilirubin")
+    );
     assert_eq!(r.visit, "SCREENING");
-    assert_eq!((r.result_raw.as_str(), r.unit_raw.as_str()), ("0.6", "mg/dL"));
+    assert_eq!(
+        (r.result_raw.as_str(), r.unit_raw.as_str()),
+        ("0.6", "mg/dL")
+    );
     assert_close(r.std_value, 0.6 * 17.104);
     assert_close(r.std_ref_low, 0.2 * 17.104);
     assert_close(r.std_ref_high, 1.2 * 17.104);
@@ -530,7 +547,8 @@ endpoints = [
     );
     let out = ingest(&load(&pipeline_file("tte", &inputs))).unwrap_or_else(|e| panic!("{e}"));
     assert!(out.events.is_empty());
-    let got: Vec<(u64, &str, &str, Option<f64>, Option<bool>)> = out
+    type Row<'a> = (u64, &'a str, &'a str, Option<f64>, Option<bool>);
+    let got: Vec<Row<'_>> = out
         .tte
         .iter()
         .map(|t| {
@@ -580,8 +598,7 @@ fn binary_runs_a_workbook_pipeline_and_reports_a_bad_sheet() {
     );
     assert!(out.join("ingest/labs.parquet").is_file());
     let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let files: Vec<(String, u64)> = m["files"]
         .as_array()
         .unwrap()
@@ -681,7 +698,11 @@ fn cdisc_pilot_lb_agrees_with_the_pilots_standardization() {
     let subjects: std::collections::HashSet<&str> =
         out.labs.iter().map(|r| r.subject_id.as_str()).collect();
     assert_eq!(subjects.len(), 254);
-    assert!(subjects.iter().all(|s| randomized.iter().any(|r| r.subject_id == *s)));
+    assert!(
+        subjects
+            .iter()
+            .all(|s| randomized.iter().any(|r| r.subject_id == *s))
+    );
 
     // Every unit converts; the only non-OK rows are the urine colour (text) and 6 censored.
     let mut by_status: HashMap<&str, usize> = HashMap::new();
