@@ -963,6 +963,7 @@ fn read_events(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), Ingest
             &e.columns,
         )?;
         let mut n = 0;
+        let mut records = 0;
         match e.layout {
             EventsLayout::Events => {
                 rd.require(&["subject_id", "event", "event_date"])?;
@@ -977,6 +978,7 @@ fn read_events(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), Ingest
                         event_date: parse_date(&date_raw, e.date_format.as_deref()),
                         date_raw,
                     });
+                    records += 1;
                 }
             }
             EventsLayout::Tte => {
@@ -999,6 +1001,7 @@ fn read_events(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), Ingest
                             time_raw,
                             status_raw,
                         });
+                        records += 1;
                     }
                 }
             }
@@ -1006,7 +1009,8 @@ fn read_events(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), Ingest
         out.files.push(FileAccount {
             file: path.to_string_lossy().into_owned(),
             kind: "events",
-            rows_read: n,
+            // Records: one per row, or one per subject and endpoint for `tte`.
+            rows_read: records,
             data_rows: n,
         });
     }

@@ -259,7 +259,7 @@ pub const RULES: &[Rule] = &[
         "events",
         Error,
         Quarantine,
-        "The event date is missing or not a date.",
+        "The event date (or, for time-to-event columns, the time or status) is missing or invalid.",
     ),
     rule(
         "event_unknown_type",
@@ -324,6 +324,8 @@ pub struct Disposition {
     pub quarantine: Vec<&'static str>,
     /// Rule ids that flagged it.
     pub flags: Vec<&'static str>,
+    /// Whether any of its findings has error severity.
+    pub errors: bool,
 }
 
 impl Disposition {
@@ -403,6 +405,8 @@ pub struct ValidationOutput {
     pub subjects: Vec<Disposition>,
     /// One disposition per events row.
     pub events: Vec<Disposition>,
+    /// One disposition per time-to-event record (`tte` layout).
+    pub tte: Vec<Disposition>,
     /// Eligibility verdict per accepted subject (empty without criteria).
     pub eligibility: Vec<crate::eligibility::SubjectEligibility>,
     /// Every criterion for every subject.
@@ -442,6 +446,9 @@ impl Ctx<'_> {
         // Every id used in this module is in RULES: a missing one is a bug, not a data problem.
         let rule = rule_by_id(id).expect("rule id in RULES");
         let sev = self.setting(id)?;
+        if sev == Error {
+            disp.errors = true;
+        }
         match rule.action {
             Quarantine => disp.quarantine.push(id),
             Flag => disp.flags.push(id),
@@ -604,6 +611,43 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         }
     }
 
+    // Subject-level time-to-event records.
+    let mut tte_disp = vec![Disposition::default(); data.tte.len()];
+    for (i, t) in data.tte.iter().enumerate() {
+        let d = &mut tte_disp[i];
+        let sid = t.subject_id.as_str();
+        if !subjects.contains_key(sid) {
+            ctx.fire(
+                d,
+                "event_unknown_subject",
+                Some(sid),
+                Some(&t.paramcd),
+                None,
+                &t.lineage,
+                Some(sid),
+                format!(
+                    "{} for subject {sid}, who is not in the subjects file",
+                    t.paramcd
+                ),
+            );
+        }
+        if t.time_days.is_none_or(|x| x < 0.0) || t.event.is_none() {
+            ctx.fire(
+                d,
+                "event_bad_date",
+                Some(sid),
+                Some(&t.paramcd),
+                None,
+                &t.lineage,
+                Some(&format!("{}/{}", t.time_raw, t.status_raw)),
+                format!(
+                    "{}: time `{}` and status `{}` must be a number of days and a status",
+                    t.paramcd, t.time_raw, t.status_raw
+                ),
+            );
+        }
+    }
+
     // Labs, row by row.
     let panel: HashMap<&str, &crate::spec::LabTest> =
         p.labs.iter().map(|t| (t.code.as_str(), t)).collect();
@@ -676,7 +720,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             ),
         }
         // A row may also have a bad date behind another status.
-        if r.collection_date.is_none() && r.status != ParseStatus::BadDate {
+        if r.collection_date.is_none() && r.study_day.is_none() && r.status != ParseStatus::BadDate
+        {
             fire(
                 &mut ctx,
                 "bad_date",
@@ -1012,20 +1057,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             .entry(severity_name(f.severity).to_string())
             .or_insert(0) += 1;
     }
-    let mut error_rows = std::collections::HashSet::new();
-    for f in findings.iter().filter(|f| f.severity == Error) {
-        error_rows.insert((f.file.as_str(), f.line));
-    }
-    let lab_files: std::collections::HashSet<&str> = data
-        .files
-        .iter()
-        .filter(|f| f.kind == "labs")
-        .map(|f| f.file.as_str())
-        .collect();
-    let lab_rows_with_errors = error_rows
-        .iter()
-        .filter(|(f, _)| lab_files.contains(f))
-        .count() as u64;
+    let lab_rows_with_errors = lab_disp.iter().filter(|d| d.errors).count() as u64;
     let lab_rows_read = data.labs.len() as u64;
     let error_percent = if lab_rows_read == 0 {
         0.0
@@ -1040,13 +1072,14 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     } else {
         Verdict::Clean
     };
-    let files = accounting(data, &subj_disp, &lab_disp, &ev_disp);
+    let files = accounting(data, &subj_disp, &lab_disp, &ev_disp, &tte_disp);
     ValidationOutput {
         findings,
         labs: lab_disp,
         placement,
         subjects: subj_disp,
         events: ev_disp,
+        tte: tte_disp,
         eligibility,
         criteria,
         summary: Summary {
@@ -1159,6 +1192,7 @@ fn accounting(
     subj: &[Disposition],
     labs: &[Disposition],
     events: &[Disposition],
+    tte: &[Disposition],
 ) -> Vec<FileAccounting> {
     let mut acc: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (d, file) in subj
@@ -1172,6 +1206,10 @@ fn accounting(
             events
                 .iter()
                 .zip(data.events.iter().map(|e| e.lineage.file.as_str())),
+        )
+        .chain(
+            tte.iter()
+                .zip(data.tte.iter().map(|t| t.lineage.file.as_str())),
         )
     {
         let e = acc.entry(file).or_insert((0, 0));

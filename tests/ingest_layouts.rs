@@ -574,7 +574,8 @@ endpoints = [
     assert_eq!(out.tte[2].status_raw, "1");
     assert_eq!(out.tte[0].study_id, "T1");
     let f = out.files.iter().find(|f| f.kind == "events").unwrap();
-    assert_eq!(f.rows_read, 2);
+    // Records (subject × endpoint) are what validation accounts for; data rows are the lines.
+    assert_eq!((f.rows_read, f.data_rows), (4, 2));
 }
 
 // ------------------------------------------------------------------------------- the binary
@@ -806,4 +807,78 @@ fn cdisc_pilot_spot_checks() {
     let hct = first_of(&out.labs, "HCT");
     assert_eq!(hct.std_unit.as_deref(), Some("1"));
     assert_close(hct.std_value, 0.42);
+}
+
+// ----------------------------------------------------------------- through validate as well
+
+#[test]
+fn study_day_timing_is_not_a_bad_date_and_tte_rows_are_accounted() {
+    let inputs = format!(
+        r#"[inputs.subjects]
+path = '{}'
+
+[[inputs.labs]]
+path = '{}'
+layout = "wide"
+timing = "study_day"
+tests = [
+  {{ column = "ALT", code = "ALT", unit = "U/L" }},
+  {{ column = "BILI", code = "BILI", unit = "umol/L" }},
+]
+
+[inputs.events]
+path = '{}'
+layout = "tte"
+endpoints = [
+  {{ paramcd = "OS", time_column = "os_days", status_column = "os_cnsr", event_value = "0" }},
+  {{ paramcd = "PFS", time_column = "pfs_days", status_column = "pfs_status", event_value = "progressed" }},
+]
+"#,
+        fixture("subjects.csv"),
+        fixture("wide_study_day.csv"),
+        fixture("tte.csv")
+    );
+    let lp = load(&pipeline_file("validate_wide_tte", &inputs));
+    let data = ingest(&lp).unwrap_or_else(|e| panic!("{e}"));
+    let v = trialpipe::validate::validate(&lp, &data);
+    // Only the two records on bad study days (0 and 84.5) carry bad_date findings.
+    let bad: Vec<u64> = v
+        .findings
+        .iter()
+        .filter(|f| f.rule == "bad_date")
+        .map(|f| f.line)
+        .collect();
+    let expected_bad: Vec<u64> = data
+        .labs
+        .iter()
+        .filter(|r| r.status == ParseStatus::BadDate)
+        .map(|r| r.lineage.line)
+        .collect();
+    assert_eq!(bad, expected_bad);
+    assert!(
+        data.labs
+            .iter()
+            .any(|r| r.status == ParseStatus::Ok && r.collection_date.is_none())
+    );
+    for (r, d) in data.labs.iter().zip(&v.labs) {
+        if r.status == ParseStatus::Ok {
+            assert!(
+                d.accepted(),
+                "line {} should be accepted: {:?}",
+                r.lineage.line,
+                d
+            );
+        }
+    }
+    // Every file balances, the tte file included.
+    assert!(v.summary.files.iter().any(|f| f.file.ends_with("tte.csv")));
+    for f in &v.summary.files {
+        assert_eq!(f.rows_read, f.rows_accepted + f.rows_quarantined, "{f:?}");
+    }
+    // Error rows are counted per record: at most the number of lab records.
+    assert!(v.summary.lab_rows_with_errors <= data.labs.len() as u64);
+    assert_eq!(
+        v.summary.lab_rows_with_errors,
+        v.labs.iter().filter(|d| d.errors).count() as u64
+    );
 }
