@@ -169,8 +169,21 @@ pub struct DeriveInput<'a> {
     pub validation: &'a ValidationOutput,
 }
 
+/// The typed rows behind the datasets, for the analyses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// The datasets as tables.
+    pub output: DeriveOutput,
+    /// ADLB rows.
+    pub adlb: Vec<AdlbRow>,
+    /// ADTTE rows.
+    pub adtte: Vec<TteRow>,
+    /// Responder flags (ADRS rows).
+    pub adrs: Vec<crate::response::ResponseFlag>,
+}
+
 /// Build every dataset.
-pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Vec<AdlbRow>) {
+pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     let p = &lp.pipeline;
     let data = input.data;
     let v = input.validation;
@@ -572,19 +585,22 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> (DeriveOutput, Ve
     let adlb = adlb_table(study, &rows);
 
     let adsl = adsl_table(lp, input, &subjects);
-    let adtte = adtte_table(lp, input, &subjects);
+    let tte = adtte_rows(input, &subjects);
+    let adtte = adtte_table(lp, &tte);
     let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
     let adrs = adrs_table(lp, &flags);
-    (
-        DeriveOutput {
+    Derived {
+        output: DeriveOutput {
             lb,
             adsl,
             adlb,
             adtte,
             adrs,
         },
-        rows,
-    )
+        adlb: rows,
+        adtte: tte,
+        adrs: flags,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1007,27 +1023,39 @@ fn adsl_table(
     Table { columns }
 }
 
-struct TteRow {
-    usubjid: String,
-    armcd: Option<String>,
-    trtp: Option<String>,
-    paramcd: &'static str,
-    param: &'static str,
-    startdt: NaiveDate,
-    adt: NaiveDate,
-    cnsr: i64,
-    evntdesc: Option<&'static str>,
-    cnsdtdsc: Option<&'static str>,
-    strata: BTreeMap<String, String>,
+/// One ADTTE row, kept typed for the analyses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TteRow {
+    /// USUBJID.
+    pub usubjid: String,
+    /// Planned arm code.
+    pub armcd: Option<String>,
+    /// Planned treatment.
+    pub trtp: Option<String>,
+    /// Endpoint code (OS, TFS, or a `tte` input's paramcd).
+    pub paramcd: String,
+    /// Endpoint description.
+    pub param: String,
+    /// Origin (the reference date).
+    pub startdt: Option<NaiveDate>,
+    /// Event or censoring date, when known.
+    pub adt: Option<NaiveDate>,
+    /// Time in days.
+    pub aval: f64,
+    /// 0 event, 1 censored.
+    pub cnsr: i64,
+    /// Event description.
+    pub evntdesc: Option<String>,
+    /// Censoring description.
+    pub cnsdtdsc: Option<String>,
+    /// Stratification factors by column name.
+    pub strata: BTreeMap<String, String>,
 }
 
-fn adtte_table(
-    lp: &LoadedPipeline,
+fn adtte_rows(
     input: &DeriveInput<'_>,
     subjects: &BTreeMap<&str, SubjectInfo>,
-) -> Table {
-    let p = &lp.pipeline;
-    let study = &p.study.id;
+) -> Vec<TteRow> {
     let ev = event_dates(input);
     let mut rows = Vec::new();
     for (id, info) in subjects {
@@ -1038,17 +1066,23 @@ fn adtte_table(
             continue;
         };
         let Some(last) = e.last_contact else { continue };
-        let base = |paramcd, param, adt, cnsr, evntdesc, cnsdtdsc| TteRow {
+        let base = |paramcd: &str,
+                    param: &str,
+                    adt: NaiveDate,
+                    cnsr,
+                    evntdesc: Option<&str>,
+                    cnsdtdsc: Option<&str>| TteRow {
             usubjid: info.usubjid.clone(),
             armcd: info.armcd.clone(),
             trtp: info.trtp.clone(),
-            paramcd,
-            param,
-            startdt: start,
-            adt,
+            paramcd: paramcd.to_string(),
+            param: param.to_string(),
+            startdt: Some(start),
+            adt: Some(adt),
+            aval: ((adt - start).num_days() + 1) as f64,
             cnsr,
-            evntdesc,
-            cnsdtdsc,
+            evntdesc: evntdesc.map(str::to_string),
+            cnsdtdsc: cnsdtdsc.map(str::to_string),
             strata: rec.strata.clone(),
         };
         // Overall survival: death, else censored at last contact.
@@ -1089,7 +1123,46 @@ fn adtte_table(
             ),
         });
     }
-    rows.sort_by(|a, b| (&a.usubjid, a.paramcd).cmp(&(&b.usubjid, b.paramcd)));
+    // Endpoints given as time and status columns (`tte` layout).
+    for (t, disp) in input.data.tte.iter().zip(&input.validation.tte) {
+        let (true, Some(info), Some(time), Some(event)) = (
+            disp.accepted(),
+            subjects.get(t.subject_id.as_str()),
+            t.time_days,
+            t.event,
+        ) else {
+            continue;
+        };
+        let rec = input
+            .data
+            .subjects
+            .iter()
+            .find(|s| s.subject_id == t.subject_id);
+        let start = rec.and_then(|r| r.reference_date);
+        rows.push(TteRow {
+            usubjid: info.usubjid.clone(),
+            armcd: info.armcd.clone(),
+            trtp: info.trtp.clone(),
+            paramcd: t.paramcd.clone(),
+            param: format!("{} (days)", t.paramcd),
+            startdt: start,
+            adt: start.and_then(|s| {
+                s.checked_add_signed(chrono::TimeDelta::days(time.ceil() as i64 - 1))
+            }),
+            aval: time,
+            cnsr: if event { 0 } else { 1 },
+            evntdesc: event.then(|| format!("{} EVENT (status {})", t.paramcd, t.status_raw)),
+            cnsdtdsc: (!event).then(|| format!("CENSORED (status {})", t.status_raw)),
+            strata: rec.map(|r| r.strata.clone()).unwrap_or_default(),
+        });
+    }
+    rows.sort_by(|a, b| (&a.usubjid, &a.paramcd).cmp(&(&b.usubjid, &b.paramcd)));
+    rows
+}
+
+fn adtte_table(lp: &LoadedPipeline, rows: &[TteRow]) -> Table {
+    let p = &lp.pipeline;
+    let study = &p.study.id;
     let s = |f: &dyn Fn(&TteRow) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
     let mut columns = vec![
         col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
@@ -1103,27 +1176,23 @@ fn adtte_table(
         col(
             "PARAMCD",
             "Parameter Code",
-            s(&|r| Some(r.paramcd.to_string())),
+            cat(s(&|r| Some(r.paramcd.clone()))),
         ),
-        col("PARAM", "Parameter", cat(s(&|r| Some(r.param.to_string())))),
+        col("PARAM", "Parameter", cat(s(&|r| Some(r.param.clone())))),
         col(
             "STARTDT",
             "Time to Event Origin Date (Reference Date)",
-            ColumnData::Date(rows.iter().map(|r| Some(r.startdt)).collect()),
+            ColumnData::Date(rows.iter().map(|r| r.startdt).collect()),
         ),
         col(
             "ADT",
             "Analysis Date (Event or Censoring)",
-            ColumnData::Date(rows.iter().map(|r| Some(r.adt)).collect()),
+            ColumnData::Date(rows.iter().map(|r| r.adt).collect()),
         ),
         col(
             "AVAL",
             "Analysis Value (Days, ADT - STARTDT + 1)",
-            ColumnData::F64(
-                rows.iter()
-                    .map(|r| Some(((r.adt - r.startdt).num_days() + 1) as f64))
-                    .collect(),
-            ),
+            ColumnData::F64(rows.iter().map(|r| Some(r.aval)).collect()),
         ),
         col(
             "AVALU",
@@ -1135,15 +1204,11 @@ fn adtte_table(
             "Censor (0 = Event, 1 = Censored)",
             ColumnData::I64(rows.iter().map(|r| Some(r.cnsr)).collect()),
         ),
-        col(
-            "EVNTDESC",
-            "Event Description",
-            s(&|r| r.evntdesc.map(str::to_string)),
-        ),
+        col("EVNTDESC", "Event Description", s(&|r| r.evntdesc.clone())),
         col(
             "CNSDTDSC",
             "Censor Date Description",
-            s(&|r| r.cnsdtdsc.map(str::to_string)),
+            s(&|r| r.cnsdtdsc.clone()),
         ),
     ];
     for (k, st) in p

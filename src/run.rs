@@ -278,14 +278,15 @@ pub fn run_derive(
     out: &Path,
     data: &IngestOutput,
     v: &ValidationOutput,
-) -> Result<(Vec<crate::derive::AdlbRow>, Vec<FileRecord>, StageRecord), RunError> {
-    let (d, adlb_rows) = crate::derive::derive(
+) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
+    let derived = crate::derive::derive(
         lp,
         &crate::derive::DeriveInput {
             data,
             validation: v,
         },
     );
+    let d = &derived.output;
     let kv = vec![(
         "trialpipe.pipeline_sha256".to_string(),
         store::file_record(&lp.path)?.sha256,
@@ -303,7 +304,7 @@ pub fn run_derive(
         rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
     }
     Ok((
-        adlb_rows,
+        derived,
         outputs,
         StageRecord {
             stage: Stage::Derive.name(),
