@@ -263,6 +263,9 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             if let Some(v) = &outcome.validation {
                 print_validation_summary(v, quiet);
             }
+            for (id, why) in &outcome.skipped {
+                tracing::warn!("analysis `{id}` not run: {why}");
+            }
             for st in &outcome.stages {
                 tracing::info!(stage = st.stage, rows = ?st.rows, "stage done");
             }

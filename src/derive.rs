@@ -1052,10 +1052,7 @@ pub struct TteRow {
     pub strata: BTreeMap<String, String>,
 }
 
-fn adtte_rows(
-    input: &DeriveInput<'_>,
-    subjects: &BTreeMap<&str, SubjectInfo>,
-) -> Vec<TteRow> {
+fn adtte_rows(input: &DeriveInput<'_>, subjects: &BTreeMap<&str, SubjectInfo>) -> Vec<TteRow> {
     let ev = event_dates(input);
     let mut rows = Vec::new();
     for (id, info) in subjects {

@@ -6,6 +6,7 @@
 //! manifest; `cli` is the edge that parses arguments, prints and maps results to exit codes.
 //! See `docs/architecture.md` for the picture.
 
+pub mod analyze;
 pub mod cli;
 pub mod criteria;
 pub mod derive;

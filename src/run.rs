@@ -34,7 +34,12 @@ pub enum Stage {
 
 impl Stage {
     /// Stages implemented in this version, in run order.
-    pub const BUILT: &'static [Stage] = &[Stage::Ingest, Stage::Validate, Stage::Derive];
+    pub const BUILT: &'static [Stage] = &[
+        Stage::Ingest,
+        Stage::Validate,
+        Stage::Derive,
+        Stage::Analyze,
+    ];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -133,6 +138,8 @@ pub struct RunOutcome {
     pub validation: Option<ValidationOutput>,
     /// For an up-to-date run, the exit status the last run ended with.
     pub previous_exit_status: Option<i32>,
+    /// Analyses not run, with the reason.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// The output directory of a run.
@@ -308,6 +315,46 @@ pub fn run_derive(
         outputs,
         StageRecord {
             stage: Stage::Derive.name(),
+            rows,
+        },
+    ))
+}
+
+/// Run the analyze stage and write `results/*.parquet` and `results/*.csv`.
+pub fn run_analyze(
+    lp: &LoadedPipeline,
+    out: &Path,
+    derived: &crate::derive::Derived,
+) -> Result<(crate::analyze::AnalyzeOutput, Vec<FileRecord>, StageRecord), RunError> {
+    let a = crate::analyze::analyze(lp, derived);
+    let kv = vec![(
+        "trialpipe.pipeline_sha256".to_string(),
+        store::file_record(&lp.path)?.sha256,
+    )];
+    let mut outputs = Vec::new();
+    let comparisons = crate::analyze::results_table(&a.results);
+    let descriptive = crate::analyze::descriptive_table(&a.descriptive);
+    for (name, table) in [("comparisons", &comparisons), ("descriptive", &descriptive)] {
+        outputs.push(store::write_parquet(
+            &out.join(format!("results/{name}.parquet")),
+            table,
+            name,
+            &kv,
+        )?);
+        outputs.push(store::write_csv(
+            &out.join(format!("results/{name}.csv")),
+            table,
+        )?);
+    }
+    let mut rows = std::collections::BTreeMap::new();
+    rows.insert("result_rows".to_string(), a.results.len() as u64);
+    rows.insert("descriptive_rows".to_string(), a.descriptive.len() as u64);
+    rows.insert("analyses_skipped".to_string(), a.skipped.len() as u64);
+    Ok((
+        a,
+        outputs,
+        StageRecord {
+            stage: Stage::Analyze.name(),
             rows,
         },
     ))
@@ -544,17 +591,23 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
             exit_status: crate::exit::OK,
             validation: None,
             previous_exit_status: m["exit_status"].as_i64().map(|x| x as i32),
+            skipped: Vec::new(),
         });
     }
     let (data, mut outputs, ingest_stage) = run_ingest(lp, &out)?;
     let (validation, v_outputs, validate_stage) = run_validate(lp, &out, &data)?;
     outputs.extend(v_outputs);
     let mut stages = vec![ingest_stage, validate_stage];
+    let mut skipped = Vec::new();
     // Error findings over the threshold stop the run before anything is derived from the data.
     if validation.summary.verdict != Verdict::ErrorsOverThreshold {
-        let (_, d_outputs, derive_stage) = run_derive(lp, &out, &data, &validation)?;
+        let (derived, d_outputs, derive_stage) = run_derive(lp, &out, &data, &validation)?;
         outputs.extend(d_outputs);
         stages.push(derive_stage);
+        let (analysis, a_outputs, analyze_stage) = run_analyze(lp, &out, &derived)?;
+        outputs.extend(a_outputs);
+        stages.push(analyze_stage);
+        skipped = analysis.skipped;
     }
     let outputs = outputs
         .into_iter()
@@ -589,5 +642,6 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         exit_status,
         validation: Some(validation),
         previous_exit_status: None,
+        skipped,
     })
 }

@@ -663,6 +663,23 @@ pub struct Analysis {
     /// Two-sided confidence level.
     #[serde(default)]
     pub conf_level: Option<f64>,
+    /// Multiplicity adjustment over the contrasts of this analysis (its family).
+    #[serde(default)]
+    pub adjust: Option<Multiplicity>,
+}
+
+/// Multiplicity adjustment of p-values, as R's `p.adjust`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Multiplicity {
+    /// Holm (1979) step-down.
+    Holm,
+    /// Hochberg (1988) step-up.
+    Hochberg,
+    /// Benjamini-Hochberg (1995) false discovery rate.
+    Bh,
+    /// Bonferroni.
+    Bonferroni,
 }
 
 /// Analysis methods.
@@ -1472,15 +1489,22 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 format!("analysis id `{}` is used twice", a.id),
             );
         }
+        let responses: BTreeSet<&str> = p.responses.iter().map(|r| r.id.as_str()).collect();
         for (j, c) in a.params.iter().enumerate() {
-            if !codes.contains(c.as_str()) && !DERIVED_PARAMS.contains(&c.as_str()) {
+            let known = if a.method == Method::Responders {
+                responses.contains(c.as_str())
+            } else {
+                codes.contains(c.as_str())
+            };
+            if !known {
+                let (what, list) = if a.method == Method::Responders {
+                    ("response id", responses.iter().copied().collect::<Vec<_>>())
+                } else {
+                    ("test code", codes.iter().copied().collect::<Vec<_>>())
+                };
                 push(
                     format!("analyses[{i}].params[{j}]"),
-                    format!(
-                        "unknown test code `{c}`: not in the lab panel ({}) nor a derived parameter ({})",
-                        codes.iter().copied().collect::<Vec<_>>().join(", "),
-                        DERIVED_PARAMS.join(", ")
-                    ),
+                    format!("unknown {what} `{c}` (known: {})", list.join(", ")),
                 );
             }
         }
@@ -1564,9 +1588,6 @@ fn check_criteria(lp: &LoadedPipeline, codes: &BTreeSet<&str>, out: &mut Vec<Pro
         }
     }
 }
-
-/// Parameter codes derived from the panel (see docs/methods.md).
-pub const DERIVED_PARAMS: &[&str] = &["MELD", "MELDNA", "ALBI", "APRI", "FIB4", "CHILDPGH"];
 
 fn check_simulation(
     lp: &LoadedPipeline,

@@ -367,3 +367,36 @@ pub fn read_parquet_text(path: &Path) -> Result<Vec<ReadColumn>, StoreError> {
     }
     Ok(out)
 }
+
+/// Write a table as CSV (RFC 4180, comma, UTF-8, header row; dates ISO 8601; numbers in Rust's
+/// shortest round-trip form; nulls empty), atomically.
+pub fn write_csv(path: &Path, table: &Table) -> Result<FileRecord, StoreError> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    let io = |e: csv::Error| StoreError::Io {
+        path: path.to_path_buf(),
+        action: "cannot format CSV",
+        source: std::io::Error::other(e.to_string()),
+    };
+    w.write_record(table.columns.iter().map(|c| c.name))
+        .map_err(io)?;
+    for i in 0..table.rows() {
+        let rec: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| match &c.data {
+                ColumnData::Str(v) | ColumnData::Cat(v) => text(&v[i]),
+                ColumnData::F64(v) => v[i].map(|x| format!("{x}")).unwrap_or_default(),
+                ColumnData::I64(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+                ColumnData::Date(v) => v[i].map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect();
+        w.write_record(&rec).map_err(io)?;
+    }
+    let bytes = w.into_inner().map_err(|e| StoreError::Io {
+        path: path.to_path_buf(),
+        action: "cannot format CSV",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    write_bytes(path, &bytes)
+}

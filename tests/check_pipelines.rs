@@ -163,7 +163,7 @@ fn unknown_test_code_in_analysis() {
     assert_problems(
         "unknown_test_code",
         &[&format!(
-            "{P}/unknown_test_code.toml:41:18: analyses[0].params[1]: unknown test code `ASTX`: not in the lab panel (ALB) nor a derived parameter (MELD, MELDNA, ALBI, APRI, FIB4, CHILDPGH)"
+            "{P}/unknown_test_code.toml:41:18: analyses[0].params[1]: unknown test code `ASTX` (known: ALB)"
         )],
     );
 }

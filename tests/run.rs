@@ -78,7 +78,11 @@ fn run_writes_outputs_and_an_honest_manifest() {
             "adam/adsl.parquet",
             "adam/adlb.parquet",
             "adam/adtte.parquet",
-            "adam/adrs.parquet"
+            "adam/adrs.parquet",
+            "results/comparisons.parquet",
+            "results/comparisons.csv",
+            "results/descriptive.parquet",
+            "results/descriptive.csv"
         ]
     );
     // Row accounting: for every file, rows read = accepted + quarantined, and rows read is the
@@ -106,7 +110,7 @@ fn run_writes_outputs_and_an_honest_manifest() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, vec!["ingest", "validate", "derive"]);
+    assert_eq!(stages, vec!["ingest", "validate", "derive", "analyze"]);
     assert!(stderr.contains("validation: "), "{stderr}");
 }
 

@@ -1,0 +1,924 @@
+//! Analyze: run the analyses the pipeline file lists on the derived datasets and collect tidy
+//! results. The statistics themselves live in `crate::stats` (pure, checked against R); this
+//! module only selects records, maps them onto the statistics and shapes the results.
+//!
+//! Conventions: comparisons are each experimental arm minus the control arm; the analysis
+//! records are ADLB rows with ANL01FL = "Y" at post-baseline windows; a single-arm trial gets
+//! within-arm tests of change from baseline (paired t, Wilcoxon signed-rank). A method that
+//! cannot be computed for a cell (too few subjects, all values tied, no events) gives a result
+//! row with the reason in NOTE and empty numbers, never NaN. `results/comparisons` holds one row
+//! per analysis, parameter, visit and arm or contrast; `results/descriptive` the summaries.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::derive::{AdlbRow, Derived, TteRow};
+use crate::response::ResponseFlag;
+use crate::spec::{AnalysisVariable, ArmRole, LoadedPipeline, Method, Multiplicity};
+use crate::stats::{self, Alternative, StatsError};
+use crate::store::{Column, ColumnData, Table};
+
+/// Days per month for landmark times (365.25 / 12).
+const DAYS_PER_MONTH: f64 = 30.4375;
+/// Landmark times of survival estimates, months.
+pub const LANDMARK_MONTHS: [f64; 5] = [12.0, 24.0, 36.0, 60.0, 75.0];
+
+/// One tidy result.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultRow {
+    /// Analysis id from the pipeline file.
+    pub analysis: String,
+    /// Method, e.g. `t_welch`, `wilcoxon_rank_sum`, `ancova_lsmean`, `km_median`, `cox_hr`.
+    pub method: String,
+    /// Parameter code.
+    pub paramcd: Option<String>,
+    /// Analysis visit.
+    pub avisit: Option<String>,
+    /// Analysis visit number.
+    pub avisitn: Option<f64>,
+    /// Arm label, or contrast `A - B`.
+    pub group: String,
+    /// Subjects (or records) used.
+    pub n: Option<i64>,
+    /// Estimate.
+    pub estimate: Option<f64>,
+    /// Standard error.
+    pub se: Option<f64>,
+    /// Degrees of freedom.
+    pub df: Option<f64>,
+    /// Lower confidence limit.
+    pub lcl: Option<f64>,
+    /// Upper confidence limit.
+    pub ucl: Option<f64>,
+    /// Test statistic.
+    pub statistic: Option<f64>,
+    /// p-value.
+    pub p_value: Option<f64>,
+    /// Multiplicity-adjusted p-value (within the analysis, when it asks).
+    pub p_adjusted: Option<f64>,
+    /// Model notes or why a result is missing.
+    pub note: Option<String>,
+}
+
+/// One descriptive summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescRow {
+    /// Analysis id.
+    pub analysis: String,
+    /// Parameter code.
+    pub paramcd: String,
+    /// Analysis visit.
+    pub avisit: String,
+    /// Analysis visit number.
+    pub avisitn: f64,
+    /// Arm label.
+    pub arm: String,
+    /// AVAL, CHG or PCHG.
+    pub variable: &'static str,
+    /// The summary, or why there is none.
+    pub summary: Result<stats::Descriptive, String>,
+}
+
+/// Everything analyze produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AnalyzeOutput {
+    /// Tidy comparisons and estimates.
+    pub results: Vec<ResultRow>,
+    /// Descriptive summaries.
+    pub descriptive: Vec<DescRow>,
+    /// Analyses that were not run, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+struct Arms {
+    control: Option<(String, String)>,
+    experimental: Vec<(String, String)>,
+}
+
+fn arms(lp: &LoadedPipeline) -> Arms {
+    let p = &lp.pipeline;
+    Arms {
+        control: p
+            .arms
+            .iter()
+            .find(|a| a.role == ArmRole::Control)
+            .map(|a| (a.code.clone(), a.label.clone())),
+        experimental: p
+            .arms
+            .iter()
+            .filter(|a| a.role == ArmRole::Experimental)
+            .map(|a| (a.code.clone(), a.label.clone()))
+            .collect(),
+    }
+}
+
+fn note(e: &StatsError) -> Option<String> {
+    Some(e.to_string())
+}
+
+fn var_of(r: &AdlbRow, v: AnalysisVariable) -> Option<f64> {
+    match v {
+        AnalysisVariable::Aval => r.aval,
+        AnalysisVariable::Chg => r.chg,
+        AnalysisVariable::Pchg => r.pchg,
+    }
+}
+
+fn var_name(v: AnalysisVariable) -> &'static str {
+    match v {
+        AnalysisVariable::Aval => "AVAL",
+        AnalysisVariable::Chg => "CHG",
+        AnalysisVariable::Pchg => "PCHG",
+    }
+}
+
+/// Run every analysis of the pipeline on the derived rows.
+pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
+    let p = &lp.pipeline;
+    let mut out = AnalyzeOutput::default();
+    let arms = arms(lp);
+    let windows = &p.visits.windows;
+    let baseline_n = p
+        .visits
+        .baseline
+        .as_ref()
+        .and_then(|b| windows.iter().find(|w| &w.name == b))
+        .or(windows.first())
+        .map_or(0.0, |w| w.number);
+    for a in &p.analyses {
+        let conf = a.conf_level.unwrap_or(0.95);
+        let params: Vec<String> = if a.params.is_empty() {
+            p.labs.iter().map(|t| t.code.clone()).collect()
+        } else {
+            a.params.clone()
+        };
+        let visits: Vec<(&str, f64)> = windows
+            .iter()
+            .filter(|w| a.visits.is_empty() || a.visits.contains(&w.name))
+            .map(|w| (w.name.as_str(), w.number))
+            .collect();
+        let post: Vec<(&str, f64)> = visits
+            .iter()
+            .copied()
+            .filter(|v| v.1 > baseline_n)
+            .collect();
+        let cell = |param: &str, visit: &str| -> Vec<&AdlbRow> {
+            d.adlb
+                .iter()
+                .filter(|r| {
+                    r.anl01fl.is_some() && r.paramcd == param && r.avisit.as_deref() == Some(visit)
+                })
+                .collect()
+        };
+        let by_arm = |rows: &[&AdlbRow], code: &str, v: AnalysisVariable| -> Vec<f64> {
+            rows.iter()
+                .filter(|r| r.armcd.as_deref() == Some(code))
+                .filter_map(|r| var_of(r, v))
+                .collect()
+        };
+        let start = out.results.len();
+        match a.method {
+            Method::Descriptive => {
+                for param in &params {
+                    for (visit, vn) in &visits {
+                        let rows = cell(param, visit);
+                        for (code, label) in arms.experimental.iter().chain(arms.control.iter()) {
+                            for v in [
+                                AnalysisVariable::Aval,
+                                AnalysisVariable::Chg,
+                                AnalysisVariable::Pchg,
+                            ] {
+                                if v != AnalysisVariable::Aval && *vn <= baseline_n {
+                                    continue;
+                                }
+                                let mut values = by_arm(&rows, code, v);
+                                // Subjects in the cell without a value count as missing.
+                                let missing = rows
+                                    .iter()
+                                    .filter(|r| r.armcd.as_deref() == Some(code.as_str()))
+                                    .count()
+                                    - values.len();
+                                values.extend(std::iter::repeat_n(f64::NAN, missing));
+                                out.descriptive.push(DescRow {
+                                    analysis: a.id.clone(),
+                                    paramcd: param.clone(),
+                                    avisit: visit.to_string(),
+                                    avisitn: *vn,
+                                    arm: label.clone(),
+                                    variable: var_name(v),
+                                    summary: stats::descriptive(&values).map_err(|e| e.to_string()),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            Method::TTest | Method::Wilcoxon => {
+                let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                for param in &params {
+                    for (visit, vn) in &post {
+                        let rows = cell(param, visit);
+                        let mut push =
+                            |method: &str,
+                             group: String,
+                             n: usize,
+                             r: Result<stats::TestResult, StatsError>| {
+                                out.results
+                                    .push(test_row(&a.id, method, param, visit, *vn, group, n, r));
+                            };
+                        match &arms.control {
+                            Some((ccode, clabel)) => {
+                                let y = by_arm(&rows, ccode, v);
+                                for (code, label) in &arms.experimental {
+                                    let x = by_arm(&rows, code, v);
+                                    let group = format!("{label} - {clabel}");
+                                    let n = x.len() + y.len();
+                                    if a.method == Method::TTest {
+                                        for (m, va) in [
+                                            ("t_welch", stats::VarianceAssumption::Welch),
+                                            ("t_pooled", stats::VarianceAssumption::Pooled),
+                                        ] {
+                                            push(
+                                                m,
+                                                group.clone(),
+                                                n,
+                                                stats::t_test_two_sample(
+                                                    &x,
+                                                    &y,
+                                                    va,
+                                                    Alternative::TwoSided,
+                                                    conf,
+                                                ),
+                                            );
+                                        }
+                                    } else {
+                                        push(
+                                            "wilcoxon_rank_sum",
+                                            group.clone(),
+                                            n,
+                                            stats::wilcoxon_rank_sum(
+                                                &x,
+                                                &y,
+                                                stats::WilcoxonMethod::Auto,
+                                                Alternative::TwoSided,
+                                                conf,
+                                            ),
+                                        );
+                                    }
+                                }
+                            }
+                            None => {
+                                // Single arm: within-arm change.
+                                for (code, label) in &arms.experimental {
+                                    let x = by_arm(&rows, code, v);
+                                    if a.method == Method::TTest {
+                                        push(
+                                            "t_paired",
+                                            label.clone(),
+                                            x.len(),
+                                            stats::t_test_one_sample(
+                                                &x,
+                                                0.0,
+                                                Alternative::TwoSided,
+                                                conf,
+                                            ),
+                                        );
+                                    } else {
+                                        push(
+                                            "wilcoxon_signed_rank",
+                                            label.clone(),
+                                            x.len(),
+                                            stats::wilcoxon_signed_rank(
+                                                &x,
+                                                0.0,
+                                                stats::WilcoxonMethod::Auto,
+                                                Alternative::TwoSided,
+                                                conf,
+                                            ),
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Method::Ancova => {
+                let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                let Some((ccode, clabel)) = arms.control.clone() else {
+                    out.skipped
+                        .push((a.id.clone(), "ANCOVA needs a control arm".into()));
+                    continue;
+                };
+                for param in &params {
+                    for (visit, vn) in &post {
+                        let rows: Vec<&AdlbRow> = cell(param, visit)
+                            .into_iter()
+                            .filter(|r| {
+                                r.base.is_some() && var_of(r, v).is_some() && r.armcd.is_some()
+                            })
+                            .collect();
+                        ancova_rows(
+                            &mut out.results,
+                            &a.id,
+                            param,
+                            visit,
+                            *vn,
+                            &rows,
+                            v,
+                            &arms,
+                            &ccode,
+                            &clabel,
+                            conf,
+                        );
+                    }
+                }
+            }
+            Method::Responders => {
+                let ids: BTreeSet<&str> = if a.params.is_empty() {
+                    p.responses.iter().map(|r| r.id.as_str()).collect()
+                } else {
+                    a.params.iter().map(String::as_str).collect()
+                };
+                responder_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, conf);
+            }
+            Method::Survival => {
+                survival_rows(&mut out.results, &a.id, &d.adtte, &arms, conf);
+            }
+            Method::Mmrm => {
+                out.skipped.push((
+                    a.id.clone(),
+                    "MMRM is not built into this version of trialpipe yet".into(),
+                ));
+            }
+        }
+        // Multiplicity within the analysis: over the p-values of its contrasts.
+        if let Some(m) = a.adjust {
+            let idx: Vec<usize> = (start..out.results.len())
+                .filter(|&i| {
+                    out.results[i].p_value.is_some() && out.results[i].group.contains(" - ")
+                })
+                .collect();
+            let ps: Vec<f64> = idx
+                .iter()
+                .map(|&i| out.results[i].p_value.unwrap_or(1.0))
+                .collect();
+            let method = match m {
+                Multiplicity::Holm => stats::Adjustment::Holm,
+                Multiplicity::Hochberg => stats::Adjustment::Hochberg,
+                Multiplicity::Bh => stats::Adjustment::BenjaminiHochberg,
+                Multiplicity::Bonferroni => stats::Adjustment::Bonferroni,
+            };
+            if let Ok(adj) = stats::p_adjust(&ps, method) {
+                for (k, &i) in idx.iter().enumerate() {
+                    out.results[i].p_adjusted = Some(adj[k]);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn test_row(
+    analysis: &str,
+    method: &str,
+    param: &str,
+    visit: &str,
+    vn: f64,
+    group: String,
+    n: usize,
+    r: Result<stats::TestResult, StatsError>,
+) -> ResultRow {
+    let base = ResultRow {
+        analysis: analysis.to_string(),
+        method: method.to_string(),
+        paramcd: Some(param.to_string()),
+        avisit: Some(visit.to_string()),
+        avisitn: Some(vn),
+        group,
+        n: Some(n as i64),
+        ..Default::default()
+    };
+    match r {
+        Ok(t) => ResultRow {
+            estimate: Some(t.estimate),
+            se: t.se,
+            df: t.df,
+            lcl: t.ci.map(|c| c.lower),
+            ucl: t.ci.map(|c| c.upper),
+            statistic: Some(t.statistic),
+            p_value: Some(t.p_value),
+            note: t
+                .ci
+                .filter(|c| (c.level - 0.95).abs() > 1e-9 && c.level < 0.95)
+                .map(|c| format!("achieved confidence level {:.4}", c.level)),
+            ..base
+        },
+        Err(e) => ResultRow {
+            note: note(&e),
+            ..base
+        },
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ancova_rows(
+    out: &mut Vec<ResultRow>,
+    analysis: &str,
+    param: &str,
+    visit: &str,
+    vn: f64,
+    rows: &[&AdlbRow],
+    v: AnalysisVariable,
+    arms: &Arms,
+    ccode: &str,
+    clabel: &str,
+    conf: f64,
+) {
+    // Arm levels: control first (the reference), then the experimental arms.
+    let mut levels: Vec<(&str, &str)> = vec![(ccode, clabel)];
+    levels.extend(
+        arms.experimental
+            .iter()
+            .map(|(c, l)| (c.as_str(), l.as_str())),
+    );
+    let labels: Vec<&str> = levels.iter().map(|l| l.1).collect();
+    let kept: Vec<&&AdlbRow> = rows
+        .iter()
+        .filter(|r| levels.iter().any(|l| Some(l.0) == r.armcd.as_deref()))
+        .collect();
+    let y: Vec<f64> = kept.iter().filter_map(|r| var_of(r, v)).collect();
+    let base: Vec<f64> = kept.iter().filter_map(|r| r.base).collect();
+    let codes: Vec<usize> = kept
+        .iter()
+        .map(|r| {
+            levels
+                .iter()
+                .position(|l| Some(l.0) == r.armcd.as_deref())
+                .unwrap_or(0)
+        })
+        .collect();
+    let row = |method: &str, group: String| ResultRow {
+        analysis: analysis.to_string(),
+        method: method.to_string(),
+        paramcd: Some(param.to_string()),
+        avisit: Some(visit.to_string()),
+        avisitn: Some(vn),
+        group,
+        n: Some(y.len() as i64),
+        ..Default::default()
+    };
+    let model = stats::AncovaModel {
+        response: &y,
+        covariates: &[stats::Covariate {
+            name: "BASE",
+            values: &base,
+        }],
+        factors: &[stats::Factor {
+            name: "ARM",
+            levels: &labels,
+            codes: &codes,
+        }],
+        arm: 0,
+        reference: 0,
+        conf_level: conf,
+    };
+    match stats::ancova(&model) {
+        Err(e) => out.push(ResultRow {
+            note: note(&e),
+            ..row(
+                "ancova_difference",
+                format!(
+                    "{} - {clabel}",
+                    arms.experimental.first().map_or("", |a| a.1.as_str())
+                ),
+            )
+        }),
+        Ok(fit) => {
+            for m in &fit.lsmeans {
+                out.push(ResultRow {
+                    estimate: Some(m.estimate),
+                    se: Some(m.se),
+                    df: Some(m.df),
+                    lcl: Some(m.ci.lower),
+                    ucl: Some(m.ci.upper),
+                    note: Some(format!(
+                        "{} ~ BASE + ARM; LS-mean at mean BASE",
+                        var_name(v)
+                    )),
+                    ..row("ancova_lsmean", m.label.clone())
+                });
+            }
+            for dd in &fit.differences {
+                out.push(ResultRow {
+                    estimate: Some(dd.estimate),
+                    se: Some(dd.se),
+                    df: Some(dd.df),
+                    lcl: Some(dd.ci.lower),
+                    ucl: Some(dd.ci.upper),
+                    statistic: Some(dd.t),
+                    p_value: Some(dd.p_value),
+                    note: Some(format!("{} ~ BASE + ARM", var_name(v))),
+                    ..row("ancova_difference", dd.label.clone())
+                });
+            }
+        }
+    }
+}
+
+fn responder_rows(
+    out: &mut Vec<ResultRow>,
+    analysis: &str,
+    flags: &[ResponseFlag],
+    ids: &BTreeSet<&str>,
+    arms: &Arms,
+    conf: f64,
+) {
+    // (rule, visit number × 1000, visit) -> arm code -> (responders, subjects with a known flag)
+    type Counts<'a> = BTreeMap<&'a str, (u64, u64)>;
+    let mut cells: BTreeMap<(&str, i64, &str), Counts> = BTreeMap::new();
+    for f in flags.iter().filter(|f| ids.contains(f.id.as_str())) {
+        let (Some(v), Some(arm)) = (f.value, f.armcd.as_deref()) else {
+            continue;
+        };
+        let c = cells
+            .entry((
+                f.id.as_str(),
+                (f.avisitn * 1000.0).round() as i64,
+                f.avisit.as_str(),
+            ))
+            .or_default()
+            .entry(arm)
+            .or_insert((0, 0));
+        c.1 += 1;
+        if v {
+            c.0 += 1;
+        }
+    }
+    for ((id, vn, visit), by_arm) in &cells {
+        let base = ResultRow {
+            analysis: analysis.to_string(),
+            paramcd: Some(id.to_string()),
+            avisit: Some(visit.to_string()),
+            avisitn: Some(*vn as f64 / 1000.0),
+            ..Default::default()
+        };
+        let all: Vec<&(String, String)> = arms
+            .experimental
+            .iter()
+            .chain(arms.control.iter())
+            .collect();
+        for (code, label) in &all {
+            let (x, n) = by_arm.get(code.as_str()).copied().unwrap_or((0, 0));
+            for (method, ci) in [
+                ("proportion_wilson", stats::ProportionCi::Wilson),
+                (
+                    "proportion_clopper_pearson",
+                    stats::ProportionCi::ClopperPearson,
+                ),
+            ] {
+                let r = stats::proportion(x, n, ci, conf);
+                out.push(match r {
+                    Ok(p) => ResultRow {
+                        method: method.into(),
+                        group: label.clone(),
+                        n: Some(n as i64),
+                        estimate: Some(p.estimate),
+                        lcl: Some(p.ci.lower),
+                        ucl: Some(p.ci.upper),
+                        note: Some(format!("{x} of {n} responders")),
+                        ..base.clone()
+                    },
+                    Err(e) => ResultRow {
+                        method: method.into(),
+                        group: label.clone(),
+                        n: Some(n as i64),
+                        note: note(&e),
+                        ..base.clone()
+                    },
+                });
+            }
+        }
+        let Some((ccode, clabel)) = &arms.control else {
+            continue;
+        };
+        let (x2, n2) = by_arm.get(ccode.as_str()).copied().unwrap_or((0, 0));
+        for (code, label) in &arms.experimental {
+            let (x1, n1) = by_arm.get(code.as_str()).copied().unwrap_or((0, 0));
+            let group = format!("{label} - {clabel}");
+            let n = Some((n1 + n2) as i64);
+            let rd = stats::risk_difference(x1, n1, x2, n2, conf);
+            out.push(match rd {
+                Ok(r) => ResultRow {
+                    method: "risk_difference_newcombe".into(),
+                    group: group.clone(),
+                    n,
+                    estimate: Some(r.estimate),
+                    lcl: Some(r.ci.lower),
+                    ucl: Some(r.ci.upper),
+                    ..base.clone()
+                },
+                Err(e) => ResultRow {
+                    method: "risk_difference_newcombe".into(),
+                    group: group.clone(),
+                    n,
+                    note: note(&e),
+                    ..base.clone()
+                },
+            });
+            let table = stats::Table2x2 {
+                a: x1,
+                b: n1 - x1,
+                c: x2,
+                d: n2 - x2,
+            };
+            out.push(
+                match stats::fisher_exact(&table, Alternative::TwoSided, conf) {
+                    Ok(f) => ResultRow {
+                        method: "fisher_exact_or".into(),
+                        group: group.clone(),
+                        n,
+                        estimate: Some(f.estimate).filter(|x| x.is_finite()),
+                        lcl: Some(f.ci.lower).filter(|x| x.is_finite()),
+                        ucl: Some(f.ci.upper).filter(|x| x.is_finite()),
+                        p_value: Some(f.p_value),
+                        note: (!f.estimate.is_finite() || !f.ci.upper.is_finite()).then(|| {
+                            "odds ratio at the edge of its support (a zero cell)".to_string()
+                        }),
+                        ..base.clone()
+                    },
+                    Err(e) => ResultRow {
+                        method: "fisher_exact_or".into(),
+                        group: group.clone(),
+                        n,
+                        note: note(&e),
+                        ..base.clone()
+                    },
+                },
+            );
+        }
+    }
+}
+
+fn survival_rows(out: &mut Vec<ResultRow>, analysis: &str, tte: &[TteRow], arms: &Arms, conf: f64) {
+    let params: BTreeSet<&str> = tte.iter().map(|r| r.paramcd.as_str()).collect();
+    let mut levels: Vec<&(String, String)> = arms.control.iter().collect();
+    levels.extend(arms.experimental.iter());
+    for param in params {
+        let rows: Vec<&TteRow> = tte
+            .iter()
+            .filter(|r| r.paramcd == param)
+            .filter(|r| {
+                levels
+                    .iter()
+                    .any(|l| Some(l.0.as_str()) == r.armcd.as_deref())
+            })
+            .collect();
+        let time: Vec<f64> = rows.iter().map(|r| r.aval).collect();
+        let event: Vec<bool> = rows.iter().map(|r| r.cnsr == 0).collect();
+        let group: Vec<usize> = rows
+            .iter()
+            .map(|r| {
+                levels
+                    .iter()
+                    .position(|l| Some(l.0.as_str()) == r.armcd.as_deref())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let base = ResultRow {
+            analysis: analysis.to_string(),
+            paramcd: Some(param.to_string()),
+            ..Default::default()
+        };
+        let opts = stats::KmOptions {
+            conf_level: conf,
+            ..Default::default()
+        };
+        match stats::kaplan_meier_by_group(&time, &event, &group, &opts) {
+            Err(e) => out.push(ResultRow {
+                method: "km_median".into(),
+                note: note(&e),
+                ..base.clone()
+            }),
+            Ok(curves) => {
+                for (k, km) in curves.iter().enumerate() {
+                    let label = levels.get(k).map_or(String::new(), |l| l.1.clone());
+                    out.push(ResultRow {
+                        method: "km_median".into(),
+                        group: label.clone(),
+                        n: Some(km.n as i64),
+                        estimate: km.median.estimate,
+                        lcl: km.median.lower,
+                        ucl: km.median.upper,
+                        note: Some(format!("{} events; days; NA when not reached", km.n_events)),
+                        ..base.clone()
+                    });
+                    let times: Vec<f64> =
+                        LANDMARK_MONTHS.iter().map(|m| m * DAYS_PER_MONTH).collect();
+                    match km.at_times(&times, stats::BeyondFollowUp::Error) {
+                        Ok(lm) => {
+                            for (m, l) in LANDMARK_MONTHS.iter().zip(lm) {
+                                out.push(ResultRow {
+                                    method: "km_survival".into(),
+                                    group: label.clone(),
+                                    avisit: Some(format!("MONTH {m}")),
+                                    avisitn: Some(*m),
+                                    n: Some(l.n_risk as i64),
+                                    estimate: Some(l.surv),
+                                    se: l.std_err,
+                                    lcl: l.lower,
+                                    ucl: l.upper,
+                                    note: Some("n = number at risk".into()),
+                                    ..base.clone()
+                                });
+                            }
+                        }
+                        Err(_) => {
+                            // Landmarks beyond follow-up: report those within it.
+                            for m in LANDMARK_MONTHS {
+                                let t = [m * DAYS_PER_MONTH];
+                                match km.at_times(&t, stats::BeyondFollowUp::Error) {
+                                    Ok(l) => out.push(ResultRow {
+                                        method: "km_survival".into(),
+                                        group: label.clone(),
+                                        avisit: Some(format!("MONTH {m}")),
+                                        avisitn: Some(m),
+                                        n: Some(l[0].n_risk as i64),
+                                        estimate: Some(l[0].surv),
+                                        se: l[0].std_err,
+                                        lcl: l[0].lower,
+                                        ucl: l[0].upper,
+                                        note: Some("n = number at risk".into()),
+                                        ..base.clone()
+                                    }),
+                                    Err(e) => out.push(ResultRow {
+                                        method: "km_survival".into(),
+                                        group: label.clone(),
+                                        avisit: Some(format!("MONTH {m}")),
+                                        avisitn: Some(m),
+                                        note: note(&e),
+                                        ..base.clone()
+                                    }),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if levels.len() < 2 {
+            continue;
+        }
+        let contrast = |k: usize| format!("{} - {}", levels[k].1, levels[0].1);
+        match stats::log_rank(&time, &event, &group, None, stats::TimeFix::Tolerance) {
+            Ok(lr) => out.push(ResultRow {
+                method: "log_rank".into(),
+                group: (1..levels.len())
+                    .map(contrast)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                n: Some(time.len() as i64),
+                statistic: Some(lr.test.statistic),
+                df: Some(lr.test.df),
+                p_value: Some(lr.test.p_value),
+                ..base.clone()
+            }),
+            Err(e) => out.push(ResultRow {
+                method: "log_rank".into(),
+                note: note(&e),
+                ..base.clone()
+            }),
+        }
+        let copts = stats::CoxOptions {
+            conf_level: conf,
+            ..Default::default()
+        };
+        match stats::cox_ph(&time, &event, &group, None, &copts) {
+            Ok(fit) => {
+                for t in &fit.terms {
+                    out.push(ResultRow {
+                        method: "cox_hr".into(),
+                        group: contrast(t.level),
+                        n: Some(fit.n as i64),
+                        estimate: Some(t.hazard_ratio),
+                        se: Some(t.se),
+                        lcl: Some(t.ci.lower),
+                        ucl: Some(t.ci.upper),
+                        statistic: Some(t.z),
+                        p_value: Some(t.p_value),
+                        note: Some(format!(
+                            "{:?} ties; SE of log HR; LR p = {:.4}, score p = {:.4}{}",
+                            fit.ties,
+                            fit.likelihood_ratio.p_value,
+                            fit.score.p_value,
+                            if fit.converged { "" } else { "; NOT CONVERGED" }
+                        )),
+                        ..base.clone()
+                    });
+                }
+            }
+            Err(e) => out.push(ResultRow {
+                method: "cox_hr".into(),
+                group: contrast(1),
+                note: note(&e),
+                ..base.clone()
+            }),
+        }
+    }
+}
+
+/// `results/comparisons`.
+pub fn results_table(rows: &[ResultRow]) -> Table {
+    let s =
+        |f: &dyn Fn(&ResultRow) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
+    let c =
+        |f: &dyn Fn(&ResultRow) -> Option<String>| ColumnData::Cat(rows.iter().map(f).collect());
+    let n = |f: &dyn Fn(&ResultRow) -> Option<f64>| ColumnData::F64(rows.iter().map(f).collect());
+    let col = |name, label, data| Column { name, label, data };
+    Table {
+        columns: vec![
+            col("ANALYSIS", "Analysis Id", c(&|r| Some(r.analysis.clone()))),
+            col("METHOD", "Method", c(&|r| Some(r.method.clone()))),
+            col("PARAMCD", "Parameter Code", c(&|r| r.paramcd.clone())),
+            col(
+                "AVISIT",
+                "Analysis Visit (or Landmark)",
+                c(&|r| r.avisit.clone()),
+            ),
+            col("AVISITN", "Analysis Visit (N)", n(&|r| r.avisitn)),
+            col(
+                "GROUP",
+                "Arm, or Contrast (Experimental - Control)",
+                c(&|r| Some(r.group.clone())),
+            ),
+            col(
+                "N",
+                "Subjects Used",
+                ColumnData::I64(rows.iter().map(|r| r.n).collect()),
+            ),
+            col("ESTIMATE", "Estimate", n(&|r| r.estimate)),
+            col("SE", "Standard Error", n(&|r| r.se)),
+            col("DF", "Degrees of Freedom", n(&|r| r.df)),
+            col("LCL", "Lower Confidence Limit", n(&|r| r.lcl)),
+            col("UCL", "Upper Confidence Limit", n(&|r| r.ucl)),
+            col("STATISTIC", "Test Statistic", n(&|r| r.statistic)),
+            col("PVALUE", "p-value (two-sided)", n(&|r| r.p_value)),
+            col(
+                "PADJ",
+                "Multiplicity-adjusted p-value",
+                n(&|r| r.p_adjusted),
+            ),
+            col("NOTE", "Model Notes", s(&|r| r.note.clone())),
+        ],
+    }
+}
+
+/// `results/descriptive`.
+pub fn descriptive_table(rows: &[DescRow]) -> Table {
+    let c = |f: &dyn Fn(&DescRow) -> Option<String>| ColumnData::Cat(rows.iter().map(f).collect());
+    let n = |f: &dyn Fn(&stats::Descriptive) -> Option<f64>| {
+        ColumnData::F64(
+            rows.iter()
+                .map(|r| r.summary.as_ref().ok().and_then(f))
+                .collect(),
+        )
+    };
+    let col = |name, label, data| Column { name, label, data };
+    Table {
+        columns: vec![
+            col("ANALYSIS", "Analysis Id", c(&|r| Some(r.analysis.clone()))),
+            col("PARAMCD", "Parameter Code", c(&|r| Some(r.paramcd.clone()))),
+            col("AVISIT", "Analysis Visit", c(&|r| Some(r.avisit.clone()))),
+            col(
+                "AVISITN",
+                "Analysis Visit (N)",
+                ColumnData::F64(rows.iter().map(|r| Some(r.avisitn)).collect()),
+            ),
+            col("ARM", "Arm", c(&|r| Some(r.arm.clone()))),
+            col(
+                "VARIABLE",
+                "Variable (AVAL, CHG, PCHG)",
+                c(&|r| Some(r.variable.to_string())),
+            ),
+            col("N", "Non-missing Values", n(&|d| Some(d.n as f64))),
+            col("NMISS", "Missing Values", n(&|d| Some(d.n_missing as f64))),
+            col("MEAN", "Mean", n(&|d| Some(d.mean))),
+            col("SD", "Standard Deviation", n(&|d| d.sd)),
+            col("SE", "Standard Error of the Mean", n(&|d| d.se)),
+            col("MEDIAN", "Median", n(&|d| Some(d.median))),
+            col("Q1", "First Quartile (R type 7)", n(&|d| Some(d.q1))),
+            col("Q3", "Third Quartile (R type 7)", n(&|d| Some(d.q3))),
+            col("MIN", "Minimum", n(&|d| Some(d.min))),
+            col("MAX", "Maximum", n(&|d| Some(d.max))),
+            col(
+                "NOTE",
+                "Why there is no summary",
+                ColumnData::Str(
+                    rows.iter()
+                        .map(|r| r.summary.as_ref().err().cloned())
+                        .collect(),
+                ),
+            ),
+        ],
+    }
+}
