@@ -351,11 +351,22 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                 ));
             }
         }
-        // Multiplicity within the analysis: over the p-values of its contrasts.
+        // Multiplicity within the analysis. The family: the p-values of the analysis's primary
+        // test (Welch for t tests, the ANCOVA difference, Fisher for responders, log-rank for
+        // survival), not its variants.
         if let Some(m) = a.adjust {
+            let primary: &[&str] = match a.method {
+                Method::TTest => &["t_welch", "t_paired"],
+                Method::Wilcoxon => &["wilcoxon_rank_sum", "wilcoxon_signed_rank"],
+                Method::Ancova => &["ancova_difference"],
+                Method::Responders => &["fisher_exact_or"],
+                Method::Survival => &["log_rank"],
+                Method::Descriptive | Method::Mmrm => &[],
+            };
             let idx: Vec<usize> = (start..out.results.len())
                 .filter(|&i| {
-                    out.results[i].p_value.is_some() && out.results[i].group.contains(" - ")
+                    out.results[i].p_value.is_some()
+                        && primary.contains(&out.results[i].method.as_str())
                 })
                 .collect();
             let ps: Vec<f64> = idx

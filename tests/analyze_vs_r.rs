@@ -1,0 +1,162 @@
+//! The analyze stage on the flagship sample data against R, live: t tests, Wilcoxon with
+//! Hodges-Lehmann, ANCOVA with emmeans LS-means, Holm adjustment, Kaplan-Meier medians, log-rank
+//! and Cox, computed by `tests/r/flagship_analyses.R` on the datasets trialpipe derived. This
+//! checks that analyze selects the right records and maps them onto the statistics (the
+//! statistics themselves are checked on reference data in stats_vs_r and
+//! survival_contingency_vs_r). Needs Rscript with emmeans and survival.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use trialpipe::stats::tolerance::{CLOSED_FORM_REL, rel_close};
+use trialpipe::store::read_parquet_text;
+
+fn export(parquet: &Path, csv: &Path, cols: &[&str]) {
+    let data = read_parquet_text(parquet).unwrap();
+    let pick: Vec<_> = cols
+        .iter()
+        .map(|c| {
+            data.iter()
+                .find(|d| d.name == *c)
+                .unwrap_or_else(|| panic!("{c}"))
+        })
+        .collect();
+    let mut w = csv::Writer::from_path(csv).unwrap();
+    w.write_record(cols).unwrap();
+    for i in 0..pick[0].values.len() {
+        w.write_record(pick.iter().map(|c| c.values[i].clone().unwrap_or_default()))
+            .unwrap();
+    }
+    w.flush().unwrap();
+}
+
+#[test]
+fn flagship_analyses_match_r() {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyze_vs_r");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let out = tmp.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(["--quiet", "run", "pipelines/msc_cirrhosis.toml", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    export(
+        &out.join("adam/adlb.parquet"),
+        &tmp.join("adlb.csv"),
+        &[
+            "USUBJID", "ARMCD", "PARAMCD", "AVISIT", "ANL01FL", "BASE", "CHG",
+        ],
+    );
+    export(
+        &out.join("adam/adtte.parquet"),
+        &tmp.join("adtte.csv"),
+        &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR"],
+    );
+    let expected = tmp.join("r.csv");
+    let r = Command::new("Rscript")
+        .arg("tests/r/flagship_analyses.R")
+        .arg(tmp.join("adlb.csv"))
+        .arg(tmp.join("adtte.csv"))
+        .arg(&expected)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("Rscript not found ({e}): apt-get install r-base-core r-cran-emmeans r-cran-survival")
+        });
+    assert!(
+        r.status.success(),
+        "R failed: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+
+    // Our results, keyed by (method, paramcd, visit-or-arm).
+    let mut ours: BTreeMap<(String, String, String), BTreeMap<String, f64>> = BTreeMap::new();
+    let mut rd = csv::Reader::from_path(out.join("results/comparisons.csv")).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let idx = |n: &str| h.iter().position(|x| x == n).unwrap();
+    for rec in rd.records() {
+        let rec = rec.unwrap();
+        let method = rec[idx("METHOD")].to_string();
+        let param = rec[idx("PARAMCD")].to_string();
+        let group = rec[idx("GROUP")].to_string();
+        let visit = match method.as_str() {
+            "km_median" => if group.starts_with("UC-MSC") {
+                "MSC"
+            } else {
+                "SALINE"
+            }
+            .to_string(),
+            "ancova_lsmean" => format!(
+                "{}|{}",
+                &rec[idx("AVISIT")],
+                if group.starts_with("UC-MSC") {
+                    "MSC"
+                } else {
+                    "SALINE"
+                }
+            ),
+            _ => rec[idx("AVISIT")].to_string(),
+        };
+        let mut q = BTreeMap::new();
+        for (col, name) in [
+            ("ESTIMATE", "estimate"),
+            ("SE", "se"),
+            ("DF", "df"),
+            ("LCL", "lcl"),
+            ("UCL", "ucl"),
+            ("STATISTIC", "statistic"),
+            ("PVALUE", "p_value"),
+            ("PADJ", "p_adjusted"),
+        ] {
+            if let Ok(v) = rec[idx(col)].parse::<f64>() {
+                q.insert(name.to_string(), v);
+            }
+        }
+        ours.insert((method, param, visit), q);
+    }
+    let mut rd = csv::Reader::from_path(&expected).unwrap();
+    let mut compared = 0;
+    let mut failures = Vec::new();
+    for rec in rd.records() {
+        let rec = rec.unwrap();
+        let (method, param, visit, quantity) = (&rec[0], &rec[1], &rec[2], &rec[3]);
+        let r_value: f64 = rec[4].trim().parse().unwrap_or(f64::NAN);
+        let (key, quantity) = match (method, quantity.split_once('_')) {
+            ("ancova_lsmean", Some((q, arm))) => (
+                (
+                    method.to_string(),
+                    param.to_string(),
+                    format!("{visit}|{arm}"),
+                ),
+                q.to_string(),
+            ),
+            _ => (
+                (method.to_string(), param.to_string(), visit.to_string()),
+                quantity.to_string(),
+            ),
+        };
+        let Some(mine) = ours.get(&key).and_then(|q| q.get(&quantity)) else {
+            failures.push(format!(
+                "{key:?} {quantity}: R {r_value}, missing in trialpipe"
+            ));
+            continue;
+        };
+        compared += 1;
+        if !rel_close(*mine, r_value, CLOSED_FORM_REL) {
+            failures.push(format!("{key:?} {quantity}: R {r_value}, trialpipe {mine}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(compared >= 400, "only {compared} quantities compared");
+}
