@@ -87,6 +87,23 @@ pub struct AnalyzeOutput {
     pub descriptive: Vec<DescRow>,
     /// Analyses that were not run, with the reason.
     pub skipped: Vec<(String, String)>,
+    /// Kaplan-Meier curves, for figures.
+    pub km_curves: Vec<KmCurve>,
+}
+
+/// A Kaplan-Meier curve of one arm for one endpoint, with numbers at risk for plotting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KmCurve {
+    /// Analysis id.
+    pub analysis: String,
+    /// Endpoint code.
+    pub paramcd: String,
+    /// Arm label.
+    pub arm: String,
+    /// (time in days, survival, lower, upper, censored at this time) per distinct time.
+    pub steps: Vec<(f64, f64, Option<f64>, Option<f64>, bool)>,
+    /// (time in days, number at risk) every 6 months from 0 to the last time.
+    pub at_risk: Vec<(f64, usize)>,
 }
 
 struct Arms {
@@ -342,7 +359,14 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                 responder_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, conf);
             }
             Method::Survival => {
-                survival_rows(&mut out.results, &a.id, &d.adtte, &arms, conf);
+                survival_rows(
+                    &mut out.results,
+                    &mut out.km_curves,
+                    &a.id,
+                    &d.adtte,
+                    &arms,
+                    conf,
+                );
             }
             Method::Mmrm => {
                 out.skipped.push((
@@ -671,7 +695,14 @@ fn responder_rows(
     }
 }
 
-fn survival_rows(out: &mut Vec<ResultRow>, analysis: &str, tte: &[TteRow], arms: &Arms, conf: f64) {
+fn survival_rows(
+    out: &mut Vec<ResultRow>,
+    curves_out: &mut Vec<KmCurve>,
+    analysis: &str,
+    tte: &[TteRow],
+    arms: &Arms,
+    conf: f64,
+) {
     let params: BTreeSet<&str> = tte.iter().map(|r| r.paramcd.as_str()).collect();
     let mut levels: Vec<&(String, String)> = arms.control.iter().collect();
     levels.extend(arms.experimental.iter());
@@ -714,6 +745,23 @@ fn survival_rows(out: &mut Vec<ResultRow>, analysis: &str, tte: &[TteRow], arms:
             Ok(curves) => {
                 for (k, km) in curves.iter().enumerate() {
                     let label = levels.get(k).map_or(String::new(), |l| l.1.clone());
+                    let last = km.rows.last().map_or(0.0, |r| r.time);
+                    let step = 6.0 * DAYS_PER_MONTH;
+                    let grid: Vec<f64> = (0..)
+                        .map(|i| i as f64 * step)
+                        .take_while(|t| *t <= last)
+                        .collect();
+                    curves_out.push(KmCurve {
+                        analysis: analysis.to_string(),
+                        paramcd: param.to_string(),
+                        arm: label.clone(),
+                        steps: km
+                            .rows
+                            .iter()
+                            .map(|r| (r.time, r.surv, r.lower, r.upper, r.n_censor > 0))
+                            .collect(),
+                        at_risk: grid.iter().map(|&t| (t, km.n_risk_at(t))).collect(),
+                    });
                     out.push(ResultRow {
                         method: "km_median".into(),
                         group: label.clone(),
