@@ -91,6 +91,9 @@ pub struct AnalyzeOutput {
     pub km_curves: Vec<KmCurve>,
 }
 
+/// (time in days, survival, lower, upper, censored at this time).
+pub type KmStep = (f64, f64, Option<f64>, Option<f64>, bool);
+
 /// A Kaplan-Meier curve of one arm for one endpoint, with numbers at risk for plotting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KmCurve {
@@ -100,8 +103,8 @@ pub struct KmCurve {
     pub paramcd: String,
     /// Arm label.
     pub arm: String,
-    /// (time in days, survival, lower, upper, censored at this time) per distinct time.
-    pub steps: Vec<(f64, f64, Option<f64>, Option<f64>, bool)>,
+    /// One step per distinct time.
+    pub steps: Vec<KmStep>,
     /// (time in days, number at risk) every 6 months from 0 to the last time.
     pub at_risk: Vec<(f64, usize)>,
 }

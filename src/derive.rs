@@ -426,7 +426,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let Some((pi, t)) = panel.get(r.test_code.as_str()).copied() else {
             continue;
         };
-        if r.std_value.is_none() {
+        if !r.has_value() {
             continue;
         }
         let s = &subjects[r.subject_id.as_str()];
@@ -442,7 +442,10 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             armcd: s.armcd.clone(),
             trta: s.trta.clone(),
             paramcd: t.code.clone(),
-            param: format!("{} ({})", t.name, t.unit),
+            param: match t.result {
+                crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
+                crate::spec::ResultKind::Qualitative => t.name.clone(),
+            },
             paramn: pi as i64 + 1,
             aval,
             avalc: stresc(r),

@@ -290,6 +290,8 @@ pub enum ParseStatus {
     NoConversion,
     /// Collection date missing or not a date.
     BadDate,
+    /// A qualitative result outside the test's declared values.
+    UnexpectedValue,
 }
 
 impl ParseStatus {
@@ -306,6 +308,7 @@ impl ParseStatus {
             ParseStatus::UnknownUnit => "unknown_unit",
             ParseStatus::NoConversion => "no_conversion",
             ParseStatus::BadDate => "bad_date",
+            ParseStatus::UnexpectedValue => "unexpected_value",
         }
     }
 }
@@ -354,6 +357,15 @@ pub struct LabRecord {
     pub std_ref_high: Option<f64>,
     /// What parsing found.
     pub status: ParseStatus,
+}
+
+impl LabRecord {
+    /// Whether the record carries an analysable result: a standardized number, or the category
+    /// of a qualitative test.
+    pub fn has_value(&self) -> bool {
+        self.std_value.is_some()
+            || (self.status == ParseStatus::Ok && matches!(self.result, ParsedResult::Text(_)))
+    }
 }
 
 /// Rows read from one file.
@@ -579,6 +591,8 @@ struct RawLab {
 /// censoring policy, and a cache of conversions by (test, unit spelling).
 struct Standardizer<'p> {
     registry: &'static Registry,
+    /// Qualitative tests and their allowed values (upper-case; empty: any text).
+    qualitative: HashMap<&'p str, Vec<String>>,
     std_of: HashMap<&'p str, (&'p str, Registry)>,
     policy: CensoredPolicy,
     cache: HashMap<(String, String), Result<Conversion, ParseStatus>>,
@@ -606,8 +620,20 @@ impl<'p> Standardizer<'p> {
             };
             std_of.insert(t.code.as_str(), (t.unit.as_str(), reg));
         }
+        let qualitative = p
+            .labs
+            .iter()
+            .filter(|t| t.result == crate::spec::ResultKind::Qualitative)
+            .map(|t| {
+                (
+                    t.code.as_str(),
+                    t.values.iter().map(|v| v.trim().to_uppercase()).collect(),
+                )
+            })
+            .collect();
         Standardizer {
             registry,
+            qualitative,
             std_of,
             policy: p.ingest.censored,
             cache: HashMap::new(),
@@ -628,10 +654,52 @@ impl<'p> Standardizer<'p> {
             (ParsedResult::Censored(..), _) => ParseStatus::Censored,
             (ParsedResult::Numeric(_), _) => ParseStatus::Ok,
         };
+        let test_code = raw.test_code;
+        if let Some(allowed) = self.qualitative.get(test_code.as_str()) {
+            // A qualitative test: the result is a category, kept as text; no unit, no value.
+            let (result, status) = match result {
+                ParsedResult::Text(_) | ParsedResult::Numeric(_) | ParsedResult::Censored(..) => {
+                    let t = raw.result_raw.trim().to_uppercase();
+                    let ok = allowed.is_empty() || allowed.contains(&t);
+                    let st = if !raw.field_count_ok {
+                        ParseStatus::FieldCount
+                    } else if !ok {
+                        ParseStatus::UnexpectedValue
+                    } else if !raw.timing_ok {
+                        ParseStatus::BadDate
+                    } else {
+                        ParseStatus::Ok
+                    };
+                    (ParsedResult::Text(t), st)
+                }
+                other => (other, status),
+            };
+            return LabRecord {
+                lineage: raw.lineage,
+                source_column: raw.source_column,
+                study_id: raw.study_id,
+                site_id: raw.site_id,
+                subject_id: raw.subject_id,
+                visit: raw.visit,
+                collection_date: raw.collection_date,
+                study_day: raw.study_day,
+                test_code,
+                test_name: raw.test_name,
+                result_raw: raw.result_raw,
+                result,
+                unit_raw: raw.unit_raw,
+                unit,
+                std_value: None,
+                std_limit: None,
+                std_unit: None,
+                std_ref_low: None,
+                std_ref_high: None,
+                status,
+            };
+        }
         let mut std_value = None;
         let mut std_limit = None;
         let mut std_ref = (None, None);
-        let test_code = raw.test_code;
         let std_unit = self
             .std_of
             .get(test_code.as_str())

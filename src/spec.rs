@@ -450,8 +450,16 @@ pub struct LabTest {
     /// Units sites may report in; each needs a conversion path to `unit`.
     #[serde(default)]
     pub source_units: Vec<String>,
-    /// Values outside are impossible (quarantined), in the standard unit.
-    pub plausible: Limits,
+    /// Numeric or qualitative (a category such as NEGATIVE / POSITIVE).
+    #[serde(default)]
+    pub result: ResultKind,
+    /// Qualitative tests: the allowed values (case-insensitive); empty allows any text.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Values outside are impossible (quarantined), in the standard unit. Required for numeric
+    /// tests.
+    #[serde(default)]
+    pub plausible: Option<Limits>,
     /// Normal range in the standard unit, overall or by sex.
     #[serde(default)]
     pub normal: Option<NormalRange>,
@@ -461,6 +469,17 @@ pub struct LabTest {
     /// Decimals to keep in standard results.
     #[serde(default)]
     pub decimals: Option<u32>,
+}
+
+/// Kind of result a test gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultKind {
+    /// A number in a unit (the default).
+    #[default]
+    Numeric,
+    /// A category (kept as text; no unit conversion, no plausibility or normal range).
+    Qualitative,
 }
 
 /// A closed interval `[low, high]`.
@@ -1319,8 +1338,9 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 ),
             );
         }
+        let numeric = t.result == ResultKind::Numeric;
         let std_known = registry.canonical(&t.unit).is_some();
-        if !std_known {
+        if numeric && !std_known {
             push(
                 format!("labs[{i}].unit"),
                 format!(
@@ -1346,7 +1366,7 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 None
             }
         };
-        if let Some(reg) = reg.filter(|_| std_known) {
+        if let Some(reg) = reg.filter(|_| std_known && numeric) {
             for (j, u) in t.source_units.iter().enumerate() {
                 if let Err(e) = reg.conversion(&t.code, u, &t.unit) {
                     push(
@@ -1358,17 +1378,30 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 }
             }
         }
-        if t.plausible.low >= t.plausible.high
-            || t.plausible.low.is_nan()
-            || t.plausible.high.is_nan()
-        {
-            push(
+        match (t.result, t.plausible) {
+            (ResultKind::Numeric, None) => push(
+                format!("labs[{i}]"),
+                format!(
+                    "numeric test {} needs plausible = {{ low = .., high = .. }}",
+                    t.code
+                ),
+            ),
+            (ResultKind::Numeric, Some(pl))
+                if pl.low >= pl.high || pl.low.is_nan() || pl.high.is_nan() =>
+            {
+                push(
+                    format!("labs[{i}].plausible"),
+                    format!("plausible low {} must be below high {}", pl.low, pl.high),
+                )
+            }
+            (ResultKind::Qualitative, Some(_)) => push(
                 format!("labs[{i}].plausible"),
                 format!(
-                    "plausible low {} must be below high {}",
-                    t.plausible.low, t.plausible.high
+                    "qualitative test {} has no plausible range; remove it",
+                    t.code
                 ),
-            );
+            ),
+            _ => {}
         }
         if let Some(n) = &t.normal {
             let overall = n.low.is_some() || n.high.is_some();

@@ -101,6 +101,13 @@ pub const RULES: &[Rule] = &[
         "A text result for a numeric test (e.g. `positive`, `12.3.4`).",
     ),
     rule(
+        "unexpected_value",
+        "labs",
+        Error,
+        Quarantine,
+        "A qualitative result outside the test's declared `values`.",
+    ),
+    rule(
         "bad_date",
         "labs",
         Error,
@@ -704,6 +711,15 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     r.result_raw, r.test_code
                 ),
             ),
+            ParseStatus::UnexpectedValue => fire(
+                &mut ctx,
+                "unexpected_value",
+                res,
+                format!(
+                    "result `{}` of qualitative test {} is not one of its declared values",
+                    r.result_raw, r.test_code
+                ),
+            ),
             ParseStatus::BadDate => fire(
                 &mut ctx,
                 "bad_date",
@@ -738,8 +754,10 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 format!("subject {} is not in the subjects file", r.subject_id),
             );
         }
-        if let (Some(v), Some(t)) = (r.std_value, panel.get(r.test_code.as_str())) {
-            if v < t.plausible.low || v > t.plausible.high {
+        if let (Some(v), Some(t)) = (r.std_value, panel.get(r.test_code.as_str()))
+            && let Some(pl) = t.plausible
+        {
+            if v < pl.low || v > pl.high {
                 fire(
                     &mut ctx,
                     "implausible",
@@ -749,8 +767,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                         r.test_code,
                         fmt_num(v),
                         t.unit,
-                        fmt_num(t.plausible.low),
-                        fmt_num(t.plausible.high),
+                        fmt_num(pl.low),
+                        fmt_num(pl.high),
                         t.unit
                     ),
                 );
@@ -899,7 +917,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     let mut placement = vec![Placement::default(); data.labs.len()];
     let mut cells: BTreeMap<(&str, &str, usize), Vec<usize>> = BTreeMap::new();
     for (i, r) in data.labs.iter().enumerate() {
-        if !lab_disp[i].accepted() || r.std_value.is_none() {
+        if !lab_disp[i].accepted() || !r.has_value() {
             continue;
         }
         let Some(day) = r.study_day else {

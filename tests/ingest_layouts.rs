@@ -705,15 +705,23 @@ fn cdisc_pilot_lb_agrees_with_the_pilots_standardization() {
             .all(|s| randomized.iter().any(|r| r.subject_id == *s))
     );
 
-    // Every unit converts; the only non-OK rows are the urine colour (text) and 6 censored.
+    // Every unit converts; urine colour is a qualitative test (874 `N` results, kept as text);
+    // the only non-OK rows are 6 censored results.
     let mut by_status: HashMap<&str, usize> = HashMap::new();
     for r in &out.labs {
         *by_status.entry(r.status.code()).or_default() += 1;
     }
-    assert_eq!(by_status.get("ok"), Some(&58_700));
-    assert_eq!(by_status.get("text_result"), Some(&874));
+    assert_eq!(by_status.get("ok"), Some(&59_574));
     assert_eq!(by_status.get("censored"), Some(&6));
-    assert_eq!(by_status.len(), 3, "{by_status:?}");
+    assert_eq!(by_status.len(), 2, "{by_status:?}");
+    let colour: Vec<&trialpipe::ingest::LabRecord> =
+        out.labs.iter().filter(|r| r.test_code == "COLOR").collect();
+    assert_eq!(colour.len(), 874);
+    assert!(
+        colour
+            .iter()
+            .all(|r| r.result == ParsedResult::Text("N".into()) && r.has_value())
+    );
 
     // The pilot's LBSTRESN and LBDY by physical line.
     let lb_path = lp.resolve("../../shared/reference/cdiscpilot01/lb.csv");

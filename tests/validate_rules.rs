@@ -263,6 +263,38 @@ fn eligibility_rules_fire_on_their_fixtures() {
     );
 }
 
+const HBEAG: &str = "\n[[labs]]\ncode = \"HBEAG\"\nname = \"HBeAg\"\nunit = \"1\"\nresult = \"qualitative\"\nvalues = [\"NEGATIVE\", \"POSITIVE\"]\n";
+
+#[test]
+fn qualitative_tests_keep_categories_and_reject_others() {
+    let f = findings_with("unexpected_value", HBEAG);
+    let got: Vec<(&str, u64, &str)> = f
+        .iter()
+        .map(|x| (x.rule, x.line, x.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(
+            "unexpected_value",
+            2,
+            "result `weak` of qualitative test HBEAG is not one of its declared values"
+        )]
+    );
+    let lp = LoadedPipeline::load(&pipeline_for("qualitative_ok", HBEAG)).unwrap();
+    let data = ingest::ingest(&lp).unwrap();
+    let v = validate::validate(&lp, &data);
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    assert!(v.placement.iter().all(|p| p.selected), "{:?}", v.placement);
+    let texts: Vec<_> = data.labs.iter().map(|r| r.result.clone()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            ingest::ParsedResult::Text("NEGATIVE".into()),
+            ingest::ParsedResult::Text("POSITIVE".into())
+        ]
+    );
+}
+
 #[test]
 fn duplicates_quarantine_the_right_rows() {
     let (f, v) = findings("duplicate_exact");
@@ -323,6 +355,7 @@ fn every_rule_has_a_fixture() {
             "duplicate_exact",
             "duplicate_conflict",
             "multiple_in_window",
+            "unexpected_value",
             "ineligible",
             "eligibility_unknown",
             "criterion_error",
