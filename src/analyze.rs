@@ -945,6 +945,13 @@ pub fn descriptive_table(rows: &[DescRow]) -> Table {
                 .collect(),
         )
     };
+    let i = |f: &dyn Fn(&stats::Descriptive) -> i64| {
+        ColumnData::I64(
+            rows.iter()
+                .map(|r| r.summary.as_ref().ok().map(f))
+                .collect(),
+        )
+    };
     let col = |name, label, data| Column { name, label, data };
     Table {
         columns: vec![
@@ -962,8 +969,8 @@ pub fn descriptive_table(rows: &[DescRow]) -> Table {
                 "Variable (AVAL, CHG, PCHG)",
                 c(&|r| Some(r.variable.to_string())),
             ),
-            col("N", "Non-missing Values", n(&|d| Some(d.n as f64))),
-            col("NMISS", "Missing Values", n(&|d| Some(d.n_missing as f64))),
+            col("N", "Non-missing Values", i(&|d| d.n as i64)),
+            col("NMISS", "Missing Values", i(&|d| d.n_missing as i64)),
             col("MEAN", "Mean", n(&|d| Some(d.mean))),
             col("SD", "Standard Deviation", n(&|d| d.sd)),
             col("SE", "Standard Error of the Mean", n(&|d| d.se)),

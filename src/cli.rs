@@ -112,11 +112,14 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Run the arm comparisons the pipeline lists (not built yet).
+    /// Ingest, validate, derive, then run the analyses the pipeline lists (results/*).
     #[command(after_help = "Example:\n  trialpipe analyze pipelines/msc_cirrhosis.toml")]
     Analyze {
         /// The pipeline file.
         pipeline: PathBuf,
+        /// Output directory (default: the pipeline's [output] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write the HTML report (not built yet).
     #[command(after_help = "Example:\n  trialpipe report pipelines/msc_cirrhosis.toml")]
@@ -328,7 +331,31 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             tracing::info!(rows = ?stage.rows, files = files.len(), "datasets written to {}", dir.display());
             Ok(run::verdict_exit(v.summary.verdict))
         }
-        Command::Analyze { pipeline } => not_built(&pipeline, Stage::Analyze),
+        Command::Analyze { pipeline, out } => {
+            let lp = LoadedPipeline::load(&pipeline)?;
+            run::preflight(&lp)?;
+            let dir = run::out_dir(
+                &lp,
+                &RunOptions {
+                    out_dir: out,
+                    force: false,
+                },
+            );
+            let _lock = run::lock(&dir)?;
+            let (data, _, _) = run::run_ingest(&lp, &dir)?;
+            let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
+            print_validation_summary(&v, quiet);
+            if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
+                return Ok(exit::DATA_ERRORS);
+            }
+            let (derived, _, _) = run::run_derive(&lp, &dir, &data, &v)?;
+            let (a, files, stage) = run::run_analyze(&lp, &dir, &derived)?;
+            for (id, why) in &a.skipped {
+                tracing::warn!("analysis `{id}` not run: {why}");
+            }
+            tracing::info!(rows = ?stage.rows, files = files.len(), "results written to {}", dir.join("results").display());
+            Ok(run::verdict_exit(v.summary.verdict))
+        }
         Command::Report { pipeline } => not_built(&pipeline, Stage::Report),
     }
 }

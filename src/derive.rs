@@ -588,7 +588,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     let adlb = adlb_table(study, &rows);
 
     let adsl = adsl_table(lp, input, &subjects);
-    let tte = adtte_rows(input, &subjects);
+    let tte = adtte_rows(lp, input, &subjects);
     let adtte = adtte_table(lp, &tte);
     let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
     let adrs = adrs_table(lp, &flags);
@@ -853,11 +853,15 @@ fn event_dates(input: &DeriveInput<'_>) -> HashMap<String, EventDates> {
         }
         x.last_contact = max(x.last_contact, date);
     }
-    // Any accepted lab collection is contact too.
+    // Any accepted lab collection is contact too, also for subjects without events.
     for (r, d) in input.data.labs.iter().zip(&input.validation.labs) {
-        if let (true, Some(date)) = (d.accepted(), r.collection_date)
-            && let Some(x) = out.get_mut(&r.subject_id)
-        {
+        if let (true, Some(date)) = (d.accepted(), r.collection_date) {
+            let x = out.entry(r.subject_id.clone()).or_insert(EventDates {
+                death: None,
+                transplant: None,
+                withdrawal: None,
+                last_contact: None,
+            });
             x.last_contact = max(x.last_contact, date);
         }
     }
@@ -1055,10 +1059,21 @@ pub struct TteRow {
     pub strata: BTreeMap<String, String>,
 }
 
-fn adtte_rows(input: &DeriveInput<'_>, subjects: &BTreeMap<&str, SubjectInfo>) -> Vec<TteRow> {
+fn adtte_rows(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    subjects: &BTreeMap<&str, SubjectInfo>,
+) -> Vec<TteRow> {
     let ev = event_dates(input);
     let mut rows = Vec::new();
-    for (id, info) in subjects {
+    // OS and TFS come from an events file; without one there is nothing to derive them from.
+    let has_events = lp
+        .pipeline
+        .inputs
+        .events
+        .as_ref()
+        .is_some_and(|e| e.layout == crate::spec::EventsLayout::Events);
+    for (id, info) in subjects.iter().filter(|_| has_events) {
         let Some(rec) = input.data.subjects.iter().find(|s| s.subject_id == *id) else {
             continue;
         };

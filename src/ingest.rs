@@ -1,6 +1,6 @@
 //! Ingest: read the raw exports a pipeline file names into typed, standardized records.
 //!
-//! * CSV dialects: the delimiter is declared or detected from the header line (`,` `;` tab),
+//! * CSV dialects: the delimiter is declared or detected from the header line (`,` `;` tab `|`),
 //!   UTF-8 with or without a byte-order mark, Latin-1 (declared, or detected when the bytes are
 //!   not UTF-8), CRLF, quoted fields.
 //! * Excel workbooks: a path ending in `.xlsx` is read with calamine, from the sheet named by the
@@ -732,10 +732,13 @@ impl<'p> Standardizer<'p> {
                         }
                         std_value = match result {
                             ParsedResult::Numeric(v) => c.apply(v),
-                            ParsedResult::Censored(_, lim) => match self.policy {
-                                CensoredPolicy::Missing => None,
-                                CensoredPolicy::Limit => c.apply(lim),
-                                CensoredPolicy::HalfLimit => c.apply(lim / 2.0),
+                            ParsedResult::Censored(op, lim) => match (self.policy, op) {
+                                (CensoredPolicy::Missing, _) => None,
+                                (CensoredPolicy::Limit, _) => c.apply(lim),
+                                // Half the limit is a convention below a quantification limit;
+                                // above an upper limit the limit itself is the value used.
+                                (CensoredPolicy::HalfLimit, Censoring::Below) => c.apply(lim / 2.0),
+                                (CensoredPolicy::HalfLimit, Censoring::Above) => c.apply(lim),
                             },
                             _ => None,
                         };

@@ -13,6 +13,7 @@ pub mod derive;
 pub mod eligibility;
 pub mod exit;
 pub mod ingest;
+pub mod report;
 pub mod response;
 pub mod run;
 pub mod simulate;

@@ -4,8 +4,10 @@
 //! `run` checks the pipeline file, runs every stage that exists in order, writes each stage's
 //! outputs atomically, and finishes with `manifest.json`: tool version, pipeline SHA-256, every
 //! input file with size and SHA-256, every output with SHA-256, rows read per file and per stage,
-//! start and end time, and exit status. Stages built so far: `ingest`. The validate, derive,
-//! analyze and report stages plug in here as they are built.
+//! start and end time, and exit status. Stages built so far: ingest, validate, derive and analyze
+//! (see [`Stage::BUILT`]); the report stage plugs in here when it is built. A run takes the output
+//! directory's lock and does nothing when its inputs, pipeline file and tool version are unchanged
+//! since the last successful run.
 
 use std::path::{Path, PathBuf};
 
@@ -521,6 +523,12 @@ pub fn lock(out: &Path) -> Result<RunLock, RunError> {
         .truncate(false)
         .open(&path)
         .map_err(io)?;
+    // The lock file holds only a PID and a time, but stays owner/group-only like every output.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640));
+    }
     match f.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {

@@ -622,7 +622,7 @@ pub enum CensoredPolicy {
     Missing,
     /// The limit itself.
     Limit,
-    /// Half the limit (a common convention below the LLOQ).
+    /// Half the limit for `<x` (a common convention below the LLOQ); the limit for `>x`.
     HalfLimit,
 }
 
@@ -1328,12 +1328,15 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
         }
         if t.code.is_empty()
             || t.code.len() > 8
-            || !t.code.chars().all(|c| c.is_ascii_alphanumeric())
+            || !t
+                .code
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         {
             push(
                 format!("labs[{i}].code"),
                 format!(
-                    "test code `{}` must be 1-8 letters or digits (CDISC LBTESTCD)",
+                    "test code `{}` must be 1-8 upper-case letters or digits (CDISC LBTESTCD; reported codes are upper-cased)",
                     t.code
                 ),
             );

@@ -225,7 +225,7 @@ fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
 }
 
 /// Write a table as zstd-compressed Parquet, atomically, with file-level key-value metadata
-/// (tool version, dataset name, labels and units, and whatever the caller adds) and per-column
+/// (tool version, dataset name, labels, and whatever the caller adds) and per-column
 /// Arrow field metadata (`label`, and `unit` where the column has one) that pyarrow and pandas
 /// read back from the `ARROW:schema` entry.
 pub fn write_parquet(

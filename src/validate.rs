@@ -1354,6 +1354,22 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
             });
         }
     }
+    for (t, d) in data.tte.iter().zip(&v.tte) {
+        if !d.accepted() {
+            rows.push(Q {
+                kind: "events",
+                file: t.lineage.file.clone(),
+                line: t.lineage.line,
+                subject: t.subject_id.clone(),
+                test: Some(t.paramcd.clone()),
+                visit: None,
+                date: Some(t.time_raw.clone()),
+                result: Some(t.status_raw.clone()),
+                unit: Some("days".into()),
+                reasons: d.quarantine.join(";"),
+            });
+        }
+    }
     for (e, d) in data.events.iter().zip(&v.events) {
         if !d.accepted() {
             rows.push(Q {
