@@ -475,6 +475,10 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             srcline: r.lineage.line as i64,
         });
     }
+    // Derived scores as their own parameters, from same-date standardized values.
+    let scored = score_rows(lp, &rows, &panel, sdtm);
+    rows.extend(scored);
+
     // Baseline, change, shift, worst flags per subject and parameter.
     let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     for (k, row) in rows.iter().enumerate() {
@@ -603,6 +607,163 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         adlb: rows,
         adtte: tte,
         adrs: flags,
+    }
+}
+
+/// ADLB rows of the clinical scores the pipeline asks for (`[derive] scores`), one per subject
+/// and date on which every input has an analysis value, placed in windows and selected by the
+/// window rule like any parameter.
+fn score_rows(
+    lp: &LoadedPipeline,
+    rows: &[AdlbRow],
+    panel: &HashMap<&str, (usize, &crate::spec::LabTest)>,
+    _sdtm: bool,
+) -> Vec<AdlbRow> {
+    let p = &lp.pipeline;
+    if p.derive.scores.is_empty() {
+        return Vec::new();
+    }
+    let reg = crate::units::Registry::builtin();
+    // Value of `code` converted from its standard unit to `unit`.
+    let conv = |code: &str, v: f64, unit: &str| -> Option<f64> {
+        let (_, t) = panel.get(code)?;
+        reg.conversion(code, &t.unit, unit).ok()?.apply(v)
+    };
+    // (usubjid, date) -> code -> (value, template row)
+    type ByCode<'r> = BTreeMap<String, (f64, &'r AdlbRow)>;
+    let mut by_date: BTreeMap<(String, NaiveDate), ByCode> = BTreeMap::new();
+    for r in rows {
+        if let (Some(adt), Some(v)) = (r.adt, r.aval) {
+            by_date
+                .entry((r.usubjid.clone(), adt))
+                .or_default()
+                .entry(r.paramcd.clone())
+                .or_insert((v, r));
+        }
+    }
+    let windows = &p.visits.windows;
+    let mut out: Vec<AdlbRow> = Vec::new();
+    for ((_, _), vals) in &by_date {
+        let get = |code: &str, unit: &str| vals.get(code).and_then(|(v, _)| conv(code, *v, unit));
+        let Some((_, template)) = vals.values().next() else {
+            continue;
+        };
+        for (k, score) in p.derive.scores.iter().enumerate() {
+            let value = match score.as_str() {
+                "MELD" => match (
+                    get("CREAT", "mg/dL"),
+                    get("BILI", "mg/dL"),
+                    get("INR", "ratio"),
+                ) {
+                    (Some(c), Some(b), Some(i)) => crate::scores::meld(c, b, i).ok(),
+                    _ => None,
+                },
+                "MELDNA" => match (
+                    get("CREAT", "mg/dL"),
+                    get("BILI", "mg/dL"),
+                    get("INR", "ratio"),
+                    get("SODIUM", "mmol/L"),
+                ) {
+                    (Some(c), Some(b), Some(i), Some(n)) => crate::scores::meld_na(c, b, i, n).ok(),
+                    _ => None,
+                },
+                "ALBI" | "ALBIGR" => match (get("BILI", "umol/L"), get("ALB", "g/L")) {
+                    (Some(b), Some(a)) => crate::scores::albi(b, a).ok().map(|s| {
+                        if score == "ALBIGR" {
+                            f64::from(crate::scores::albi_grade(s))
+                        } else {
+                            s
+                        }
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(value) = value else { continue };
+            let (param, decimals) = match score.as_str() {
+                "MELD" => ("MELD Score (UNOS)", 0),
+                "MELDNA" => ("MELD-Na Score (UNOS 2016)", 0),
+                "ALBI" => ("ALBI Score", 2),
+                _ => ("ALBI Grade", 0),
+            };
+            let w = template
+                .ady
+                .and_then(|d| crate::windows::window_of(d, windows));
+            out.push(AdlbRow {
+                paramcd: score.clone(),
+                param: param.to_string(),
+                paramn: (panel.len() + k + 1) as i64,
+                aval: Some(value),
+                avalc: Some(fmt_value(value, Some(decimals))),
+                avalu: "1".into(),
+                avisit: w.map(|i| windows[i].name.clone()),
+                avisitn: w.map(|i| windows[i].number),
+                awtarget: w.map(|i| i64::from(windows[i].target)),
+                awlo: w.map(|i| i64::from(windows[i].low)),
+                awhi: w.map(|i| i64::from(windows[i].high)),
+                ablfl: None,
+                base: None,
+                chg: None,
+                pchg: None,
+                anrlo: None,
+                anrhi: None,
+                anrind: None,
+                bnrind: None,
+                shift1: None,
+                anl01fl: None,
+                worsthfl: None,
+                worstlfl: None,
+                dtype: None,
+                lbseq: None,
+                srcfile: format!("(derived: {})", score_inputs(score)),
+                srcline: 0,
+                ..(*template).clone()
+            });
+        }
+    }
+    // The window rule picks one record per subject, score and window.
+    let baseline_w = p
+        .visits
+        .baseline
+        .as_ref()
+        .and_then(|b| windows.iter().position(|w| &w.name == b))
+        .unwrap_or(0);
+    let mut cells: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
+    for (i, r) in out.iter().enumerate() {
+        if let Some(v) = &r.avisit {
+            cells
+                .entry((r.usubjid.clone(), r.paramcd.clone(), v.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((_, _, visit), idx) in cells {
+        let Some(wi) = windows.iter().position(|w| w.name == visit) else {
+            continue;
+        };
+        let cands: Vec<crate::windows::Candidate> = idx
+            .iter()
+            .map(|&i| crate::windows::Candidate {
+                day: out[i].ady.unwrap_or(0),
+                order: i,
+            })
+            .collect();
+        if let Some(k) = crate::windows::select(&cands, &windows[wi], p.visits.rule, p.visits.tie) {
+            let i = idx[k];
+            out[i].anl01fl = Some("Y");
+            if wi == baseline_w {
+                out[i].ablfl = Some("Y");
+            }
+        }
+    }
+    out
+}
+
+fn score_inputs(score: &str) -> &'static str {
+    match score {
+        "MELD" => "BILI, CREAT, INR",
+        "MELDNA" => "BILI, CREAT, INR, SODIUM",
+        _ => "BILI, ALB",
     }
 }
 

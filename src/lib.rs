@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod report;
 pub mod response;
 pub mod run;
+pub mod scores;
 pub mod simulate;
 pub mod spec;
 pub mod stats;

@@ -589,6 +589,10 @@ pub struct DeriveSettings {
     /// What ADLB does for post-baseline windows with no analysed record.
     #[serde(default)]
     pub missing_visits: MissingVisitPolicy,
+    /// Clinical scores to derive as ADLB parameters from same-date values (`MELD`, `MELDNA`,
+    /// `ALBI`, `ALBIGR`; see `src/scores.rs`).
+    #[serde(default)]
+    pub scores: Vec<String>,
 }
 
 /// Rows ADLB adds for missing post-baseline visits.
@@ -1530,13 +1534,20 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
             let known = if a.method == Method::Responders {
                 responses.contains(c.as_str())
             } else {
-                codes.contains(c.as_str())
+                codes.contains(c.as_str()) || p.derive.scores.contains(c)
             };
             if !known {
                 let (what, list) = if a.method == Method::Responders {
                     ("response id", responses.iter().copied().collect::<Vec<_>>())
                 } else {
-                    ("test code", codes.iter().copied().collect::<Vec<_>>())
+                    (
+                        "test code",
+                        codes
+                            .iter()
+                            .copied()
+                            .chain(p.derive.scores.iter().map(String::as_str))
+                            .collect::<Vec<_>>(),
+                    )
                 };
                 push(
                     format!("analyses[{i}].params[{j}]"),
@@ -1570,6 +1581,29 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
         );
     }
 
+    for (j, s) in p.derive.scores.iter().enumerate() {
+        let needs: &[&str] = match s.as_str() {
+            "MELD" => &["BILI", "CREAT", "INR"],
+            "MELDNA" => &["BILI", "CREAT", "INR", "SODIUM"],
+            "ALBI" | "ALBIGR" => &["BILI", "ALB"],
+            _ => {
+                out.push(lp.problem(
+                    &format!("derive.scores[{j}]"),
+                    format!(
+                        "unknown score `{s}`; known: {}",
+                        crate::scores::SCORES.join(", ")
+                    ),
+                ));
+                continue;
+            }
+        };
+        for n in needs.iter().filter(|n| !codes.contains(**n)) {
+            out.push(lp.problem(
+                &format!("derive.scores[{j}]"),
+                format!("score {s} needs test {n} in the lab panel"),
+            ));
+        }
+    }
     out.extend(crate::validate::check_settings(lp));
     check_criteria(lp, &codes, &mut out);
     for (i, field, msg) in crate::response::check(&p.responses, &codes) {

@@ -222,3 +222,41 @@ fn derived_datasets_are_byte_identical_across_reruns() {
         );
     }
 }
+
+#[test]
+fn meld_and_albi_rows_recompute_from_their_same_date_inputs() {
+    let out = run_into("derive_scores");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+    let value = |subj: &str, code: &str, adt: &str| {
+        adlb.iter()
+            .find(|r| {
+                txt(r, "USUBJID") == Some(subj)
+                    && txt(r, "PARAMCD") == Some(code)
+                    && txt(r, "ADT") == Some(adt)
+            })
+            .and_then(|r| num(r, "AVAL"))
+    };
+    let mut checked = 0;
+    for r in adlb
+        .iter()
+        .filter(|r| matches!(txt(r, "PARAMCD"), Some("MELD" | "ALBI")))
+    {
+        let (s, d) = (txt(r, "USUBJID").unwrap(), txt(r, "ADT").unwrap());
+        let got = num(r, "AVAL").unwrap();
+        let want = if txt(r, "PARAMCD") == Some("MELD") {
+            // Standard units of the flagship: umol/L for bilirubin and creatinine.
+            trialpipe::scores::meld(
+                value(s, "CREAT", d).unwrap() / 88.42,
+                value(s, "BILI", d).unwrap() / 17.104,
+                value(s, "INR", d).unwrap(),
+            )
+            .unwrap()
+        } else {
+            trialpipe::scores::albi(value(s, "BILI", d).unwrap(), value(s, "ALB", d).unwrap())
+                .unwrap()
+        };
+        assert!((got - want).abs() < 1e-9, "{s} {d}: {got} vs {want}");
+        checked += 1;
+    }
+    assert!(checked > 300, "only {checked} score rows");
+}

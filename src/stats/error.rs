@@ -153,4 +153,14 @@ pub enum StatsError {
         /// The curve's last time.
         last: f64,
     },
+
+    /// An iterative fit stopped without meeting its convergence criterion,
+    /// or met it where the Hessian is not positive definite.
+    #[error("{what} did not converge: {detail}")]
+    NotConverged {
+        /// Which fit (e.g. `"MMRM (UN covariance)"`).
+        what: &'static str,
+        /// What happened.
+        detail: String,
+    },
 }

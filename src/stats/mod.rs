@@ -15,6 +15,7 @@ mod discrete;
 mod error;
 mod exact;
 mod linalg;
+pub mod mmrm;
 mod multiplicity;
 mod rank;
 mod survival;
