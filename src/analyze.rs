@@ -372,10 +372,19 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                 );
             }
             Method::Mmrm => {
-                out.skipped.push((
-                    a.id.clone(),
-                    "MMRM is not built into this version of trialpipe yet".into(),
-                ));
+                let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                for param in &params {
+                    mmrm_rows(
+                        &mut out.results,
+                        &a.id,
+                        param,
+                        &d.adlb,
+                        &post,
+                        v,
+                        &arms,
+                        conf,
+                    );
+                }
             }
         }
         // Multiplicity within the analysis. The family: the p-values of the analysis's primary
@@ -388,7 +397,8 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                 Method::Ancova => &["ancova_difference"],
                 Method::Responders => &["fisher_exact_or"],
                 Method::Survival => &["log_rank"],
-                Method::Descriptive | Method::Mmrm => &[],
+                Method::Mmrm => &["mmrm_difference"],
+                Method::Descriptive => &[],
             };
             let idx: Vec<usize> = (start..out.results.len())
                 .filter(|&i| {
@@ -558,6 +568,170 @@ fn ancova_rows(
                     p_value: Some(dd.p_value),
                     note: Some(format!("{} ~ BASE + ARM", var_name(v))),
                     ..row("ancova_difference", dd.label.clone())
+                });
+            }
+        }
+    }
+}
+
+/// MMRM of `var ~ BASE + AVISIT + ARM + AVISIT:ARM` over the post-baseline visits, unstructured
+/// covariance with the fallback chain, REML, Satterthwaite df (`stats::mmrm`).
+#[allow(clippy::too_many_arguments)]
+fn mmrm_rows(
+    out: &mut Vec<ResultRow>,
+    analysis: &str,
+    param: &str,
+    adlb: &[AdlbRow],
+    post: &[(&str, f64)],
+    v: AnalysisVariable,
+    arms: &Arms,
+    conf: f64,
+) {
+    use stats::mmrm::{DEFAULT_FALLBACK_CHAIN, MmrmData, MmrmSpec, Term};
+    let mut levels: Vec<(&str, &str)> = arms
+        .control
+        .iter()
+        .map(|(c, l)| (c.as_str(), l.as_str()))
+        .collect();
+    levels.extend(
+        arms.experimental
+            .iter()
+            .map(|(c, l)| (c.as_str(), l.as_str())),
+    );
+    let visit_names: Vec<&str> = post.iter().map(|p| p.0).collect();
+    let rows: Vec<&AdlbRow> = adlb
+        .iter()
+        .filter(|r| r.anl01fl.is_some() && r.paramcd == param)
+        .filter(|r| {
+            r.avisit
+                .as_deref()
+                .is_some_and(|x| visit_names.contains(&x))
+        })
+        .filter(|r| levels.iter().any(|l| Some(l.0) == r.armcd.as_deref()))
+        .filter(|r| r.base.is_some() && var_of(r, v).is_some())
+        .collect();
+    let base_row = ResultRow {
+        analysis: analysis.to_string(),
+        paramcd: Some(param.to_string()),
+        ..Default::default()
+    };
+    let y: Vec<f64> = rows.iter().filter_map(|r| var_of(r, v)).collect();
+    let base: Vec<f64> = rows.iter().filter_map(|r| r.base).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.usubjid.as_str()).collect();
+    let subject = stats::mmrm::encode_ids(&ids);
+    let visit_codes: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            visit_names
+                .iter()
+                .position(|x| Some(*x) == r.avisit.as_deref())
+                .unwrap_or(0)
+        })
+        .collect();
+    let arm_codes: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            levels
+                .iter()
+                .position(|l| Some(l.0) == r.armcd.as_deref())
+                .unwrap_or(0)
+        })
+        .collect();
+    let arm_labels: Vec<&str> = levels.iter().map(|l| l.1).collect();
+    let factors = [
+        stats::Factor {
+            name: "AVISIT",
+            levels: &visit_names,
+            codes: &visit_codes,
+        },
+        stats::Factor {
+            name: "ARM",
+            levels: &arm_labels,
+            codes: &arm_codes,
+        },
+    ];
+    let covariates = [stats::Covariate {
+        name: "BASE",
+        values: &base,
+    }];
+    let data = MmrmData {
+        response: &y,
+        subject: &subject,
+        factors: &factors,
+        covariates: &covariates,
+    };
+    let mut spec = MmrmSpec::new(
+        vec![
+            Term::covariate("BASE"),
+            Term::factor("AVISIT"),
+            Term::factor("ARM"),
+            Term::Interaction("AVISIT".into(), "ARM".into()),
+        ],
+        "AVISIT",
+    )
+    .with_arm("ARM");
+    spec.conf_level = conf;
+    let model = format!("{} ~ BASE + AVISIT + ARM + AVISIT:ARM", var_name(v));
+    match stats::mmrm::fit_mmrm_with_fallback(&data, &spec, &DEFAULT_FALLBACK_CHAIN) {
+        Err(e) => out.push(ResultRow {
+            method: "mmrm_difference".into(),
+            n: Some(y.len() as i64),
+            note: Some(format!("{model}: {e}")),
+            ..base_row
+        }),
+        Ok(f) => {
+            let fit = &f.fit;
+            let fallback = if f.failures.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; fallback from {}",
+                    f.failures
+                        .iter()
+                        .map(|x| format!("{:?} ({})", x.structure, x.error))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let note = format!(
+                "{model}; {:?} covariance, REML, Satterthwaite df; -2LL {:.4}; {} subjects, {} observations{fallback}",
+                f.structure, fit.m2_log_lik, fit.n_subjects, fit.n_obs
+            );
+            let vn = |name: &str| post.iter().find(|p| p.0 == name).map(|p| p.1);
+            for m in &fit.lsmeans {
+                let r = m.result;
+                out.push(ResultRow {
+                    method: "mmrm_lsmean".into(),
+                    avisit: Some(m.visit.clone()),
+                    avisitn: vn(&m.visit),
+                    group: m.arm.clone(),
+                    n: Some(fit.n_subjects as i64),
+                    estimate: Some(r.estimate),
+                    se: Some(r.se),
+                    df: Some(r.df),
+                    lcl: Some(r.ci.lower),
+                    ucl: Some(r.ci.upper),
+                    note: Some(note.clone()),
+                    ..base_row.clone()
+                });
+            }
+            for dd in &fit.arm_differences {
+                let r = dd.result;
+                out.push(ResultRow {
+                    method: "mmrm_difference".into(),
+                    avisit: Some(dd.visit.clone()),
+                    avisitn: vn(&dd.visit),
+                    group: format!("{} - {}", dd.arm, dd.reference),
+                    n: Some(fit.n_subjects as i64),
+                    estimate: Some(r.estimate),
+                    se: Some(r.se),
+                    df: Some(r.df),
+                    lcl: Some(r.ci.lower),
+                    ucl: Some(r.ci.upper),
+                    statistic: Some(r.t),
+                    p_value: Some(r.p_value),
+                    note: Some(note.clone()),
+                    ..base_row.clone()
                 });
             }
         }

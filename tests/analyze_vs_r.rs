@@ -121,12 +121,51 @@ fn flagship_analyses_match_r() {
         ours.insert((method, param, visit), q);
     }
     let mut rd = csv::Reader::from_path(&expected).unwrap();
+    // -2 log-likelihood of each MMRM fit, from the NOTE.
+    let mut m2ll: BTreeMap<String, f64> = BTreeMap::new();
+    let mut rd2 = csv::Reader::from_path(out.join("results/comparisons.csv")).unwrap();
+    for rec in rd2.records() {
+        let rec = rec.unwrap();
+        if &rec[idx("METHOD")] == "mmrm_difference"
+            && let Some(x) = rec[idx("NOTE")].split("-2LL ").nth(1)
+        {
+            let v: f64 = x.split(';').next().unwrap().trim().parse().unwrap();
+            m2ll.insert(rec[idx("PARAMCD")].to_string(), v);
+        }
+    }
     let mut compared = 0;
     let mut failures = Vec::new();
     for rec in rd.records() {
         let rec = rec.unwrap();
         let (method, param, visit, quantity) = (&rec[0], &rec[1], &rec[2], &rec[3]);
         let r_value: f64 = rec[4].trim().parse().unwrap_or(f64::NAN);
+        if method == "mmrm_difference" {
+            // nlme stops short of full convergence (see tests/mmrm_vs_sas.rs): estimates within
+            // 0.1% of their SE, the SE within 0.1%, -2 log L within 1e-4 relative.
+            if quantity == "m2loglik" {
+                let mine = m2ll[param];
+                compared += 1;
+                if !rel_close(mine, r_value, 1e-4) {
+                    failures.push(format!("mmrm {param} -2LL: R {r_value}, trialpipe {mine}"));
+                }
+                continue;
+            }
+            let key = (method.to_string(), param.to_string(), visit.to_string());
+            let q = &ours[&key];
+            let se = q["se"];
+            compared += 1;
+            let ok = match quantity {
+                "estimate" => (q["estimate"] - r_value).abs() <= 1e-3 * se,
+                _ => rel_close(se, r_value, 1e-3),
+            };
+            if !ok {
+                failures.push(format!(
+                    "{key:?} {quantity}: R {r_value}, trialpipe {:?}",
+                    q.get(quantity)
+                ));
+            }
+            continue;
+        }
         let (key, quantity) = match (method, quantity.split_once('_')) {
             ("ancova_lsmean", Some((q, arm))) => (
                 (

@@ -6,6 +6,7 @@
 suppressPackageStartupMessages({
   library(emmeans)
   library(survival)
+  library(nlme)
 })
 args <- commandArgs(trailingOnly = TRUE)
 adlb <- read.csv(args[1], stringsAsFactors = FALSE, na.strings = "")
@@ -58,6 +59,29 @@ for (p in c("ALT", "BILI", "PT", "ALB", "PREALB")) {
     put("ancova_difference", p, v, "ucl", ct$upper.CL[1])
   }
 }
+# MMRM: CHG ~ BASE + AVISIT + ARM + AVISIT:ARM, unstructured covariance (corSymm + varIdent),
+# REML, with tight optimizer control; arm difference per visit with emmeans.
+visits <- c("WEEK 12", "WEEK 24", "WEEK 48")
+for (p in c("ALT", "BILI", "PT", "ALB", "PREALB")) {
+  d <- a[a$PARAMCD == p & a$AVISIT %in% visits & !is.na(a$BASE), ]
+  d$AVISIT <- factor(d$AVISIT, levels = visits)
+  d$ARM <- factor(d$ARMCD, levels = c("SALINE", "MSC"))
+  d$SUBJ <- factor(d$USUBJID)
+  d$VN <- as.integer(d$AVISIT)
+  fit <- gls(CHG ~ BASE + AVISIT + ARM + AVISIT:ARM, data = d,
+    correlation = corSymm(form = ~ VN | SUBJ), weights = varIdent(form = ~ 1 | AVISIT),
+    method = "REML",
+    control = glsControl(tolerance = 1e-12, msTol = 1e-12, opt = "optim", maxIter = 500, msMaxIter = 500))
+  em <- emmeans(fit, ~ ARM | AVISIT, mode = "df.error")
+  ct <- summary(contrast(em, method = "revpairwise"))
+  for (i in seq_len(nrow(ct))) {
+    v <- as.character(ct$AVISIT[i])
+    put("mmrm_difference", p, v, "estimate", ct$estimate[i])
+    put("mmrm_difference", p, v, "se", ct$SE[i])
+  }
+  put("mmrm_difference", p, "", "m2loglik", -2 * as.numeric(logLik(fit)))
+}
+
 adj <- p.adjust(welch_p, method = "holm")
 i <- 0
 for (p in c("ALT", "BILI", "PT", "ALB", "PREALB")) {
