@@ -293,71 +293,53 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
             Ok(exit::OK)
         }
-        Command::Validate { pipeline, out } => {
-            let lp = LoadedPipeline::load(&pipeline)?;
-            run::preflight(&lp)?;
-            let dir = run::out_dir(
-                &lp,
-                &RunOptions {
-                    out_dir: out,
-                    force: false,
-                },
-            );
-            let _lock = run::lock(&dir)?;
-            let (data, _, _) = run::run_ingest(&lp, &dir)?;
-            let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
-            print_validation_summary(&v, quiet);
-            tracing::info!("findings and quarantine written to {}", dir.display());
-            Ok(run::verdict_exit(v.summary.verdict))
-        }
-        Command::Derive { pipeline, out } => {
-            let lp = LoadedPipeline::load(&pipeline)?;
-            run::preflight(&lp)?;
-            let dir = run::out_dir(
-                &lp,
-                &RunOptions {
-                    out_dir: out,
-                    force: false,
-                },
-            );
-            let _lock = run::lock(&dir)?;
-            let (data, _, _) = run::run_ingest(&lp, &dir)?;
-            let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
-            print_validation_summary(&v, quiet);
-            if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
-                return Ok(exit::DATA_ERRORS);
-            }
-            let (_, files, stage) = run::run_derive(&lp, &dir, &data, &v)?;
-            tracing::info!(rows = ?stage.rows, files = files.len(), "datasets written to {}", dir.display());
-            Ok(run::verdict_exit(v.summary.verdict))
-        }
-        Command::Analyze { pipeline, out } => {
-            let lp = LoadedPipeline::load(&pipeline)?;
-            run::preflight(&lp)?;
-            let dir = run::out_dir(
-                &lp,
-                &RunOptions {
-                    out_dir: out,
-                    force: false,
-                },
-            );
-            let _lock = run::lock(&dir)?;
-            let (data, _, _) = run::run_ingest(&lp, &dir)?;
-            let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
-            print_validation_summary(&v, quiet);
-            if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
-                return Ok(exit::DATA_ERRORS);
-            }
-            let (derived, _, _) = run::run_derive(&lp, &dir, &data, &v)?;
-            let (a, files, stage) = run::run_analyze(&lp, &dir, &derived)?;
-            for (id, why) in &a.skipped {
-                tracing::warn!("analysis `{id}` not run: {why}");
-            }
-            tracing::info!(rows = ?stage.rows, files = files.len(), "results written to {}", dir.join("results").display());
-            Ok(run::verdict_exit(v.summary.verdict))
-        }
+        Command::Validate { pipeline, out } => stages_until(&pipeline, out, Stage::Validate, quiet),
+        Command::Derive { pipeline, out } => stages_until(&pipeline, out, Stage::Derive, quiet),
+        Command::Analyze { pipeline, out } => stages_until(&pipeline, out, Stage::Analyze, quiet),
         Command::Report { pipeline } => not_built(&pipeline, Stage::Report),
     }
+}
+
+/// Run the stages in order up to and including `last` (each stage needs the typed output of the
+/// one before, so a stage command runs its upstream stages too), writing their outputs.
+fn stages_until(
+    pipeline: &std::path::Path,
+    out: Option<PathBuf>,
+    last: Stage,
+    quiet: bool,
+) -> Result<i32, CliError> {
+    let lp = LoadedPipeline::load(pipeline)?;
+    run::preflight(&lp)?;
+    let dir = run::out_dir(
+        &lp,
+        &RunOptions {
+            out_dir: out,
+            force: false,
+        },
+    );
+    let _lock = run::lock(&dir)?;
+    let (data, _, _) = run::run_ingest(&lp, &dir)?;
+    let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
+    print_validation_summary(&v, quiet);
+    let status = run::verdict_exit(v.summary.verdict);
+    if last == Stage::Validate {
+        tracing::info!("findings and quarantine written to {}", dir.display());
+        return Ok(status);
+    }
+    if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
+        return Ok(exit::DATA_ERRORS);
+    }
+    let (derived, files, stage) = run::run_derive(&lp, &dir, &data, &v)?;
+    if last == Stage::Derive {
+        tracing::info!(rows = ?stage.rows, files = files.len(), "datasets written to {}", dir.display());
+        return Ok(status);
+    }
+    let (a, files, stage) = run::run_analyze(&lp, &dir, &derived)?;
+    for (id, why) in &a.skipped {
+        tracing::warn!("analysis `{id}` not run: {why}");
+    }
+    tracing::info!(rows = ?stage.rows, files = files.len(), "results written to {}", dir.join("results").display());
+    Ok(status)
 }
 
 /// The human summary of a validation on stderr.
