@@ -289,7 +289,9 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
                 },
             );
             let _lock = run::lock(&dir)?;
-            let (_, files, stage) = run::run_ingest(&lp, &dir)?;
+            let staging = run::stage(&dir)?;
+            let (_, files, stage) = run::run_ingest(&lp, &staging.dir)?;
+            staging.publish()?;
             tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
             Ok(exit::OK)
         }
@@ -318,28 +320,33 @@ fn stages_until(
         },
     );
     let _lock = run::lock(&dir)?;
-    let (data, _, _) = run::run_ingest(&lp, &dir)?;
-    let (v, _, _) = run::run_validate(&lp, &dir, &data)?;
+    let staging = run::stage(&dir)?;
+    let work = staging.dir.clone();
+    let (data, _, _) = run::run_ingest(&lp, &work)?;
+    let (v, _, _) = run::run_validate(&lp, &work, &data)?;
     print_validation_summary(&v, quiet);
     let status = run::verdict_exit(v.summary.verdict);
-    if last == Stage::Validate {
-        tracing::info!("findings and quarantine written to {}", dir.display());
-        return Ok(status);
+    if last != Stage::Validate && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold
+    {
+        let (derived, files, stage) = run::run_derive(&lp, &work, &data, &v)?;
+        tracing::info!(rows = ?stage.rows, files = files.len(), "datasets derived");
+        if last != Stage::Derive {
+            let (a, files, stage) = run::run_analyze(&lp, &work, &derived)?;
+            for (id, why) in &a.skipped {
+                tracing::warn!("analysis `{id}` not run: {why}");
+            }
+            tracing::info!(rows = ?stage.rows, files = files.len(), "analyses done");
+        }
     }
-    if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
-        return Ok(exit::DATA_ERRORS);
-    }
-    let (derived, files, stage) = run::run_derive(&lp, &dir, &data, &v)?;
-    if last == Stage::Derive {
-        tracing::info!(rows = ?stage.rows, files = files.len(), "datasets written to {}", dir.display());
-        return Ok(status);
-    }
-    let (a, files, stage) = run::run_analyze(&lp, &dir, &derived)?;
-    for (id, why) in &a.skipped {
-        tracing::warn!("analysis `{id}` not run: {why}");
-    }
-    tracing::info!(rows = ?stage.rows, files = files.len(), "results written to {}", dir.join("results").display());
-    Ok(status)
+    staging.publish()?;
+    tracing::info!("outputs published in {}", dir.display());
+    Ok(
+        if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
+            exit::DATA_ERRORS
+        } else {
+            status
+        },
+    )
 }
 
 /// The human summary of a validation on stderr.

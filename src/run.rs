@@ -507,8 +507,10 @@ pub struct RunLock {
 /// Take the output directory's lock, or say who holds it.
 pub fn lock(out: &Path) -> Result<RunLock, RunError> {
     use std::io::{Read, Seek, Write};
-    store::create_dir(out)?;
-    let path = out.join(".trialpipe.lock");
+    let (parent, name) = split_out(out);
+    store::create_dir(&parent)?;
+    // Beside the output directory, not in it: the directory itself is swapped at publication.
+    let path = parent.join(format!(".{name}.lock"));
     let io = |source| {
         RunError::Store(StoreError::Io {
             path: path.clone(),
@@ -547,6 +549,121 @@ pub fn lock(out: &Path) -> Result<RunLock, RunError> {
         .and_then(|_| f.write_all(note.as_bytes()))
         .map_err(io)?;
     Ok(RunLock { _file: f })
+}
+
+fn split_out(out: &Path) -> (PathBuf, String) {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".to_string());
+    (parent, name)
+}
+
+/// Where a run writes before it publishes: `<parent>/.<name>.runs/<run id>/`. The output
+/// directory `<parent>/<name>` is a symbolic link to the published run; publication replaces the
+/// link with one atomic rename, so a reader sees either the previous set of outputs or the new
+/// one, never a mix, and a run killed at any point leaves the previous outputs in place.
+#[derive(Debug)]
+pub struct Staging {
+    /// The directory the stages write into.
+    pub dir: PathBuf,
+    out: PathBuf,
+    runs: PathBuf,
+}
+
+/// Prepare a staging directory for a run into `out`.
+pub fn stage(out: &Path) -> Result<Staging, RunError> {
+    let (parent, name) = split_out(out);
+    let runs = parent.join(format!(".{name}.runs"));
+    store::create_dir(&runs)?;
+    let io = |path: &Path, action, source| {
+        RunError::Store(StoreError::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        })
+    };
+    // An output directory left by a version without staging becomes a run of its own.
+    if let Ok(meta) = std::fs::symlink_metadata(out)
+        && meta.is_dir()
+    {
+        let legacy = runs.join(format!("legacy-{}", std::process::id()));
+        std::fs::rename(out, &legacy)
+            .map_err(|e| io(out, "cannot move the old output directory", e))?;
+        make_link(&legacy, &runs, out)?;
+    }
+    let id = format!(
+        "run-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let dir = runs.join(&id);
+    store::create_dir(&dir)?;
+    Ok(Staging {
+        dir,
+        out: out.to_path_buf(),
+        runs,
+    })
+}
+
+#[cfg(unix)]
+fn make_link(target: &Path, runs: &Path, link: &Path) -> Result<(), RunError> {
+    // Relative target, so the output tree can be moved as a whole.
+    let rel = PathBuf::from(runs.file_name().unwrap_or_default())
+        .join(target.file_name().unwrap_or_default());
+    let tmp = link.with_file_name(format!(
+        ".{}.link-{}",
+        link.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&rel, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, link))
+        .map_err(|source| {
+            RunError::Store(StoreError::Io {
+                path: link.to_path_buf(),
+                action: "cannot publish the run (symbolic link)",
+                source,
+            })
+        })
+}
+
+#[cfg(not(unix))]
+fn make_link(target: &Path, _runs: &Path, link: &Path) -> Result<(), RunError> {
+    let _ = std::fs::remove_dir_all(link);
+    std::fs::rename(target, link).map_err(|source| {
+        RunError::Store(StoreError::Io {
+            path: link.to_path_buf(),
+            action: "cannot publish the run",
+            source,
+        })
+    })
+}
+
+impl Staging {
+    /// Publish the staged outputs as the output directory, atomically, and remove runs older
+    /// than the one it replaces (and any left by killed runs).
+    pub fn publish(self) -> Result<(), RunError> {
+        let previous = std::fs::read_link(&self.out).ok();
+        make_link(&self.dir, &self.runs, &self.out)?;
+        let keep_prev = previous.and_then(|p| p.file_name().map(|n| n.to_os_string()));
+        if let Ok(entries) = std::fs::read_dir(&self.runs) {
+            for e in entries.flatten() {
+                let n = e.file_name();
+                if Some(&n) != self.dir.file_name().map(|x| x.to_os_string()).as_ref()
+                    && Some(&n) != keep_prev.as_ref()
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether the last run's manifest shows the same inputs, pipeline and version, ended
@@ -602,17 +719,19 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
             skipped: Vec::new(),
         });
     }
-    let (data, mut outputs, ingest_stage) = run_ingest(lp, &out)?;
-    let (validation, v_outputs, validate_stage) = run_validate(lp, &out, &data)?;
+    let staging = stage(&out)?;
+    let work = staging.dir.clone();
+    let (data, mut outputs, ingest_stage) = run_ingest(lp, &work)?;
+    let (validation, v_outputs, validate_stage) = run_validate(lp, &work, &data)?;
     outputs.extend(v_outputs);
     let mut stages = vec![ingest_stage, validate_stage];
     let mut skipped = Vec::new();
     // Error findings over the threshold stop the run before anything is derived from the data.
     if validation.summary.verdict != Verdict::ErrorsOverThreshold {
-        let (derived, d_outputs, derive_stage) = run_derive(lp, &out, &data, &validation)?;
+        let (derived, d_outputs, derive_stage) = run_derive(lp, &work, &data, &validation)?;
         outputs.extend(d_outputs);
         stages.push(derive_stage);
-        let (analysis, a_outputs, analyze_stage) = run_analyze(lp, &out, &derived)?;
+        let (analysis, a_outputs, analyze_stage) = run_analyze(lp, &work, &derived)?;
         outputs.extend(a_outputs);
         stages.push(analyze_stage);
         skipped = analysis.skipped;
@@ -621,7 +740,7 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         .into_iter()
         .map(|mut r| {
             r.path = Path::new(&r.path)
-                .strip_prefix(&out)
+                .strip_prefix(&work)
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or(r.path);
             r
@@ -642,7 +761,8 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         exit_status,
     };
     let json = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
-    store::write_bytes(&out.join("manifest.json"), format!("{json}\n").as_bytes())?;
+    store::write_bytes(&work.join("manifest.json"), format!("{json}\n").as_bytes())?;
+    staging.publish()?;
     Ok(RunOutcome {
         out_dir: out,
         kind: RunKind::Ran,

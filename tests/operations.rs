@@ -125,3 +125,54 @@ fn a_stale_lock_file_from_a_killed_run_does_not_block() {
     let o = trialpipe(&["run"], &out, &pipeline);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+/// Every output the published manifest lists is there with its SHA-256: one run's set, whole.
+fn published_set_is_consistent(out: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(out.join("manifest.json")) else {
+        return false;
+    };
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    m["outputs"].as_array().unwrap().iter().all(|o| {
+        let p = out.join(o["path"].as_str().unwrap());
+        trialpipe::store::file_record(&p).is_ok_and(|r| o["sha256"] == r.sha256.as_str())
+    })
+}
+
+#[test]
+fn a_run_killed_at_any_point_leaves_the_previous_outputs_and_the_next_run_completes() {
+    let (pipeline, out) = workspace("ops_kill");
+    let first = trialpipe(&["run"], &out, &pipeline);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let good = std::fs::read(out.join("manifest.json")).unwrap();
+    for delay_ms in [5, 30, 80, 150, 300, 600, 1000] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+            .args(["--quiet", "run", "--force"])
+            .arg(&pipeline)
+            .arg("--out")
+            .arg(&out)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        assert!(
+            published_set_is_consistent(&out),
+            "after a kill at {delay_ms} ms the published outputs are not one run's set"
+        );
+        if !status.success() && status.code().is_none() {
+            // Killed before publishing: the previous manifest is still the one published.
+            let now = std::fs::read(out.join("manifest.json")).unwrap();
+            assert!(now == good || published_set_is_consistent(&out));
+        }
+    }
+    let last = trialpipe(&["run", "--force"], &out, &pipeline);
+    assert_eq!(last.status.code(), Some(1), "{}", stderr(&last));
+    assert!(published_set_is_consistent(&out));
+    // Killed runs leave no staging directories behind once a run publishes: at most the current
+    // run and the one it replaced remain.
+    let runs = out.parent().unwrap().join(format!(
+        ".{}.runs",
+        out.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(std::fs::read_dir(runs).unwrap().count() <= 2);
+}
