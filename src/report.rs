@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use minijinja::{Environment, UndefinedBehavior};
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
@@ -129,6 +131,15 @@ fn pval(p: Option<f64>) -> String {
     }
 }
 
+/// "p = 0.123" or "p < 0.001", for prose.
+fn p_prose(p: Option<f64>) -> String {
+    let t = pval(p);
+    match t.strip_prefix('<') {
+        Some(rest) => format!("p < {rest}"),
+        None => format!("p = {t}"),
+    }
+}
+
 /// A confidence interval "(l, u)"; "—" when both limits are missing.
 fn ci(l: Option<f64>, u: Option<f64>, d: usize) -> String {
     if l.is_none() && u.is_none() {
@@ -144,6 +155,25 @@ fn pct(x: Option<f64>) -> String {
 
 fn months(days: Option<f64>) -> Option<f64> {
     days.map(|d| d / DAYS_PER_MONTH)
+}
+
+/// " (unit)" for labels; nothing for a dimensionless unit ("1") or none.
+fn unit_suffix(unit: &str) -> String {
+    if unit.is_empty() || unit == "1" {
+        String::new()
+    } else {
+        format!(" ({unit})")
+    }
+}
+
+/// Decimals for tick labels when about `n` ticks span `lo..hi`.
+fn tick_decimals(lo: f64, hi: f64, n: usize) -> usize {
+    let step = (hi - lo).abs() / n.max(1) as f64;
+    if step.is_finite() && step > 0.0 {
+        (-step.log10().floor()).clamp(0.0, 4.0) as usize
+    } else {
+        1
+    }
 }
 
 fn safe_name(s: &str) -> String {
@@ -301,7 +331,7 @@ struct ParamView {
     anchor: String,
     aval: Vec<DescView>,
     chg: Vec<DescView>,
-    comparisons: Vec<CompView>,
+    comparisons: Vec<CompGroupView>,
     conf: String,
     primary_note: Option<String>,
     figures: Vec<FigureView>,
@@ -325,9 +355,17 @@ struct DescView {
 }
 
 #[derive(Serialize)]
-struct CompView {
-    role: &'static str,
+struct CompGroupView {
     analysis: String,
+    method: &'static str,
+    role: &'static str,
+    /// The note every row of the group shares (then left out of the rows).
+    note: String,
+    rows: Vec<CompView>,
+}
+
+#[derive(Serialize)]
+struct CompView {
     method: String,
     visit: String,
     group: String,
@@ -431,6 +469,7 @@ struct HrView {
     hr: String,
     ci: String,
     p: String,
+    p_prose: String,
     note: String,
 }
 
@@ -440,6 +479,7 @@ struct LogRankView {
     chisq: String,
     df: String,
     p: String,
+    p_prose: String,
     note: String,
 }
 
@@ -614,7 +654,12 @@ impl<'a> Ctx<'a> {
             return a.code.clone();
         }
         g.split("; ")
-            .map(|part| self.contrasts.get(part).cloned().unwrap_or(part.to_string()))
+            .map(|part| {
+                self.contrasts
+                    .get(part)
+                    .cloned()
+                    .unwrap_or(part.to_string())
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
@@ -642,6 +687,8 @@ impl<'a> Ctx<'a> {
 fn method_name(m: &str) -> String {
     match m {
         "ancova_lsmean" => "ANCOVA LS-mean".into(),
+        "mmrm_lsmean" => "MMRM LS-mean".into(),
+        "mmrm_difference" => "MMRM difference".into(),
         "ancova_difference" => "ANCOVA difference".into(),
         "t_welch" => "Welch t test".into(),
         "t_pooled" => "Pooled t test".into(),
@@ -793,7 +840,7 @@ fn render_template<S: Serialize>(
     ctx: &S,
 ) -> Result<String, ReportError> {
     env.get_template(name)
-        .and_then(|t| t.render(ctx))
+        .and_then(|t| t.render(minijinja::value::Serde(ctx)))
         .map_err(|source| ReportError::Template {
             template: name,
             source,
@@ -856,10 +903,8 @@ fn disposition(ctx: &Ctx<'_>) -> Result<DispositionView, ReportError> {
         let rows: Vec<usize> = (0..usubjid.len())
             .filter(|&i| armcd[i].as_deref() == Some(arm.code.as_str()) && y(&randfl[i]))
             .collect();
-        let randomized: BTreeSet<&str> = rows
-            .iter()
-            .filter_map(|&i| usubjid[i].as_deref())
-            .collect();
+        let randomized: BTreeSet<&str> =
+            rows.iter().filter_map(|&i| usubjid[i].as_deref()).collect();
         let with_data: Vec<usize> = visits
             .iter()
             .map(|v| {
@@ -1059,7 +1104,12 @@ fn param_list(ctx: &Ctx<'_>) -> Vec<ParamMeta> {
         }
     }
     // Panel order first, then anything else in the order analyze produced it.
-    let order = |c: &str| p.labs.iter().position(|t| t.code == c).unwrap_or(usize::MAX);
+    let order = |c: &str| {
+        p.labs
+            .iter()
+            .position(|t| t.code == c)
+            .unwrap_or(usize::MAX)
+    };
     let mut idx: Vec<(usize, usize)> = codes
         .iter()
         .enumerate()
@@ -1111,9 +1161,10 @@ fn headline_rank(ctx: &Ctx<'_>, r: &ResultRow) -> Option<u8> {
 fn desc_views(ctx: &Ctx<'_>, rows: &[&DescRow], d: usize) -> Vec<DescView> {
     let mut rows: Vec<&DescRow> = rows.to_vec();
     rows.sort_by(|a, b| {
-        a.avisitn
-            .total_cmp(&b.avisitn)
-            .then(ctx.arm_index_by_label(&a.arm).cmp(&ctx.arm_index_by_label(&b.arm)))
+        a.avisitn.total_cmp(&b.avisitn).then(
+            ctx.arm_index_by_label(&a.arm)
+                .cmp(&ctx.arm_index_by_label(&b.arm)),
+        )
     });
     let mut last_visit: Option<&str> = None;
     rows.iter()
@@ -1202,15 +1253,33 @@ fn params(
              ANCOVA is the headline comparison and the other methods are sensitivity analyses."
                 .to_string()
         });
-        let comparisons = comps
-            .iter()
-            .map(|r| CompView {
-                role: if ctx.method_of(&r.analysis) == Some(Method::Mmrm) {
-                    "primary"
-                } else {
-                    "sensitivity"
-                },
-                analysis: r.analysis.clone(),
+        let mut comparisons: Vec<CompGroupView> = Vec::new();
+        for r in &comps {
+            let m = ctx.method_of(&r.analysis);
+            if comparisons.last().is_none_or(|g| g.analysis != r.analysis) {
+                let notes: BTreeSet<Option<&str>> = comps
+                    .iter()
+                    .filter(|x| x.analysis == r.analysis)
+                    .map(|x| x.note.as_deref())
+                    .collect();
+                comparisons.push(CompGroupView {
+                    analysis: r.analysis.clone(),
+                    method: m.map_or(DASH, analysis_method_name),
+                    role: if m == Some(Method::Mmrm) {
+                        "primary"
+                    } else {
+                        "sensitivity"
+                    },
+                    note: match notes.iter().next() {
+                        Some(Some(n)) if notes.len() == 1 => n.to_string(),
+                        _ => String::new(),
+                    },
+                    rows: Vec::new(),
+                });
+            }
+            let g = comparisons.last_mut().expect("pushed above");
+            let shared = !g.note.is_empty();
+            g.rows.push(CompView {
                 method: method_name(&r.method),
                 visit: r.avisit.clone().unwrap_or_default(),
                 group: ctx.group(&r.group),
@@ -1219,9 +1288,13 @@ fn params(
                 ci: ci(r.lcl, r.ucl, d + 1),
                 p: pval(r.p_value),
                 p_adjusted: pval(r.p_adjusted),
-                note: r.note.clone().unwrap_or_default(),
-            })
-            .collect();
+                note: if shared {
+                    String::new()
+                } else {
+                    r.note.clone().unwrap_or_default()
+                },
+            });
+        }
         let conf = ctx.conf_for(comps.iter().copied());
 
         let mut figs = Vec::new();
@@ -1325,9 +1398,9 @@ fn shift_table(ctx: &Ctx<'_>, code: &str) -> ShiftView {
         .iter()
         .filter(|r| r.paramcd == code && (r.worsthfl.is_some() || r.worstlfl.is_some()))
     {
-        let e = subj
-            .entry(r.usubjid.as_str())
-            .or_insert((r.armcd.as_deref(), r.bnrind, None, None));
+        let e =
+            subj.entry(r.usubjid.as_str())
+                .or_insert((r.armcd.as_deref(), r.bnrind, None, None));
         if r.worsthfl.is_some() && e.2.is_none() {
             e.2 = r.anrind.or(Some("MISSING"));
         }
@@ -1447,9 +1520,10 @@ fn responders(ctx: &Ctx<'_>) -> RespondersView {
                         .arms
                         .iter()
                         .map(|a| {
-                            match at.iter().find(|r| {
-                                r.method == "proportion_wilson" && r.group == a.label
-                            }) {
+                            match at
+                                .iter()
+                                .find(|r| r.method == "proportion_wilson" && r.group == a.label)
+                            {
                                 Some(r) => RespCellView {
                                     count: match (r.estimate, r.n) {
                                         (Some(e), Some(n)) => {
@@ -1459,11 +1533,7 @@ fn responders(ctx: &Ctx<'_>) -> RespondersView {
                                         _ => DASH.into(),
                                     },
                                     percent: pct(r.estimate),
-                                    ci: ci(
-                                        r.lcl.map(|x| x * 100.0),
-                                        r.ucl.map(|x| x * 100.0),
-                                        1,
-                                    ),
+                                    ci: ci(r.lcl.map(|x| x * 100.0), r.ucl.map(|x| x * 100.0), 1),
                                 },
                                 None => RespCellView {
                                     count: DASH.into(),
@@ -1550,12 +1620,7 @@ fn survival(
             keys.push(k);
         }
     }
-    let several = keys
-        .iter()
-        .map(|k| k.0)
-        .collect::<BTreeSet<_>>()
-        .len()
-        > 1;
+    let several = keys.iter().map(|k| k.0).collect::<BTreeSet<_>>().len() > 1;
     let mut out = Vec::new();
     for (analysis, code) in keys {
         let curves: Vec<&KmCurve> = input
@@ -1654,7 +1719,11 @@ fn survival(
                                 })
                                 .map_or(DASH.to_string(), |r| {
                                     if r.estimate.is_none() {
-                                        "beyond follow-up".to_string()
+                                        if r.note.as_deref().is_some_and(|n| n.contains("beyond")) {
+                                            "beyond follow-up".to_string()
+                                        } else {
+                                            DASH.to_string()
+                                        }
                                     } else {
                                         format!(
                                             "{}% {}",
@@ -1676,10 +1745,11 @@ fn survival(
             .iter()
             .filter(|r| r.method == "cox_hr")
             .map(|r| HrView {
-                group: ctx.group(&r.group),
+                group: ctx.group(&r.group).replace(" − ", " vs "),
                 hr: num(r.estimate, 2),
                 ci: ci(r.lcl, r.ucl, 2),
                 p: pval(r.p_value),
+                p_prose: p_prose(r.p_value),
                 note: r.note.clone().unwrap_or_default(),
             })
             .collect();
@@ -1698,10 +1768,13 @@ fn survival(
                 .collect(),
             contrasts,
             log_rank: LogRankView {
-                group: lr.map_or(DASH.to_string(), |r| ctx.group(&r.group)),
+                group: lr.map_or(DASH.to_string(), |r| {
+                    ctx.group(&r.group).replace(" − ", " vs ")
+                }),
                 chisq: num(lr.and_then(|r| r.statistic), 2),
                 df: num(lr.and_then(|r| r.df), 0),
                 p: pval(lr.and_then(|r| r.p_value)),
+                p_prose: p_prose(lr.and_then(|r| r.p_value)),
                 note: lr.and_then(|r| r.note.clone()).unwrap_or_default(),
             },
         });
@@ -1717,8 +1790,8 @@ struct ForestPanel {
     code: String,
     axis: String,
     method: String,
-    /// (row label, estimate, lower, upper, text at the right)
-    rows: Vec<(String, f64, f64, f64, String)>,
+    /// (row label, estimate, lower, upper, "estimate (lower, upper)", p)
+    rows: Vec<(String, f64, f64, f64, String, String)>,
 }
 
 fn forest(
@@ -1775,14 +1848,9 @@ fn forest(
             } else {
                 visit.to_string()
             };
-            let text = format!(
-                "{} {}  p {}",
-                num(r.estimate, d),
-                ci(r.lcl, r.ucl, d),
-                pval(r.p_value)
-            );
+            let text = format!("{} {}", num(r.estimate, d), ci(r.lcl, r.ucl, d));
             if let (Some(e), Some(l), Some(u)) = (r.estimate, r.lcl, r.ucl) {
-                prow.push((label, e, l, u, text));
+                prow.push((label, e, l, u, text, pval(r.p_value)));
             }
             table.push(ForestRowView {
                 param: code.to_string(),
@@ -1798,7 +1866,10 @@ fn forest(
             let contrast = cells.first().map_or(String::new(), |c| ctx.group(c.2));
             panels.push(ForestPanel {
                 code: code.to_string(),
-                axis: format!("difference in change from baseline ({})", pm.unit),
+                axis: format!(
+                    "Difference in change from baseline{}",
+                    unit_suffix(&pm.unit)
+                ),
                 method: format!(
                     "{} · {}",
                     methods.into_iter().collect::<Vec<_>>().join(" / "),
@@ -1813,7 +1884,7 @@ fn forest(
         None
     } else {
         let file = "forest.svg".to_string();
-        let svg = chart_forest(&file, &panels)?;
+        let svg = chart_forest(&file, &panels, &ctx.conf_for(used.iter().copied()))?;
         Some(figure(
             figures,
             file,
@@ -1886,16 +1957,16 @@ fn summary_view(ctx: &Ctx<'_>, view: &View) -> SummaryView {
         let d = pm.decimals + 1;
         let level = ctx.level_of(&best.analysis);
         headlines.push(format!(
-            "{} {} ({}): {} {} = {} ({level} CI {}, {}), p = {}{}",
+            "{} {}{}: {} {} = {} ({level} CI {}, {}), {}{}",
             pm.code,
             best.avisit.as_deref().unwrap_or(""),
-            pm.unit,
+            unit_suffix(&pm.unit),
             method_name(&best.method),
             ctx.group(&best.group),
             num(best.estimate, d),
             num(best.lcl, d),
             num(best.ucl, d),
-            pval(best.p_value),
+            p_prose(best.p_value),
             best.note
                 .as_deref()
                 .filter(|_| best.estimate.is_none())
@@ -1906,21 +1977,21 @@ fn summary_view(ctx: &Ctx<'_>, view: &View) -> SummaryView {
     for e in &view.survival {
         for h in &e.contrasts {
             survival.push(format!(
-                "{} ({}): HR {} = {} ({} CI {}), Cox p = {}; log-rank p = {}",
+                "{} ({}): HR {} = {} ({} CI {}), Cox {}; log-rank {}",
                 e.code,
                 e.name,
                 h.group,
                 h.hr,
                 e.conf.trim_end_matches(" CI"),
                 h.ci.trim_start_matches('(').trim_end_matches(')'),
-                h.p,
-                e.log_rank.p
+                h.p_prose,
+                e.log_rank.p_prose
             ));
         }
         if e.contrasts.is_empty() {
             survival.push(format!(
-                "{} ({}): log-rank p = {}",
-                e.code, e.name, e.log_rank.p
+                "{} ({}): log-rank {}",
+                e.code, e.name, e.log_rank.p_prose
             ));
         }
     }
@@ -2000,6 +2071,43 @@ fn header_band(area: &Area<'_>, title: &str, arms: &[&Arm]) -> DrawResult {
     Ok(())
 }
 
+/// A linear axis whose tick marks are exactly the given values (visit numbers, months, rows):
+/// plotters' own tick choice would not land on the visits.
+struct Ticked {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(lo: f64, hi: f64, ticks: Vec<f64>) -> Self {
+        Ticked {
+            inner: (lo..hi).into(),
+            ticks,
+        }
+    }
+}
+
+impl Ranged for Ticked {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
 fn padded(lo: f64, hi: f64, frac: f64) -> (f64, f64) {
     let span = (hi - lo).abs().max(1e-9);
     (lo - span * frac, hi + span * frac)
@@ -2054,8 +2162,9 @@ fn chart_mean_change(
     let n_arms = arms.len();
     let names = visits.clone();
     let title = format!("{} — mean change from baseline (± SE)", pm.name);
-    let unit = pm.unit.clone();
-    draw_svg(file, (760, 430), |root| {
+    let unit = unit_suffix(&pm.unit);
+    let yd = tick_decimals(ylo, yhi, 8);
+    draw_svg(file, (960, 400), |root| {
         let (top, body) = root.split_vertically(52);
         header_band(&top, &title, &arms)?;
         let mut chart = ChartBuilder::on(&body)
@@ -2064,7 +2173,7 @@ fn chart_mean_change(
             .margin_bottom(8)
             .x_label_area_size(46)
             .y_label_area_size(72)
-            .build_cartesian_2d((xlo..xhi).with_key_points(xs.clone()), ylo..yhi)?;
+            .build_cartesian_2d(Ticked::new(xlo, xhi, xs.clone()), ylo..yhi)?;
         let label_of = |x: &f64| {
             names
                 .iter()
@@ -2075,14 +2184,15 @@ fn chart_mean_change(
             .configure_mesh()
             .disable_x_mesh()
             .bold_line_style(GRID)
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .axis_style(MUTED)
             .x_label_formatter(&label_of)
             .y_labels(8)
+            .y_label_formatter(&|y| num(Some(*y), yd))
             .label_style(font(12.0))
             .axis_desc_style(font(13.0))
             .x_desc("Analysis visit")
-            .y_desc(format!("Change from baseline ({unit})"))
+            .y_desc(format!("Change from baseline{unit}"))
             .draw()?;
         chart.draw_series(LineSeries::new(
             vec![(xlo, 0.0), (xhi, 0.0)],
@@ -2126,7 +2236,10 @@ fn chart_spaghetti(
     let arms: Vec<&Arm> = ctx
         .arms
         .iter()
-        .filter(|a| rows.iter().any(|r| r.armcd.as_deref() == Some(a.code.as_str())))
+        .filter(|a| {
+            rows.iter()
+                .any(|r| r.armcd.as_deref() == Some(a.code.as_str()))
+        })
         .collect();
     let (mut xlo, mut xhi, mut ylo, mut yhi) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for r in rows {
@@ -2154,9 +2267,9 @@ fn chart_spaghetti(
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     let title = format!("{} — individual values by study day", pm.name);
-    let unit = pm.unit.clone();
-    let width = 460 * arms.len().max(1) as u32;
-    draw_svg(file, (width.max(760), 420), |root| {
+    let unit = unit_suffix(&pm.unit);
+    let yd = tick_decimals(ylo, yhi, 8);
+    draw_svg(file, (960, 420), |root| {
         let (top, body) = root.split_vertically(52);
         header_band(&top, &title, &arms)?;
         let panels = body.split_evenly((1, arms.len().max(1)));
@@ -2176,25 +2289,29 @@ fn chart_spaghetti(
             chart
                 .configure_mesh()
                 .bold_line_style(GRID)
-                .light_line_style(WHITE)
+                .max_light_lines(0)
                 .axis_style(MUTED)
                 .x_labels(8)
                 .y_labels(8)
-                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_label_formatter(&|x| num(Some(*x), 0))
+                .y_label_formatter(&|y| num(Some(*y), yd))
                 .label_style(font(12.0))
                 .axis_desc_style(font(13.0))
                 .x_desc("Study day (ADY)")
-                .y_desc(format!("{} ({unit})", pm.code))
+                .y_desc(format!("{}{unit}", pm.code))
                 .draw()?;
             for (_, pts) in by_subject.iter().filter(|(k, _)| k.0 == a.code) {
                 chart.draw_series(LineSeries::new(
                     pts.iter().copied(),
                     a.rgb.mix(0.45).stroke_width(1),
                 ))?;
-                chart.draw_series(
-                    pts.iter()
-                        .map(|&p| Circle::new(p, 2, a.rgb.mix(0.7).filled())),
-                )?;
+                // A lone value has no line to show it.
+                if pts.len() == 1 {
+                    chart.draw_series(
+                        pts.iter()
+                            .map(|&p| Circle::new(p, 2, a.rgb.mix(0.7).filled())),
+                    )?;
+                }
             }
         }
         Ok(())
@@ -2236,11 +2353,11 @@ fn chart_km(
             .margin_bottom(4)
             .x_label_area_size(46)
             .y_label_area_size(72)
-            .build_cartesian_2d((0.0..xmax).with_key_points(ticks.clone()), 0.0..1.02)?;
+            .build_cartesian_2d(Ticked::new(0.0, xmax, ticks.clone()), 0.0..1.02)?;
         chart
             .configure_mesh()
             .bold_line_style(GRID)
-            .light_line_style(WHITE)
+            .max_light_lines(0)
             .axis_style(MUTED)
             .y_labels(6)
             .x_label_formatter(&|x| format!("{x:.0}"))
@@ -2292,17 +2409,21 @@ fn chart_km(
     })
 }
 
-fn chart_forest(file: &str, panels: &[ForestPanel]) -> Result<String, ReportError> {
-    const ROW: u32 = 30;
-    const HEAD: u32 = 34;
+fn chart_forest(file: &str, panels: &[ForestPanel], conf: &str) -> Result<String, ReportError> {
+    const W: u32 = 960;
+    const TEXT: i32 = 300;
+    const ROW: u32 = 28;
+    const HEAD: u32 = 30;
     const AXIS: u32 = 44;
     let heights: Vec<u32> = panels
         .iter()
-        .map(|p| HEAD + AXIS + ROW * p.rows.len() as u32 + 10)
+        .map(|p| HEAD + AXIS + ROW * p.rows.len() as u32 + 14)
         .collect();
-    let total: u32 = heights.iter().sum::<u32>() + 44;
-    draw_svg(file, (900, total), |root| {
-        let (top, mut rest) = root.split_vertically(44);
+    let total: u32 = heights.iter().sum::<u32>() + 40;
+    let est_x = W as i32 - TEXT + 16;
+    let p_x = W as i32 - 24;
+    draw_svg(file, (W, total), |root| {
+        let (top, mut rest) = root.split_vertically(40);
         top.draw(&Text::new(
             "Arm differences in change from baseline, by parameter and visit".to_string(),
             (16, 10),
@@ -2316,8 +2437,19 @@ fn chart_forest(file: &str, panels: &[ForestPanel]) -> Result<String, ReportErro
                 (16, 8),
                 font(13.5),
             ))?;
+            let head = font(12.0).color(&MUTED);
+            area.draw(&Text::new(
+                format!("Difference ({conf})"),
+                (est_x, 10),
+                head.clone(),
+            ))?;
+            area.draw(&Text::new(
+                "p",
+                (p_x, 10),
+                head.pos(Pos::new(HPos::Right, VPos::Top)),
+            ))?;
             let (_, plot) = area.split_vertically(HEAD);
-            let (plot, _) = plot.split_horizontally(900 - 250);
+            let (plot, _) = plot.split_horizontally(W as i32 - TEXT);
             let n = p.rows.len();
             let (mut lo, mut hi) = (0.0f64, 0.0f64);
             for r in &p.rows {
@@ -2325,34 +2457,35 @@ fn chart_forest(file: &str, panels: &[ForestPanel]) -> Result<String, ReportErro
                 hi = hi.max(r.3);
             }
             let (lo, hi) = padded(lo, hi, 0.08);
+            let xd = tick_decimals(lo, hi, 7);
             let ys: Vec<f64> = (0..n).map(|i| i as f64).collect();
             let labels: Vec<String> = p.rows.iter().map(|r| r.0.clone()).collect();
             let mut chart = ChartBuilder::on(&plot)
                 .margin_left(12)
-                .margin_right(16)
+                .margin_right(8)
                 .x_label_area_size(AXIS)
-                .y_label_area_size(130)
-                .build_cartesian_2d(lo..hi, (-0.6..n as f64 - 0.4).with_key_points(ys))?;
+                .y_label_area_size(150)
+                .build_cartesian_2d(lo..hi, Ticked::new(-0.6, n as f64 - 0.4, ys))?;
             let label_of = |y: &f64| {
-                let i = y.round() as usize;
                 // Row 0 at the top.
-                labels.get(n - 1 - i.min(n - 1)).cloned().unwrap_or_default()
+                let i = (y.round().max(0.0) as usize).min(n - 1);
+                labels[n - 1 - i].clone()
             };
             chart
                 .configure_mesh()
                 .disable_y_mesh()
                 .bold_line_style(GRID)
-                .light_line_style(WHITE)
+                .max_light_lines(0)
                 .axis_style(MUTED)
                 .x_labels(7)
+                .x_label_formatter(&|x| num(Some(*x), xd))
                 .y_label_formatter(&label_of)
                 .label_style(font(12.0))
                 .axis_desc_style(font(12.5))
                 .x_desc(p.axis.clone())
                 .draw()?;
-            let zero = [(0.0, -0.6), (0.0, n as f64 - 0.4)];
             chart.draw_series(DashedLineSeries::new(
-                zero,
+                [(0.0, -0.6), (0.0, n as f64 - 0.4)],
                 5,
                 4,
                 MUTED.stroke_width(1).into(),
@@ -2368,11 +2501,16 @@ fn chart_forest(file: &str, panels: &[ForestPanel]) -> Result<String, ReportErro
                         + Rectangle::new([(-5, -5), (5, 5)], RGBColor(0, 114, 178).filled()),
                 ))?;
                 let (_, py) = chart.backend_coord(&(r.1, y));
-                let (x_range, _) = chart.plotting_area().get_pixel_range();
+                let style = font(12.0);
                 root.draw(&Text::new(
                     r.4.clone(),
-                    (x_range.end + 24, py),
-                    font(12.0).pos(Pos::new(HPos::Left, VPos::Center)),
+                    (est_x, py),
+                    style.pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?;
+                root.draw(&Text::new(
+                    r.5.clone(),
+                    (p_x, py),
+                    style.pos(Pos::new(HPos::Right, VPos::Center)),
                 ))?;
             }
         }
