@@ -374,16 +374,22 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
             Method::Mmrm => {
                 let v = a.variable.unwrap_or(AnalysisVariable::Chg);
                 for param in &params {
-                    mmrm_rows(
-                        &mut out.results,
-                        &a.id,
-                        param,
-                        &d.adlb,
-                        &post,
-                        v,
-                        &arms,
-                        conf,
-                    );
+                    for locf in [false, true] {
+                        if locf && !a.mmrm.locf_sensitivity {
+                            continue;
+                        }
+                        mmrm_rows(
+                            &mut out.results,
+                            a,
+                            param,
+                            &d.adlb,
+                            &post,
+                            v,
+                            &arms,
+                            conf,
+                            locf,
+                        );
+                    }
                 }
             }
         }
@@ -579,15 +585,32 @@ fn ancova_rows(
 #[allow(clippy::too_many_arguments)]
 fn mmrm_rows(
     out: &mut Vec<ResultRow>,
-    analysis: &str,
+    a: &crate::spec::Analysis,
     param: &str,
     adlb: &[AdlbRow],
     post: &[(&str, f64)],
     v: AnalysisVariable,
     arms: &Arms,
     conf: f64,
+    locf: bool,
 ) {
-    use stats::mmrm::{DEFAULT_FALLBACK_CHAIN, MmrmData, MmrmSpec, Term};
+    use crate::spec::{CovarianceName, DfName, EstimationName};
+    use stats::mmrm::{CovStructure, DdfMethod, Estimation, MmrmData, MmrmSpec, Term};
+    let analysis = a.id.as_str();
+    let chain: Vec<CovStructure> = a
+        .mmrm
+        .covariance
+        .iter()
+        .map(|c| match c {
+            CovarianceName::Un => CovStructure::Unstructured,
+            CovarianceName::Cs => CovStructure::CompoundSymmetry,
+            CovarianceName::Csh => CovStructure::HeterogeneousCompoundSymmetry,
+            CovarianceName::Ar1 => CovStructure::Ar1,
+            CovarianceName::Arh1 => CovStructure::HeterogeneousAr1,
+            CovarianceName::Toep => CovStructure::Toeplitz,
+            CovarianceName::Toeph => CovStructure::HeterogeneousToeplitz,
+        })
+        .collect();
     let mut levels: Vec<(&str, &str)> = arms
         .control
         .iter()
@@ -601,7 +624,9 @@ fn mmrm_rows(
     let visit_names: Vec<&str> = post.iter().map(|p| p.0).collect();
     let rows: Vec<&AdlbRow> = adlb
         .iter()
-        .filter(|r| r.anl01fl.is_some() && r.paramcd == param)
+        .filter(|r| {
+            (r.anl01fl.is_some() || (locf && r.dtype == Some("LOCF"))) && r.paramcd == param
+        })
         .filter(|r| {
             r.avisit
                 .as_deref()
@@ -660,21 +685,46 @@ fn mmrm_rows(
         factors: &factors,
         covariates: &covariates,
     };
-    let mut spec = MmrmSpec::new(
-        vec![
-            Term::covariate("BASE"),
-            Term::factor("AVISIT"),
-            Term::factor("ARM"),
-            Term::Interaction("AVISIT".into(), "ARM".into()),
-        ],
-        "AVISIT",
-    )
-    .with_arm("ARM");
+    let mut terms = vec![
+        Term::covariate("BASE"),
+        Term::factor("AVISIT"),
+        Term::factor("ARM"),
+        Term::Interaction("AVISIT".into(), "ARM".into()),
+    ];
+    if a.mmrm.base_by_visit {
+        terms.push(Term::Interaction("BASE".into(), "AVISIT".into()));
+    }
+    let mut spec = MmrmSpec::new(terms, "AVISIT")
+        .with_arm("ARM")
+        .with_estimation(match a.mmrm.estimation {
+            EstimationName::Reml => Estimation::Reml,
+            EstimationName::Ml => Estimation::Ml,
+        })
+        .with_ddf(match a.mmrm.df {
+            DfName::Satterthwaite => DdfMethod::Satterthwaite,
+            DfName::KenwardRoger => DdfMethod::KenwardRoger,
+            DfName::Residual => DdfMethod::Residual,
+            DfName::BetweenWithin => DdfMethod::BetweenWithin,
+        });
     spec.conf_level = conf;
-    let model = format!("{} ~ BASE + AVISIT + ARM + AVISIT:ARM", var_name(v));
-    match stats::mmrm::fit_mmrm_with_fallback(&data, &spec, &DEFAULT_FALLBACK_CHAIN) {
+    let model = format!(
+        "{} ~ BASE + AVISIT + ARM + AVISIT:ARM{}{}",
+        var_name(v),
+        if a.mmrm.base_by_visit {
+            " + BASE:AVISIT"
+        } else {
+            ""
+        },
+        if locf { " (with LOCF rows)" } else { "" }
+    );
+    let (lsmean_method, diff_method) = if locf {
+        ("mmrm_locf_lsmean", "mmrm_locf_difference")
+    } else {
+        ("mmrm_lsmean", "mmrm_difference")
+    };
+    match stats::mmrm::fit_mmrm_with_fallback(&data, &spec, &chain) {
         Err(e) => out.push(ResultRow {
-            method: "mmrm_difference".into(),
+            method: diff_method.into(),
             n: Some(y.len() as i64),
             note: Some(format!("{model}: {e}")),
             ..base_row
@@ -694,14 +744,14 @@ fn mmrm_rows(
                 )
             };
             let note = format!(
-                "{model}; {:?} covariance, REML, Satterthwaite df; -2LL {:.4}; {} subjects, {} observations{fallback}",
-                f.structure, fit.m2_log_lik, fit.n_subjects, fit.n_obs
+                "{model}; {:?} covariance, {:?}, {:?} df; -2LL {:.4}; {} subjects, {} observations{fallback}",
+                f.structure, fit.estimation, fit.ddf, fit.m2_log_lik, fit.n_subjects, fit.n_obs
             );
             let vn = |name: &str| post.iter().find(|p| p.0 == name).map(|p| p.1);
             for m in &fit.lsmeans {
                 let r = m.result;
                 out.push(ResultRow {
-                    method: "mmrm_lsmean".into(),
+                    method: lsmean_method.into(),
                     avisit: Some(m.visit.clone()),
                     avisitn: vn(&m.visit),
                     group: m.arm.clone(),
@@ -718,7 +768,7 @@ fn mmrm_rows(
             for dd in &fit.arm_differences {
                 let r = dd.result;
                 out.push(ResultRow {
-                    method: "mmrm_difference".into(),
+                    method: diff_method.into(),
                     avisit: Some(dd.visit.clone()),
                     avisitn: vn(&dd.visit),
                     group: format!("{} - {}", dd.arm, dd.reference),

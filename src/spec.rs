@@ -689,6 +689,96 @@ pub struct Analysis {
     /// Multiplicity adjustment over the contrasts of this analysis (its family).
     #[serde(default)]
     pub adjust: Option<Multiplicity>,
+    /// MMRM options (ignored by other methods).
+    #[serde(default)]
+    pub mmrm: MmrmOptions,
+}
+
+/// MMRM options of an analysis.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MmrmOptions {
+    /// Covariance structures to try in order; the first that converges is used and the results
+    /// say which (default: UN, then heterogeneous Toeplitz, heterogeneous AR(1), heterogeneous
+    /// CS, CS).
+    #[serde(default = "default_chain")]
+    pub covariance: Vec<CovarianceName>,
+    /// REML (default) or ML.
+    #[serde(default)]
+    pub estimation: EstimationName,
+    /// Denominator degrees of freedom.
+    #[serde(default)]
+    pub df: DfName,
+    /// Add the BASE × AVISIT interaction to the model.
+    #[serde(default)]
+    pub base_by_visit: bool,
+    /// Also fit on the analysis records plus the LOCF rows (DTYPE = "LOCF"; needs
+    /// `[derive] missing_visits = "locf"`), as a sensitivity analysis.
+    #[serde(default)]
+    pub locf_sensitivity: bool,
+}
+
+impl Default for MmrmOptions {
+    fn default() -> Self {
+        MmrmOptions {
+            covariance: default_chain(),
+            estimation: EstimationName::default(),
+            df: DfName::default(),
+            base_by_visit: false,
+            locf_sensitivity: false,
+        }
+    }
+}
+
+fn default_chain() -> Vec<CovarianceName> {
+    use CovarianceName::*;
+    vec![Un, Toeph, Arh1, Csh, Cs]
+}
+
+/// Covariance structure names, as SAS spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CovarianceName {
+    /// Unstructured.
+    Un,
+    /// Compound symmetry.
+    Cs,
+    /// Heterogeneous compound symmetry.
+    Csh,
+    /// AR(1).
+    Ar1,
+    /// Heterogeneous AR(1).
+    Arh1,
+    /// Toeplitz.
+    Toep,
+    /// Heterogeneous Toeplitz.
+    Toeph,
+}
+
+/// Estimation method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimationName {
+    /// Restricted maximum likelihood.
+    #[default]
+    Reml,
+    /// Maximum likelihood.
+    Ml,
+}
+
+/// Denominator degrees-of-freedom method.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DfName {
+    /// Satterthwaite.
+    #[default]
+    Satterthwaite,
+    /// Kenward-Roger (linear; REML only).
+    KenwardRoger,
+    /// Residual.
+    Residual,
+    /// Between-within.
+    BetweenWithin,
 }
 
 /// Multiplicity adjustment of p-values, as R's `p.adjust`.
@@ -1569,6 +1659,26 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
             push(
                 format!("analyses[{i}].conf_level"),
                 format!("confidence level {c} must be between 0 and 1"),
+            );
+        }
+    }
+    for (i, a) in p.analyses.iter().enumerate() {
+        if a.mmrm.covariance.is_empty() {
+            push(
+                format!("analyses[{i}].mmrm.covariance"),
+                "give at least one covariance structure".to_string(),
+            );
+        }
+        if a.mmrm.df == DfName::KenwardRoger && a.mmrm.estimation == EstimationName::Ml {
+            push(
+                format!("analyses[{i}].mmrm.df"),
+                "Kenward-Roger degrees of freedom need REML estimation".to_string(),
+            );
+        }
+        if a.mmrm.locf_sensitivity && p.derive.missing_visits != MissingVisitPolicy::Locf {
+            push(
+                format!("analyses[{i}].mmrm.locf_sensitivity"),
+                "needs [derive] missing_visits = \"locf\"".to_string(),
             );
         }
     }
