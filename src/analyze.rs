@@ -369,6 +369,7 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                     &d.adtte,
                     &arms,
                     conf,
+                    &p.inputs.subjects.strata,
                 );
             }
             Method::Mmrm => {
@@ -929,6 +930,7 @@ fn survival_rows(
     tte: &[TteRow],
     arms: &Arms,
     conf: f64,
+    strata: &[String],
 ) {
     let params: BTreeSet<&str> = tte.iter().map(|r| r.paramcd.as_str()).collect();
     let mut levels: Vec<&(String, String)> = arms.control.iter().collect();
@@ -1107,6 +1109,73 @@ fn survival_rows(
                 method: "cox_hr".into(),
                 group: contrast(1),
                 note: note(&e),
+                ..base.clone()
+            }),
+        }
+        // Stratified by the first stratification factor of the subjects file, when there is one.
+        let Some(factor) = strata.first() else {
+            continue;
+        };
+        let labels: Vec<String> = rows
+            .iter()
+            .map(|r| r.strata.get(factor).cloned().unwrap_or_default())
+            .collect();
+        let mut uniq: Vec<&String> = labels.iter().collect();
+        uniq.sort();
+        uniq.dedup();
+        let codes: Vec<usize> = labels
+            .iter()
+            .map(|l| uniq.iter().position(|u| *u == l).unwrap_or(0))
+            .collect();
+        let snote = format!("stratified by {factor} ({} strata)", uniq.len());
+        match stats::log_rank(
+            &time,
+            &event,
+            &group,
+            Some(&codes),
+            stats::TimeFix::Tolerance,
+        ) {
+            Ok(lr) => out.push(ResultRow {
+                method: "log_rank_stratified".into(),
+                group: (1..levels.len())
+                    .map(contrast)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                n: Some(time.len() as i64),
+                statistic: Some(lr.test.statistic),
+                df: Some(lr.test.df),
+                p_value: Some(lr.test.p_value),
+                note: Some(snote.clone()),
+                ..base.clone()
+            }),
+            Err(e) => out.push(ResultRow {
+                method: "log_rank_stratified".into(),
+                note: Some(format!("{snote}: {e}")),
+                ..base.clone()
+            }),
+        }
+        match stats::cox_ph(&time, &event, &group, Some(&codes), &copts) {
+            Ok(fit) => {
+                for t in &fit.terms {
+                    out.push(ResultRow {
+                        method: "cox_hr_stratified".into(),
+                        group: contrast(t.level),
+                        n: Some(fit.n as i64),
+                        estimate: Some(t.hazard_ratio),
+                        se: Some(t.se),
+                        lcl: Some(t.ci.lower),
+                        ucl: Some(t.ci.upper),
+                        statistic: Some(t.z),
+                        p_value: Some(t.p_value),
+                        note: Some(format!("{snote}; {:?} ties; SE of log HR", fit.ties)),
+                        ..base.clone()
+                    });
+                }
+            }
+            Err(e) => out.push(ResultRow {
+                method: "cox_hr_stratified".into(),
+                group: contrast(1),
+                note: Some(format!("{snote}: {e}")),
                 ..base.clone()
             }),
         }

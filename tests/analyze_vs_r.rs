@@ -57,7 +57,7 @@ fn flagship_analyses_match_r() {
     export(
         &out.join("adam/adtte.parquet"),
         &tmp.join("adtte.csv"),
-        &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR"],
+        &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR", "STRAT1"],
     );
     let expected = tmp.join("r.csv");
     let r = Command::new("Rscript")

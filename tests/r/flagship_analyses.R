@@ -1,7 +1,7 @@
 # R oracle for `trialpipe analyze` on the flagship sample data.
 # Usage: Rscript flagship_analyses.R adlb.csv adtte.csv out.csv
 # adlb.csv: USUBJID, ARMCD, PARAMCD, AVISIT, ANL01FL, BASE, CHG (exported from adam/adlb.parquet)
-# adtte.csv: USUBJID, ARMCD, PARAMCD, AVAL, CNSR (from adam/adtte.parquet)
+# adtte.csv: USUBJID, ARMCD, PARAMCD, AVAL, CNSR, STRAT1 (from adam/adtte.parquet)
 # Writes rows method,paramcd,avisit,quantity,value with 17 significant digits.
 suppressPackageStartupMessages({
   library(emmeans)
@@ -104,6 +104,14 @@ for (p in c("OS", "TFS")) {
   put("cox_hr", p, "", "p_value", unname(sm$coefficients[1, 5]))
   put("cox_hr", p, "", "lcl", unname(sm$conf.int[1, 3]))
   put("cox_hr", p, "", "ucl", unname(sm$conf.int[1, 4]))
+  d$STRAT <- factor(d$STRAT1)
+  lrs <- survdiff(Surv(AVAL, EV) ~ ARM + strata(STRAT), data = d)
+  put("log_rank_stratified", p, "", "statistic", lrs$chisq)
+  put("log_rank_stratified", p, "", "p_value", pchisq(lrs$chisq, 1, lower.tail = FALSE))
+  cxs <- coxph(Surv(AVAL, EV) ~ ARM + strata(STRAT), data = d, ties = "efron")
+  put("cox_hr_stratified", p, "", "estimate", unname(exp(coef(cxs))))
+  put("cox_hr_stratified", p, "", "se", unname(sqrt(diag(vcov(cxs)))))
+  put("cox_hr_stratified", p, "", "p_value", unname(summary(cxs)$coefficients[1, 5]))
   km <- survfit(Surv(AVAL, EV) ~ ARM, data = d)
   tab <- summary(km)$table
   for (arm in c("SALINE", "MSC")) {
