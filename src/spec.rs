@@ -1624,7 +1624,8 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
             let known = if a.method == Method::Responders {
                 responses.contains(c.as_str())
             } else {
-                codes.contains(c.as_str()) || p.derive.scores.contains(c)
+                codes.contains(c.as_str())
+                    || (p.derive.scores.contains(c) && crate::scores::SCORES.contains(&c.as_str()))
             };
             if !known {
                 let (what, list) = if a.method == Method::Responders {
@@ -1635,7 +1636,13 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                         codes
                             .iter()
                             .copied()
-                            .chain(p.derive.scores.iter().map(String::as_str))
+                            .chain(
+                                p.derive
+                                    .scores
+                                    .iter()
+                                    .map(String::as_str)
+                                    .filter(|s| crate::scores::SCORES.contains(s)),
+                            )
                             .collect::<Vec<_>>(),
                     )
                 };
