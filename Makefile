@@ -19,16 +19,17 @@ run: build ## Run the flagship pipeline on sample_data/ and say where the output
 	@# Exit 1 means "completed with warnings" (the sample data is messy on purpose); 2+ fails.
 	@$(BIN) run $(PIPELINE); rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
 	@echo
-	@echo "Outputs are in $(OUT)/ (manifest.json lists every file). Open them with:"
-	@echo "  python3 -c \"import pandas as pd; print(pd.read_parquet('$(OUT)/ingest/labs.parquet').head())\""
-	@echo "  python3 -c \"import polars as pl; print(pl.read_parquet('$(OUT)/ingest/labs.parquet'))\""
-	@echo "  duckdb -c \"SELECT LBTESTCD, count(*) FROM '$(OUT)/ingest/labs.parquet' GROUP BY 1\""
+	@echo "Outputs are in $(OUT)/ (manifest.json lists every file); the report is $(OUT)/report/index.html."
+	@echo "Open the datasets with:"
+	@echo "  python3 -c \"import pandas as pd; print(pd.read_parquet('$(OUT)/adam/adlb.parquet').head())\""
+	@echo "  python3 -c \"import polars as pl; print(pl.read_parquet('$(OUT)/results/comparisons.parquet'))\""
+	@echo "  duckdb -c \"SELECT PARAMCD, AVISIT, count(*) FROM '$(OUT)/adam/adlb.parquet' GROUP BY ALL\""
 
 ingest: build ## Run only the ingest stage of PIPELINE
 	$(BIN) ingest $(PIPELINE)
 
-validate derive analyze report: build ## Run one stage of PIPELINE (derive/analyze/report are not built yet)
-	$(BIN) $@ $(PIPELINE)
+validate derive analyze report: build ## Run PIPELINE up to one stage (upstream stages run in memory)
+	@$(BIN) $@ $(PIPELINE); rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
 
 check-pipelines: build ## Check every pipeline file under pipelines/
 	@for p in pipelines/*.toml; do $(BIN) check $$p || exit $$?; done

@@ -121,11 +121,14 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Write the HTML report (not built yet).
+    /// Run every stage and write the HTML report (report/index.html, figures, summary.md).
     #[command(after_help = "Example:\n  trialpipe report pipelines/msc_cirrhosis.toml")]
     Report {
         /// The pipeline file.
         pipeline: PathBuf,
+        /// Output directory (default: the pipeline's [output] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -155,7 +158,7 @@ impl CliError {
                 exit::INVALID_INPUT
             }
             CliError::Run(RunError::Store(_)) => exit::OUTPUT_FAILED,
-            CliError::Run(RunError::NotBuilt(_)) => exit::USAGE,
+            CliError::Run(RunError::Report(_)) => exit::INTERNAL,
             CliError::Run(RunError::Locked { .. }) => exit::LOCKED,
             CliError::Simulate(SimulateError::Write { .. }) => exit::OUTPUT_FAILED,
             CliError::Simulate(_) => exit::INVALID_INPUT,
@@ -298,7 +301,7 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
         Command::Validate { pipeline, out } => stages_until(&pipeline, out, Stage::Validate, quiet),
         Command::Derive { pipeline, out } => stages_until(&pipeline, out, Stage::Derive, quiet),
         Command::Analyze { pipeline, out } => stages_until(&pipeline, out, Stage::Analyze, quiet),
-        Command::Report { pipeline } => not_built(&pipeline, Stage::Report),
+        Command::Report { pipeline, out } => stages_until(&pipeline, out, Stage::Report, quiet),
     }
 }
 
@@ -336,6 +339,21 @@ fn stages_until(
                 tracing::warn!("analysis `{id}` not run: {why}");
             }
             tracing::info!(rows = ?stage.rows, files = files.len(), "analyses done");
+            if last == Stage::Report {
+                let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let (files, _) = run::run_report(
+                    &lp,
+                    &work,
+                    &run::ReportStageInput {
+                        data: &data,
+                        validation: &v,
+                        derived: &derived,
+                        analysis: &a,
+                        run_started: &started,
+                    },
+                )?;
+                tracing::info!(files = files.len(), "report written");
+            }
         }
     }
     staging.publish()?;
@@ -386,9 +404,4 @@ fn print_validation_summary(v: &crate::validate::ValidationOutput, quiet: bool) 
         "  lab rows with errors: {} ({:.2}%, threshold {threshold}) -> {:?}",
         s.lab_rows_with_errors, s.error_percent, s.verdict
     );
-}
-
-fn not_built(pipeline: &std::path::Path, stage: Stage) -> Result<i32, CliError> {
-    LoadedPipeline::load(pipeline)?;
-    Err(RunError::NotBuilt(stage.name()).into())
 }

@@ -328,6 +328,8 @@ struct ParamView {
     code: String,
     name: String,
     unit: String,
+    /// " (unit)", or nothing for a dimensionless parameter.
+    unit_label: String,
     anchor: String,
     aval: Vec<DescView>,
     chg: Vec<DescView>,
@@ -379,6 +381,8 @@ struct CompView {
 
 #[derive(Serialize)]
 struct ShiftView {
+    /// Whether any subject has a reference-range category (baseline or post-baseline).
+    available: bool,
     post: Vec<&'static str>,
     arms: Vec<ShiftArmView>,
     rows: Vec<ShiftRowView>,
@@ -454,6 +458,7 @@ struct EndpointView {
 
 #[derive(Serialize)]
 struct KmArmView {
+    code: String,
     label: String,
     color: String,
     n: String,
@@ -765,7 +770,7 @@ pub fn render(input: &ReportInput<'_>) -> Result<Report, ReportError> {
     let params = params(&ctx, &mut figures)?;
     let responders = responders(&ctx);
     let survival = survival(&ctx, &mut figures)?;
-    let forest = forest(&ctx, &params, &mut figures)?;
+    let forest = forest(&ctx, &mut figures)?;
     let skipped = input
         .analysis
         .skipped
@@ -1120,17 +1125,23 @@ fn param_list(ctx: &Ctx<'_>) -> Vec<ParamMeta> {
         .map(|(_, i)| {
             let code = codes[i];
             let lab = p.labs.iter().find(|t| t.code == code);
-            let unit = input
-                .derived
-                .adlb
-                .iter()
-                .find(|r| r.paramcd == code)
+            let first = input.derived.adlb.iter().find(|r| r.paramcd == code);
+            let unit = first
                 .map(|r| r.avalu.clone())
                 .or_else(|| lab.map(|t| t.unit.clone()))
                 .unwrap_or_default();
+            // Panel tests by their name; derived parameters (scores) by their ADLB PARAM.
+            let name = lab.map(|t| t.name.clone()).or_else(|| {
+                first.map(|r| {
+                    r.param
+                        .strip_suffix(&format!(" ({unit})"))
+                        .unwrap_or(&r.param)
+                        .to_string()
+                })
+            });
             ParamMeta {
                 code: code.to_string(),
-                name: lab.map_or(code.to_string(), |t| t.name.clone()),
+                name: name.unwrap_or_else(|| code.to_string()),
                 unit,
                 decimals: lab.and_then(|t| t.decimals).map_or(2, |d| d as usize),
             }
@@ -1306,9 +1317,9 @@ fn params(
                 file,
                 format!("{code}: mean change from baseline by visit"),
                 format!(
-                    "Mean ± SE of change from baseline ({}) by analysis visit and arm, \
+                    "Mean ± SE of change from baseline{} by analysis visit and arm, \
                      from the descriptive statistics.",
-                    pm.unit
+                    unit_suffix(&pm.unit)
                 ),
                 svg,
             ));
@@ -1333,9 +1344,10 @@ fn params(
                 file,
                 format!("{code}: individual trajectories"),
                 format!(
-                    "{} ({}) by study day for each subject, analysed records (ANL01FL) only, \
+                    "{}{} by study day for each subject, analysed records (ANL01FL) only, \
                      one panel per arm.",
-                    pm.name, pm.unit
+                    pm.name,
+                    unit_suffix(&pm.unit)
                 ),
                 svg,
             ));
@@ -1344,6 +1356,7 @@ fn params(
             code: pm.code.clone(),
             name: pm.name.clone(),
             unit: pm.unit.clone(),
+            unit_label: unit_suffix(&pm.unit),
             anchor: format!("param-{}", safe_name(code)),
             aval,
             chg,
@@ -1457,7 +1470,11 @@ fn shift_table(ctx: &Ctx<'_>, code: &str) -> ShiftView {
             c
         })
         .collect();
+    let available = counts
+        .iter()
+        .any(|a| (0..3).any(|i| (0..4).any(|j| a[i][j] > 0 || a[j][i] > 0)));
     ShiftView {
+        available,
         post: post_used.iter().map(|&w| POST[w]).collect(),
         arms: ctx
             .arms
@@ -1687,6 +1704,7 @@ fn survival(
                     })
                     .count();
                 KmArmView {
+                    code: a.code.clone(),
                     label: a.label.clone(),
                     color: a.css(),
                     n: med
@@ -1794,11 +1812,7 @@ struct ForestPanel {
     rows: Vec<(String, f64, f64, f64, String, String)>,
 }
 
-fn forest(
-    ctx: &Ctx<'_>,
-    params: &[ParamView],
-    figures: &mut Vec<(String, String)>,
-) -> Result<ForestView, ReportError> {
+fn forest(ctx: &Ctx<'_>, figures: &mut Vec<(String, String)>) -> Result<ForestView, ReportError> {
     let input = ctx.input;
     let metas = param_list(ctx);
     let mut panels = Vec::new();
@@ -1879,7 +1893,6 @@ fn forest(
             });
         }
     }
-    let _ = params;
     let figure_view = if panels.is_empty() {
         None
     } else {
@@ -2033,6 +2046,10 @@ const GRID: RGBColor = RGBColor(228, 232, 238);
 /// plotters writes `font-size = size / 1.24`; this takes the pixel size wanted in the SVG.
 fn font(px: f64) -> TextStyle<'static> {
     (FONT, px * 1.24).into_font().color(&INK)
+}
+
+fn bold(px: f64) -> TextStyle<'static> {
+    (FONT, px * 1.24, FontStyle::Bold).into_font().color(&INK)
 }
 
 fn draw_svg(
@@ -2413,11 +2430,11 @@ fn chart_forest(file: &str, panels: &[ForestPanel], conf: &str) -> Result<String
     const W: u32 = 960;
     const TEXT: i32 = 300;
     const ROW: u32 = 28;
-    const HEAD: u32 = 30;
+    const HEAD: u32 = 34;
     const AXIS: u32 = 44;
     let heights: Vec<u32> = panels
         .iter()
-        .map(|p| HEAD + AXIS + ROW * p.rows.len() as u32 + 14)
+        .map(|p| HEAD + AXIS + ROW * p.rows.len() as u32 + 26)
         .collect();
     let total: u32 = heights.iter().sum::<u32>() + 40;
     let est_x = W as i32 - TEXT + 16;
@@ -2435,7 +2452,7 @@ fn chart_forest(file: &str, panels: &[ForestPanel], conf: &str) -> Result<String
             area.draw(&Text::new(
                 format!("{} — {}", p.code, p.method),
                 (16, 8),
-                font(13.5),
+                bold(13.5),
             ))?;
             let head = font(12.0).color(&MUTED);
             area.draw(&Text::new(
@@ -2488,7 +2505,7 @@ fn chart_forest(file: &str, panels: &[ForestPanel], conf: &str) -> Result<String
                 [(0.0, -0.6), (0.0, n as f64 - 0.4)],
                 5,
                 4,
-                MUTED.stroke_width(1).into(),
+                MUTED.stroke_width(1),
             ))?;
             for (i, r) in p.rows.iter().enumerate() {
                 let y = (n - 1 - i) as f64;

@@ -67,6 +67,9 @@ pub enum RunError {
     /// Writing outputs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The report could not be rendered (a bug: please report it).
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// Another run holds the output directory.
     #[error("{}: another trialpipe run holds this output directory ({holder}); it is released when that run ends", path.display())]
     Locked {
@@ -75,9 +78,6 @@ pub enum RunError {
         /// What the holder wrote: PID and start time.
         holder: String,
     },
-    /// The stage asked for is not built in this version.
-    #[error("stage `{0}` is not built in this version of trialpipe (built: {built})", built = Stage::BUILT.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))]
-    NotBuilt(&'static str),
 }
 
 /// Options of a run.
@@ -357,6 +357,63 @@ pub fn run_analyze(
         outputs,
         StageRecord {
             stage: Stage::Analyze.name(),
+            rows,
+        },
+    ))
+}
+
+/// Everything the report stage needs from the stages before it.
+pub struct ReportStageInput<'a> {
+    /// Ingested records.
+    pub data: &'a IngestOutput,
+    /// Validation decisions.
+    pub validation: &'a ValidationOutput,
+    /// Derived rows.
+    pub derived: &'a crate::derive::Derived,
+    /// Analysis results.
+    pub analysis: &'a crate::analyze::AnalyzeOutput,
+    /// Run start, RFC 3339.
+    pub run_started: &'a str,
+}
+
+/// Run the report stage: `report/index.html`, `report/summary.md`, `report/figures/*.svg`.
+pub fn run_report(
+    lp: &LoadedPipeline,
+    out: &Path,
+    input: &ReportStageInput<'_>,
+) -> Result<(Vec<FileRecord>, StageRecord), RunError> {
+    let pipeline = store::file_record(&lp.path)?;
+    let inputs = lp
+        .input_files()
+        .iter()
+        .map(|p| store::file_record(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = crate::report::render(&crate::report::ReportInput {
+        lp,
+        data: input.data,
+        validation: input.validation,
+        derived: input.derived,
+        analysis: input.analysis,
+        pipeline_sha256: &pipeline.sha256,
+        inputs: &inputs,
+        run_started: input.run_started,
+    })?;
+    let mut outputs = vec![
+        store::write_bytes(&out.join("report/index.html"), report.html.as_bytes())?,
+        store::write_bytes(&out.join("report/summary.md"), report.summary_md.as_bytes())?,
+    ];
+    for (name, svg) in &report.figures {
+        outputs.push(store::write_bytes(
+            &out.join("report/figures").join(name),
+            svg.as_bytes(),
+        )?);
+    }
+    let mut rows = std::collections::BTreeMap::new();
+    rows.insert("figures".to_string(), report.figures.len() as u64);
+    Ok((
+        outputs,
+        StageRecord {
+            stage: Stage::Report.name(),
             rows,
         },
     ))
@@ -734,6 +791,19 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
         let (analysis, a_outputs, analyze_stage) = run_analyze(lp, &work, &derived)?;
         outputs.extend(a_outputs);
         stages.push(analyze_stage);
+        let (r_outputs, report_stage) = run_report(
+            lp,
+            &work,
+            &ReportStageInput {
+                data: &data,
+                validation: &validation,
+                derived: &derived,
+                analysis: &analysis,
+                run_started: &started,
+            },
+        )?;
+        outputs.extend(r_outputs);
+        stages.push(report_stage);
         skipped = analysis.skipped;
     }
     let outputs = outputs

@@ -64,6 +64,12 @@ fn run_writes_outputs_and_an_honest_manifest() {
             rel
         })
         .collect();
+    let figures = outputs.iter().filter(|p| p.starts_with("report/figures/")).count();
+    assert!(figures >= 4, "report figures: {figures}");
+    let outputs: Vec<&str> = outputs
+        .into_iter()
+        .filter(|p| !p.starts_with("report/figures/"))
+        .collect();
     assert_eq!(
         outputs,
         vec![
@@ -82,7 +88,9 @@ fn run_writes_outputs_and_an_honest_manifest() {
             "results/comparisons.parquet",
             "results/comparisons.csv",
             "results/descriptive.parquet",
-            "results/descriptive.csv"
+            "results/descriptive.csv",
+            "report/index.html",
+            "report/summary.md"
         ]
     );
     // Row accounting: for every file, rows read = accepted + quarantined, and rows read is the
@@ -110,7 +118,7 @@ fn run_writes_outputs_and_an_honest_manifest() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, vec!["ingest", "validate", "derive", "analyze"]);
+    assert_eq!(stages, vec!["ingest", "validate", "derive", "analyze", "report"]);
     assert!(stderr.contains("validation: "), "{stderr}");
 }
 
