@@ -1826,7 +1826,12 @@ fn forest(ctx: &Ctx<'_>, figures: &mut Vec<(String, String)>) -> Result<ForestVi
             .results
             .iter()
             .filter(|r| r.paramcd.as_deref() == Some(code) && ctx.is_contrast(&r.group))
-            .filter(|r| r.method == "ancova_difference" || r.method == "t_welch")
+            .filter(|r| {
+                matches!(
+                    r.method.as_str(),
+                    "mmrm_difference" | "ancova_difference" | "t_welch"
+                )
+            })
             .collect();
         // (visit number, visit, group) in visit order.
         let mut cells: Vec<(f64, &str, &str)> = Vec::new();
@@ -1852,7 +1857,11 @@ fn forest(ctx: &Ctx<'_>, figures: &mut Vec<(String, String)>) -> Result<ForestVi
                         && r.ucl.is_some()
                 })
             };
-            let Some(r) = pick("ancova_difference").or_else(|| pick("t_welch")) else {
+            // The primary analysis first: MMRM, then ANCOVA, then Welch t.
+            let Some(r) = pick("mmrm_difference")
+                .or_else(|| pick("ancova_difference"))
+                .or_else(|| pick("t_welch"))
+            else {
                 continue;
             };
             used.push(r);

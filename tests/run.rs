@@ -64,7 +64,10 @@ fn run_writes_outputs_and_an_honest_manifest() {
             rel
         })
         .collect();
-    let figures = outputs.iter().filter(|p| p.starts_with("report/figures/")).count();
+    let figures = outputs
+        .iter()
+        .filter(|p| p.starts_with("report/figures/"))
+        .count();
     assert!(figures >= 4, "report figures: {figures}");
     let outputs: Vec<&str> = outputs
         .into_iter()
@@ -118,7 +121,10 @@ fn run_writes_outputs_and_an_honest_manifest() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, vec!["ingest", "validate", "derive", "analyze", "report"]);
+    assert_eq!(
+        stages,
+        vec!["ingest", "validate", "derive", "analyze", "report"]
+    );
     assert!(stderr.contains("validation: "), "{stderr}");
 }
 
