@@ -896,6 +896,51 @@ fn responder_rows(
                 d: n2 - x2,
             };
             out.push(
+                match stats::odds_ratio(&table, conf, stats::ZeroCells::Error) {
+                    Ok(o) => ResultRow {
+                        method: "odds_ratio_wald".into(),
+                        group: group.clone(),
+                        n,
+                        estimate: Some(o.estimate),
+                        se: Some(o.se_log),
+                        lcl: Some(o.ci.lower),
+                        ucl: Some(o.ci.upper),
+                        statistic: Some(o.z),
+                        p_value: Some(o.p_value),
+                        note: Some("Wald interval on the log scale; SE of log OR".into()),
+                        ..base.clone()
+                    },
+                    Err(e) => ResultRow {
+                        method: "odds_ratio_wald".into(),
+                        group: group.clone(),
+                        n,
+                        note: note(&e),
+                        ..base.clone()
+                    },
+                },
+            );
+            out.push(
+                match stats::chi_square_2x2(&table, stats::ContinuityCorrection::None) {
+                    Ok(c) => ResultRow {
+                        method: "chi_square".into(),
+                        group: group.clone(),
+                        n,
+                        statistic: Some(c.statistic),
+                        df: Some(c.df),
+                        p_value: Some(c.p_value),
+                        note: Some("Pearson, no continuity correction".into()),
+                        ..base.clone()
+                    },
+                    Err(e) => ResultRow {
+                        method: "chi_square".into(),
+                        group: group.clone(),
+                        n,
+                        note: note(&e),
+                        ..base.clone()
+                    },
+                },
+            );
+            out.push(
                 match stats::fisher_exact(&table, Alternative::TwoSided, conf) {
                     Ok(f) => ResultRow {
                         method: "fisher_exact_or".into(),

@@ -59,12 +59,18 @@ fn flagship_analyses_match_r() {
         &tmp.join("adtte.csv"),
         &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR", "STRAT1"],
     );
+    export(
+        &out.join("adam/adrs.parquet"),
+        &tmp.join("adrs.csv"),
+        &["USUBJID", "ARMCD", "PARAMCD", "AVISIT", "AVALC"],
+    );
     let expected = tmp.join("r.csv");
     let r = Command::new("Rscript")
         .arg("tests/r/flagship_analyses.R")
         .arg(tmp.join("adlb.csv"))
         .arg(tmp.join("adtte.csv"))
         .arg(&expected)
+        .arg(tmp.join("adrs.csv"))
         .output()
         .unwrap_or_else(|e| {
             panic!("Rscript not found ({e}): apt-get install r-base-core r-cran-emmeans r-cran-survival")
@@ -92,7 +98,7 @@ fn flagship_analyses_match_r() {
                 "SALINE"
             }
             .to_string(),
-            "ancova_lsmean" => format!(
+            "ancova_lsmean" | "proportion_wilson" | "proportion_clopper_pearson" => format!(
                 "{}|{}",
                 &rec[idx("AVISIT")],
                 if group.starts_with("UC-MSC") {
@@ -163,6 +169,20 @@ fn flagship_analyses_match_r() {
                     "{key:?} {quantity}: R {r_value}, trialpipe {:?}",
                     q.get(quantity)
                 ));
+            }
+            continue;
+        }
+        if method.starts_with("proportion_") {
+            let key = (method.to_string(), param.to_string(), visit.to_string());
+            let Some(mine) = ours.get(&key).and_then(|q| q.get(quantity)) else {
+                failures.push(format!(
+                    "{key:?} {quantity}: R {r_value}, missing in trialpipe"
+                ));
+                continue;
+            };
+            compared += 1;
+            if !rel_close(*mine, r_value, CLOSED_FORM_REL) {
+                failures.push(format!("{key:?} {quantity}: R {r_value}, trialpipe {mine}"));
             }
             continue;
         }

@@ -120,4 +120,46 @@ for (p in c("OS", "TFS")) {
     put("km_median", p, arm, "lcl", unname(row["0.95LCL"]))
   }
 }
+# Responders (adrs.csv): proportions with Wilson and Clopper-Pearson intervals, Newcombe risk
+# difference (method 10, coded from Newcombe 1998), Wald odds ratio, Fisher, chi-square.
+if (length(args) >= 4) {
+  rs <- read.csv(args[4], stringsAsFactors = FALSE, na.strings = "")
+  rs <- rs[!is.na(rs$AVALC), ]
+  wilson <- function(x, n) { z <- qnorm(0.975); p <- x / n
+    c((p + z^2 / (2 * n) - z * sqrt(p * (1 - p) / n + z^2 / (4 * n^2))) / (1 + z^2 / n),
+      (p + z^2 / (2 * n) + z * sqrt(p * (1 - p) / n + z^2 / (4 * n^2))) / (1 + z^2 / n)) }
+  for (id in unique(rs$PARAMCD)) for (v in unique(rs$AVISIT)) {
+    d <- rs[rs$PARAMCD == id & rs$AVISIT == v, ]
+    if (nrow(d) == 0) next
+    x1 <- sum(d$AVALC == "Y" & d$ARMCD == "MSC"); n1 <- sum(d$ARMCD == "MSC")
+    x2 <- sum(d$AVALC == "Y" & d$ARMCD == "SALINE"); n2 <- sum(d$ARMCD == "SALINE")
+    for (arm in c("MSC", "SALINE")) {
+      x <- if (arm == "MSC") x1 else x2; n <- if (arm == "MSC") n1 else n2
+      w <- wilson(x, n)
+      put("proportion_wilson", id, paste0(v, "|", arm), "estimate", x / n)
+      put("proportion_wilson", id, paste0(v, "|", arm), "lcl", w[1])
+      put("proportion_wilson", id, paste0(v, "|", arm), "ucl", w[2])
+      b <- binom.test(x, n)$conf.int
+      put("proportion_clopper_pearson", id, paste0(v, "|", arm), "lcl", b[1])
+      put("proportion_clopper_pearson", id, paste0(v, "|", arm), "ucl", b[2])
+    }
+    w1 <- wilson(x1, n1); w2 <- wilson(x2, n2); p1 <- x1 / n1; p2 <- x2 / n2
+    put("risk_difference_newcombe", id, v, "estimate", p1 - p2)
+    put("risk_difference_newcombe", id, v, "lcl", p1 - p2 - sqrt((p1 - w1[1])^2 + (w2[2] - p2)^2))
+    put("risk_difference_newcombe", id, v, "ucl", p1 - p2 + sqrt((w1[2] - p1)^2 + (p2 - w2[1])^2))
+    tab <- matrix(c(x1, n1 - x1, x2, n2 - x2), 2, byrow = TRUE)
+    f <- fisher.test(tab)
+    put("fisher_exact_or", id, v, "p_value", f$p.value)
+    if (all(tab > 0)) {
+      put("fisher_exact_or", id, v, "estimate", unname(f$estimate))
+      lo <- log(tab[1, 1] * tab[2, 2] / (tab[1, 2] * tab[2, 1])); se <- sqrt(sum(1 / tab))
+      put("odds_ratio_wald", id, v, "estimate", exp(lo))
+      put("odds_ratio_wald", id, v, "lcl", exp(lo - qnorm(0.975) * se))
+      put("odds_ratio_wald", id, v, "ucl", exp(lo + qnorm(0.975) * se))
+      ch <- suppressWarnings(chisq.test(tab, correct = FALSE))
+      put("chi_square", id, v, "statistic", unname(ch$statistic))
+      put("chi_square", id, v, "p_value", ch$p.value)
+    }
+  }
+}
 write.csv(do.call(rbind, out), args[3], row.names = FALSE)
