@@ -10,9 +10,9 @@ OUT ?= out/MSC-LC
 .PHONY: help run build test lint fmt doc sample-data bench check-pipelines ingest validate derive analyze report clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
-build: ## Build the debug binary (first build about 4 minutes on 2 cores: polars)
+build: ## Build the debug binary (first build about 5 minutes on 2 cores: polars)
 	$(CARGO) build --bin trialpipe
 
 run: build ## Run the flagship pipeline on sample_data/ and say where the outputs are
