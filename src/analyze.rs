@@ -686,17 +686,21 @@ fn mmrm_rows(
         factors: &factors,
         covariates: &covariates,
     };
-    let mut terms = vec![
-        Term::covariate("BASE"),
-        Term::factor("AVISIT"),
-        Term::factor("ARM"),
-        Term::Interaction("AVISIT".into(), "ARM".into()),
-    ];
+    // A single-arm trial has no arm term: the model estimates the mean change per visit.
+    let single_arm = levels.len() == 1;
+    let mut terms = vec![Term::covariate("BASE"), Term::factor("AVISIT")];
+    if !single_arm {
+        terms.push(Term::factor("ARM"));
+        terms.push(Term::Interaction("AVISIT".into(), "ARM".into()));
+    }
     if a.mmrm.base_by_visit {
         terms.push(Term::Interaction("BASE".into(), "AVISIT".into()));
     }
-    let mut spec = MmrmSpec::new(terms, "AVISIT")
-        .with_arm("ARM")
+    let mut spec = MmrmSpec::new(terms, "AVISIT");
+    if !single_arm {
+        spec = spec.with_arm("ARM");
+    }
+    let mut spec = spec
         .with_estimation(match a.mmrm.estimation {
             EstimationName::Reml => Estimation::Reml,
             EstimationName::Ml => Estimation::Ml,
@@ -709,8 +713,13 @@ fn mmrm_rows(
         });
     spec.conf_level = conf;
     let model = format!(
-        "{} ~ BASE + AVISIT + ARM + AVISIT:ARM{}{}",
+        "{} ~ BASE + AVISIT{}{}{}",
         var_name(v),
+        if single_arm {
+            ""
+        } else {
+            " + ARM + AVISIT:ARM"
+        },
         if a.mmrm.base_by_visit {
             " + BASE:AVISIT"
         } else {
@@ -749,6 +758,38 @@ fn mmrm_rows(
                 f.structure, fit.estimation, fit.ddf, fit.m2_log_lik, fit.n_subjects, fit.n_obs
             );
             let vn = |name: &str| post.iter().find(|p| p.0 == name).map(|p| p.1);
+            if single_arm {
+                // LS-mean per visit (covariates at their mean) of the one arm.
+                for visit in &visit_names {
+                    let r = fit
+                        .lsmean_row(&[("AVISIT", visit)])
+                        .and_then(|l| fit.contrast(&l));
+                    out.push(match r {
+                        Ok(r) => ResultRow {
+                            method: lsmean_method.into(),
+                            avisit: Some(visit.to_string()),
+                            avisitn: vn(visit),
+                            group: levels[0].1.to_string(),
+                            n: Some(fit.n_subjects as i64),
+                            estimate: Some(r.estimate),
+                            se: Some(r.se),
+                            df: Some(r.df),
+                            lcl: Some(r.ci.lower),
+                            ucl: Some(r.ci.upper),
+                            statistic: Some(r.t),
+                            p_value: Some(r.p_value),
+                            note: Some(format!("{note}; single arm: test of zero mean change")),
+                            ..base_row.clone()
+                        },
+                        Err(e) => ResultRow {
+                            method: lsmean_method.into(),
+                            avisit: Some(visit.to_string()),
+                            note: Some(format!("{note}: {e}")),
+                            ..base_row.clone()
+                        },
+                    });
+                }
+            }
             for m in &fit.lsmeans {
                 let r = m.result;
                 out.push(ResultRow {
