@@ -913,8 +913,11 @@ def derive_adlb(pl: Pipeline, labs: pd.DataFrame, subjects: pd.DataFrame) -> pd.
     adlb["PCHG"] = (adlb["CHG"] / adlb["BASE"] * 100).where(post & (adlb["BASE"] != 0))
     shift = adlb["BNRIND"] + " to " + adlb["ANRIND"]
     adlb["SHIFT1"] = shift.where(post)
-    # Worst post-baseline: highest and lowest AVAL, first in source order on ties.
-    p = adlb.loc[post, ["USUBJID", "PARAMCD", "AVAL"]]
+    # Worst post-baseline: highest and lowest AVAL; on ties the earliest record (by date, then
+    # source file and line), as trialpipe documents it.
+    p = adlb.loc[post, ["USUBJID", "PARAMCD", "AVAL", "ADT", "SRCFILE", "SRCLINE"]].sort_values(
+        ["ADT", "SRCFILE", "SRCLINE"], kind="stable"
+    )
     hi_row = np.zeros(len(adlb), dtype=bool)
     lo_row = np.zeros(len(adlb), dtype=bool)
     if len(p):

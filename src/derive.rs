@@ -515,7 +515,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 }
             }
         }
-        // Worst post-baseline: highest and lowest AVAL (first in order on ties).
+        // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
+        // date, then source file and line order here).
         let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
             let mut best: Option<usize> = None;
             for &k in &post {
