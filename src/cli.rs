@@ -252,13 +252,23 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             force,
         } => {
             let lp = LoadedPipeline::load(&pipeline)?;
-            let outcome = run::run(
+            let bar = progress(quiet);
+            let outcome = run::run_observed(
                 &lp,
                 &RunOptions {
                     out_dir: out,
                     force,
                 },
-            )?;
+                &|stage| {
+                    if let Some(b) = &bar {
+                        b.set_message(stage.name());
+                    }
+                },
+            );
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let outcome = outcome?;
             if outcome.kind == run::RunKind::UpToDate {
                 tracing::info!(
                     "nothing to do: inputs, pipeline file and tool version are unchanged since the last successful run (exit {}); --force reruns",
@@ -365,6 +375,18 @@ fn stages_until(
             status
         },
     )
+}
+
+/// A spinner naming the running stage, shown only when stderr is an interactive terminal, the
+/// user did not ask for quiet, and no CI variable is set: cron and CI logs stay clean.
+fn progress(quiet: bool) -> Option<indicatif::ProgressBar> {
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if quiet || !interactive || std::env::var_os("CI").is_some() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
 }
 
 /// The human summary of a validation on stderr.

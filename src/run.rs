@@ -753,6 +753,15 @@ fn up_to_date(out: &Path, pipeline: &FileRecord, inputs: &[FileRecord]) -> bool 
 
 /// Run every built stage and write the manifest.
 pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    run_observed(lp, opts, &|_| {})
+}
+
+/// [`run`], telling `on_stage` as each stage starts (the command line shows progress with it).
+pub fn run_observed(
+    lp: &LoadedPipeline,
+    opts: &RunOptions,
+    on_stage: &dyn Fn(Stage),
+) -> Result<RunOutcome, RunError> {
     let started = now();
     preflight(lp)?;
     let out = out_dir(lp, opts);
@@ -778,19 +787,24 @@ pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunErro
     }
     let staging = stage(&out)?;
     let work = staging.dir.clone();
+    on_stage(Stage::Ingest);
     let (data, mut outputs, ingest_stage) = run_ingest(lp, &work)?;
+    on_stage(Stage::Validate);
     let (validation, v_outputs, validate_stage) = run_validate(lp, &work, &data)?;
     outputs.extend(v_outputs);
     let mut stages = vec![ingest_stage, validate_stage];
     let mut skipped = Vec::new();
     // Error findings over the threshold stop the run before anything is derived from the data.
     if validation.summary.verdict != Verdict::ErrorsOverThreshold {
+        on_stage(Stage::Derive);
         let (derived, d_outputs, derive_stage) = run_derive(lp, &work, &data, &validation)?;
         outputs.extend(d_outputs);
         stages.push(derive_stage);
+        on_stage(Stage::Analyze);
         let (analysis, a_outputs, analyze_stage) = run_analyze(lp, &work, &derived)?;
         outputs.extend(a_outputs);
         stages.push(analyze_stage);
+        on_stage(Stage::Report);
         let (r_outputs, report_stage) = run_report(
             lp,
             &work,
