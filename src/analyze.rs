@@ -157,12 +157,8 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
     let mut out = AnalyzeOutput::default();
     let arms = arms(lp);
     let windows = &p.visits.windows;
-    let baseline_n = p
-        .visits
-        .baseline
-        .as_ref()
-        .and_then(|b| windows.iter().find(|w| &w.name == b))
-        .or(windows.first())
+    let baseline_n = windows
+        .get(p.visits.baseline_index())
         .map_or(0.0, |w| w.number);
     for a in &p.analyses {
         let conf = a.conf_level.unwrap_or(0.95);

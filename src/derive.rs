@@ -249,12 +249,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .map(|(i, t)| (t.code.as_str(), (i, t)))
         .collect();
     let windows = &p.visits.windows;
-    let baseline_w = p
-        .visits
-        .baseline
-        .as_ref()
-        .and_then(|b| windows.iter().position(|w| &w.name == b))
-        .unwrap_or(0);
+    let baseline_w = p.visits.baseline_index();
 
     let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
         let sex = subjects
@@ -723,12 +718,7 @@ fn score_rows(
         }
     }
     // The window rule picks one record per subject, score and window.
-    let baseline_w = p
-        .visits
-        .baseline
-        .as_ref()
-        .and_then(|b| windows.iter().position(|w| &w.name == b))
-        .unwrap_or(0);
+    let baseline_w = p.visits.baseline_index();
     let mut cells: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
     for (i, r) in out.iter().enumerate() {
         if let Some(v) = &r.avisit {

@@ -165,10 +165,7 @@ pub fn run_ingest(
     out: &Path,
 ) -> Result<(IngestOutput, Vec<FileRecord>, StageRecord), RunError> {
     let data = ingest::ingest(lp)?;
-    let kv = vec![(
-        "trialpipe.pipeline_sha256".to_string(),
-        store::file_record(&lp.path)?.sha256,
-    )];
+    let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
     let labs = ingest::labs_table(&data.labs);
     outputs.push(store::write_parquet(
@@ -216,6 +213,14 @@ pub fn run_ingest(
     ))
 }
 
+/// File-level Parquet metadata every dataset carries: the SHA-256 of the pipeline file.
+fn pipeline_kv(lp: &LoadedPipeline) -> Result<Vec<(String, String)>, RunError> {
+    Ok(vec![(
+        "trialpipe.pipeline_sha256".to_string(),
+        store::file_record(&lp.path)?.sha256,
+    )])
+}
+
 /// Exit status for a validation verdict.
 pub fn verdict_exit(v: Verdict) -> i32 {
     match v {
@@ -232,10 +237,7 @@ pub fn run_validate(
     data: &IngestOutput,
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
     let v = validate::validate(lp, data);
-    let kv = vec![(
-        "trialpipe.pipeline_sha256".to_string(),
-        store::file_record(&lp.path)?.sha256,
-    )];
+    let kv = pipeline_kv(lp)?;
     let outputs = vec![
         store::write_parquet(
             &out.join("validation/findings.parquet"),
@@ -296,10 +298,7 @@ pub fn run_derive(
         },
     );
     let d = &derived.output;
-    let kv = vec![(
-        "trialpipe.pipeline_sha256".to_string(),
-        store::file_record(&lp.path)?.sha256,
-    )];
+    let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
     let mut rows = std::collections::BTreeMap::new();
     for (rel, name, table) in [
@@ -329,10 +328,7 @@ pub fn run_analyze(
     derived: &crate::derive::Derived,
 ) -> Result<(crate::analyze::AnalyzeOutput, Vec<FileRecord>, StageRecord), RunError> {
     let a = crate::analyze::analyze(lp, derived);
-    let kv = vec![(
-        "trialpipe.pipeline_sha256".to_string(),
-        store::file_record(&lp.path)?.sha256,
-    )];
+    let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
     let comparisons = crate::analyze::results_table(&a.results);
     let descriptive = crate::analyze::descriptive_table(&a.descriptive);

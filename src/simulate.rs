@@ -520,11 +520,9 @@ fn make_labs(
 ) -> Result<Vec<LabRow>, SimulateError> {
     let p = &lp.pipeline;
     let windows = &p.visits.windows;
-    let baseline_name = p
-        .visits
-        .baseline
-        .clone()
-        .or_else(|| windows.first().map(|w| w.name.clone()))
+    let baseline_name = windows
+        .get(p.visits.baseline_index())
+        .map(|w| w.name.clone())
         .unwrap_or_default();
     let registry = Registry::builtin();
     let tests: Vec<TestModel> = p

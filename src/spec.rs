@@ -397,6 +397,16 @@ pub struct Visits {
     pub windows: Vec<Window>,
 }
 
+impl Visits {
+    /// Index of the baseline window: the one `baseline` names, else the first.
+    pub fn baseline_index(&self) -> usize {
+        self.baseline
+            .as_ref()
+            .and_then(|b| self.windows.iter().position(|w| &w.name == b))
+            .unwrap_or(0)
+    }
+}
+
 /// Choice among several records in one window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1122,13 +1122,7 @@ fn eligibility_facts(
     placement: &[Placement],
 ) -> Vec<crate::eligibility::SubjectFacts> {
     let p = &lp.pipeline;
-    let windows = &p.visits.windows;
-    let baseline_w = p
-        .visits
-        .baseline
-        .as_ref()
-        .and_then(|b| windows.iter().position(|w| &w.name == b))
-        .unwrap_or(0);
+    let baseline_w = p.visits.baseline_index();
     // Baseline value and the site's reference range, by subject and test.
     type Baseline = (f64, Option<f64>, Option<f64>);
     let mut baseline: HashMap<&str, BTreeMap<String, Baseline>> = HashMap::new();
