@@ -315,7 +315,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 col(
                     "LBTESTCD",
                     "Lab Test or Examination Short Name",
-                    s(&|x| Some(x.test_code.clone())),
+                    s(&|x| Some(x.test_code.to_string())),
                 ),
                 col(
                     "LBTEST",
@@ -324,18 +324,18 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                         panel
                             .get(x.test_code.as_str())
                             .map(|(_, t)| t.name.clone())
-                            .or_else(|| Some(x.test_name.clone()))
+                            .or_else(|| Some(x.test_name.to_string()))
                     }),
                 ),
                 col(
                     "LBORRES",
                     "Result or Finding in Original Units",
-                    s(&|x| Some(x.result_raw.clone()).filter(|t| !t.is_empty())),
+                    s(&|x| Some(x.result_raw.to_string()).filter(|t| !t.is_empty())),
                 ),
                 col(
                     "LBORRESU",
                     "Original Units",
-                    s(&|x| Some(x.unit_raw.clone()).filter(|t| !t.is_empty())),
+                    s(&|x| Some(x.unit_raw.to_string()).filter(|t| !t.is_empty())),
                 ),
                 col(
                     "LBSTRESC",
@@ -353,7 +353,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 col(
                     "LBSTRESU",
                     "Standard Units",
-                    cat(s(&|x| x.std_unit.clone())),
+                    cat(s(&|x| x.std_unit.map(|u| u.to_string()))),
                 ),
                 col(
                     "LBSTNRLO",
@@ -385,7 +385,11 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     }),
                 ),
                 col("VISITNUM", "Visit Number", f(&visitnum)),
-                col("VISIT", "Visit Name", cat(s(&|x| Some(x.visit.clone())))),
+                col(
+                    "VISIT",
+                    "Visit Name",
+                    cat(s(&|x| Some(x.visit.to_string()))),
+                ),
                 col(
                     "LBDTC",
                     "Date/Time of Specimen Collection",
@@ -399,7 +403,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 col(
                     "SRCFILE",
                     "Source File",
-                    s(&|x| Some(x.lineage.file.clone())),
+                    s(&|x| Some(x.lineage.file.to_string())),
                 ),
                 col(
                     "SRCLINE",
@@ -431,7 +435,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let aval = r.std_value;
         rows.push(AdlbRow {
             usubjid: s.usubjid.clone(),
-            subjid: r.subject_id.clone(),
+            subjid: r.subject_id.to_string(),
             siteid: s.siteid.clone(),
             trtp: s.trtp.clone(),
             armcd: s.armcd.clone(),
@@ -466,7 +470,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             worstlfl: None,
             dtype: None,
             lbseq: lbseq.get(&i).copied(),
-            srcfile: r.lineage.file.clone(),
+            srcfile: r.lineage.file.to_string(),
             srcline: r.lineage.line as i64,
         });
     }
@@ -1008,7 +1012,7 @@ fn event_dates(input: &DeriveInput<'_>) -> HashMap<String, EventDates> {
     // Any accepted lab collection is contact too, also for subjects without events.
     for (r, d) in input.data.labs.iter().zip(&input.validation.labs) {
         if let (true, Some(date)) = (d.accepted(), r.collection_date) {
-            let x = out.entry(r.subject_id.clone()).or_insert(EventDates {
+            let x = out.entry(r.subject_id.to_string()).or_insert(EventDates {
                 death: None,
                 transplant: None,
                 withdrawal: None,

@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use ustr::Ustr;
 
 use crate::spec::{
     CensoredPolicy, Encoding, EventsLayout, LabInput, LabLayout, LoadedPipeline, ReferenceDate,
@@ -53,6 +54,15 @@ use crate::spec::{
 };
 use crate::store::{Column, ColumnData, Table};
 use crate::units::{Conversion, ExtraConversion, Registry};
+
+/// Intern a text upper-cased (without allocating when it already is).
+fn upper_sym(s: &str) -> Ustr {
+    if s.bytes().any(|b| b.is_ascii_lowercase() || !b.is_ascii()) {
+        Ustr::from(&s.to_uppercase())
+    } else {
+        Ustr::from(s)
+    }
+}
 
 /// `file:line`, or `file[sheet]:row` for a workbook.
 fn at(path: &Path, sheet: Option<&str>, line: u64) -> String {
@@ -155,11 +165,11 @@ pub enum IngestError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Lineage {
     /// Source file (as resolved from the pipeline file).
-    pub file: String,
+    pub file: Ustr,
     /// 1-based physical line the record starts on; for a workbook, the 1-based spreadsheet row.
     pub line: u64,
     /// The worksheet, for a workbook (None for text files).
-    pub sheet: Option<String>,
+    pub sheet: Option<Ustr>,
 }
 
 impl std::fmt::Display for Lineage {
@@ -319,38 +329,38 @@ pub struct LabRecord {
     /// Source.
     pub lineage: Lineage,
     /// The column the result came from, for a wide input (one record per test column).
-    pub source_column: Option<String>,
+    pub source_column: Option<Ustr>,
     /// STUDYID.
-    pub study_id: String,
+    pub study_id: Ustr,
     /// SITEID.
-    pub site_id: String,
+    pub site_id: Ustr,
     /// SUBJID (USUBJID for an SDTM input).
-    pub subject_id: String,
+    pub subject_id: Ustr,
     /// Visit label as reported.
-    pub visit: String,
+    pub visit: Ustr,
     /// Collection date.
     pub collection_date: Option<NaiveDate>,
     /// Study day (CDISC, no day 0); None without a date or reference date, or when a study-day
     /// column holds a bad value.
     pub study_day: Option<i64>,
     /// Test code as reported (upper-cased, trimmed).
-    pub test_code: String,
+    pub test_code: Ustr,
     /// Test name as reported (the panel's name for a wide input).
-    pub test_name: String,
+    pub test_name: Ustr,
     /// The result text exactly as reported.
-    pub result_raw: String,
+    pub result_raw: Ustr,
     /// The parsed result, in the reported unit.
     pub result: ParsedResult,
     /// The unit text exactly as reported (the declared unit of the column for a wide input).
-    pub unit_raw: String,
+    pub unit_raw: Ustr,
     /// The canonical spelling of the reported unit.
-    pub unit: Option<String>,
+    pub unit: Option<Ustr>,
     /// Result in the standard unit, for analysis (censored values follow the policy).
     pub std_value: Option<f64>,
     /// For a censored result, its limit converted to the standard unit.
     pub std_limit: Option<f64>,
     /// Standard unit of the test.
-    pub std_unit: Option<String>,
+    pub std_unit: Option<Ustr>,
     /// Site's reference range converted to the standard unit.
     pub std_ref_low: Option<f64>,
     /// Site's reference range converted to the standard unit.
@@ -567,21 +577,21 @@ struct SubjectRef<'a> {
 /// One result as a layout read it, before parsing and standardization.
 struct RawLab {
     lineage: Lineage,
-    source_column: Option<String>,
-    study_id: String,
-    site_id: String,
-    subject_id: String,
-    visit: String,
+    source_column: Option<Ustr>,
+    study_id: Ustr,
+    site_id: Ustr,
+    subject_id: Ustr,
+    visit: Ustr,
     collection_date: Option<NaiveDate>,
     study_day: Option<i64>,
     /// Whether the layout's timing (date or study day) is usable.
     timing_ok: bool,
-    test_code: String,
-    test_name: String,
-    result_raw: String,
-    unit_raw: String,
-    ref_low_raw: Option<String>,
-    ref_high_raw: Option<String>,
+    test_code: Ustr,
+    test_name: Ustr,
+    result_raw: Ustr,
+    unit_raw: Ustr,
+    ref_low_raw: Option<Ustr>,
+    ref_high_raw: Option<Ustr>,
     field_count_ok: bool,
     /// The source says the test was not done (SDTM `LBSTAT`).
     not_done: bool,
@@ -595,7 +605,7 @@ struct Standardizer<'p> {
     qualitative: HashMap<&'p str, Vec<String>>,
     std_of: HashMap<&'p str, (&'p str, Registry)>,
     policy: CensoredPolicy,
-    cache: HashMap<(String, String), Result<Conversion, ParseStatus>>,
+    cache: HashMap<(Ustr, Ustr), Result<Conversion, ParseStatus>>,
 }
 
 impl<'p> Standardizer<'p> {
@@ -645,7 +655,7 @@ impl<'p> Standardizer<'p> {
             ParsedResult::Missing if raw.not_done => ParsedResult::NotDone,
             r => r,
         };
-        let unit = self.registry.canonical(&raw.unit_raw).map(str::to_string);
+        let unit = self.registry.canonical(&raw.unit_raw).map(Ustr::from);
         let mut status = match (&result, raw.field_count_ok) {
             (_, false) => ParseStatus::FieldCount,
             (ParsedResult::Missing, _) => ParseStatus::BlankResult,
@@ -703,7 +713,7 @@ impl<'p> Standardizer<'p> {
         let std_unit = self
             .std_of
             .get(test_code.as_str())
-            .map(|(u, _)| u.to_string());
+            .map(|(u, _)| Ustr::from(u));
         match self.std_of.get(test_code.as_str()) {
             None => {
                 if status == ParseStatus::Ok || status == ParseStatus::Censored {
@@ -711,15 +721,16 @@ impl<'p> Standardizer<'p> {
                 }
             }
             Some((std_unit, reg)) => {
-                let conv = *self
-                    .cache
-                    .entry((test_code.clone(), raw.unit_raw.clone()))
-                    .or_insert_with(|| match reg.canonical(&raw.unit_raw) {
-                        None => Err(ParseStatus::UnknownUnit),
-                        Some(_) => reg
-                            .conversion(&test_code, &raw.unit_raw, std_unit)
-                            .map_err(|_| ParseStatus::NoConversion),
-                    });
+                let conv =
+                    *self
+                        .cache
+                        .entry((test_code, raw.unit_raw))
+                        .or_insert_with(|| match reg.canonical(&raw.unit_raw) {
+                            None => Err(ParseStatus::UnknownUnit),
+                            Some(_) => reg
+                                .conversion(&test_code, &raw.unit_raw, std_unit)
+                                .map_err(|_| ParseStatus::NoConversion),
+                        });
                 match conv {
                     Err(st) => {
                         if matches!(status, ParseStatus::Ok | ParseStatus::Censored) {
@@ -742,7 +753,7 @@ impl<'p> Standardizer<'p> {
                             },
                             _ => None,
                         };
-                        let r = |v: &Option<String>| {
+                        let r = |v: &Option<Ustr>| {
                             v.as_deref().and_then(parse_number).and_then(|v| c.apply(v))
                         };
                         std_ref = (r(&raw.ref_low_raw), r(&raw.ref_high_raw));
@@ -871,24 +882,25 @@ fn read_long(
     let mut n = 0;
     while let Some(row) = rd.next()? {
         n += 1;
-        let subject_id = row.text("subject_id");
-        let collection_date = parse_date(&row.text("collection_date"), ctx.date_format());
+        let subject_id = row.sym("subject_id");
+        let collection_date =
+            parse_date(row.get("collection_date").unwrap_or(""), ctx.date_format());
         labs.push(std.record(RawLab {
             lineage: row.lineage(),
             source_column: None,
-            study_id: row.text("study_id"),
-            site_id: row.text("site_id"),
-            visit: row.text("visit").to_uppercase(),
+            study_id: row.sym("study_id"),
+            site_id: row.sym("site_id"),
+            visit: row.upper("visit"),
             collection_date,
             study_day: ctx.day_of(&subject_id, collection_date),
             timing_ok: collection_date.is_some(),
             subject_id,
-            test_code: row.text("test_code").to_uppercase(),
-            test_name: row.text("test_name"),
-            result_raw: row.text("result"),
-            unit_raw: row.text("unit"),
-            ref_low_raw: row.get("ref_low").map(str::to_string),
-            ref_high_raw: row.get("ref_high").map(str::to_string),
+            test_code: row.upper("test_code"),
+            test_name: row.sym("test_name"),
+            result_raw: row.sym("result"),
+            unit_raw: row.sym("unit"),
+            ref_low_raw: row.get("ref_low").map(Ustr::from),
+            ref_high_raw: row.get("ref_high").map(Ustr::from),
             field_count_ok: row.field_count_ok,
             not_done: false,
         }));
@@ -917,14 +929,14 @@ fn read_wide(
             .labs
             .iter()
             .find(|x| x.code.eq_ignore_ascii_case(&t.code))
-            .map(|x| x.name.clone())
+            .map(|x| Ustr::from(&x.name))
             .unwrap_or_default();
         columns.push((idx, t, name));
     }
     let mut n = 0;
     while let Some(row) = rd.next()? {
         n += 1;
-        let subject_id = row.text("subject_id");
+        let subject_id = row.sym("subject_id");
         let (collection_date, study_day, timing_ok) = match ctx.input.timing {
             Timing::Date => {
                 let d = parse_date(&row.text("collection_date"), ctx.date_format());
@@ -938,18 +950,18 @@ fn read_wide(
         for (idx, t, name) in &columns {
             labs.push(std.record(RawLab {
                 lineage: row.lineage(),
-                source_column: Some(t.column.clone()),
-                study_id: row.text("study_id"),
-                site_id: row.text("site_id"),
-                subject_id: subject_id.clone(),
-                visit: row.text("visit").to_uppercase(),
+                source_column: Some(Ustr::from(&t.column)),
+                study_id: row.sym("study_id"),
+                site_id: row.sym("site_id"),
+                subject_id,
+                visit: row.upper("visit"),
                 collection_date,
                 study_day,
                 timing_ok,
-                test_code: t.code.trim().to_uppercase(),
-                test_name: name.clone(),
-                result_raw: row.at(*idx).to_string(),
-                unit_raw: t.unit.clone(),
+                test_code: upper_sym(t.code.trim()),
+                test_name: *name,
+                result_raw: Ustr::from(row.at(*idx)),
+                unit_raw: Ustr::from(&t.unit),
                 ref_low_raw: None,
                 ref_high_raw: None,
                 field_count_ok: row.field_count_ok,
@@ -974,7 +986,7 @@ fn read_sdtm(
     let mut n = 0;
     while let Some(row) = rd.next()? {
         n += 1;
-        let subject_id = row.text("USUBJID");
+        let subject_id = row.sym("USUBJID");
         let subject = ctx.subject(&subject_id);
         let collection_date = parse_date(&row.text("LBDTC"), ctx.date_format());
         let lbdy = row.text("LBDY");
@@ -987,10 +999,10 @@ fn read_sdtm(
             let d = parse_study_day(&lbdy);
             (d, d.is_some())
         };
-        let or_subject = |col: &str, f: fn(SubjectRef<'_>) -> &str| -> String {
+        let or_subject = |col: &str, f: fn(SubjectRef<'_>) -> &str| -> Ustr {
             match row.get(col).filter(|v| !v.is_empty()) {
-                Some(v) => v.to_string(),
-                None => subject.map(f).unwrap_or("").to_string(),
+                Some(v) => Ustr::from(v),
+                None => Ustr::from(subject.map(f).unwrap_or("")),
             }
         };
         labs.push(
@@ -999,17 +1011,17 @@ fn read_sdtm(
                 source_column: None,
                 study_id: or_subject("STUDYID", |s| s.study_id),
                 site_id: or_subject("SITEID", |s| s.site_id),
-                visit: row.text("VISIT").to_uppercase(),
+                visit: row.upper("VISIT"),
                 collection_date,
                 study_day,
                 timing_ok,
                 subject_id,
-                test_code: row.text("LBTESTCD").to_uppercase(),
-                test_name: row.text("LBTEST"),
-                result_raw: row.text("LBORRES"),
-                unit_raw: row.text("LBORRESU"),
-                ref_low_raw: row.get("LBORNRLO").map(str::to_string),
-                ref_high_raw: row.get("LBORNRHI").map(str::to_string),
+                test_code: row.upper("LBTESTCD"),
+                test_name: row.sym("LBTEST"),
+                result_raw: row.sym("LBORRES"),
+                unit_raw: row.sym("LBORRESU"),
+                ref_low_raw: row.get("LBORNRLO").map(Ustr::from),
+                ref_high_raw: row.get("LBORNRHI").map(Ustr::from),
                 field_count_ok: row.field_count_ok,
                 not_done: row
                     .get("LBSTAT")
@@ -1263,6 +1275,8 @@ enum Source {
 /// mapping.
 struct Rows<'a> {
     path: &'a Path,
+    /// The path as lineage names it.
+    file: Ustr,
     sheet: Option<String>,
     header_line: u64,
     source: Source,
@@ -1273,8 +1287,8 @@ struct Rows<'a> {
 }
 
 struct Row<'r> {
-    file: &'r Path,
-    sheet: Option<&'r str>,
+    file: Ustr,
+    sheet: Option<Ustr>,
     line: u64,
     index: &'r HashMap<String, usize>,
     record: &'r csv::StringRecord,
@@ -1290,6 +1304,14 @@ impl Row<'_> {
     }
     fn text(&self, col: &str) -> String {
         self.get(col).unwrap_or("").to_string()
+    }
+    /// The field, trimmed, interned (blank when the column is absent).
+    fn sym(&self, col: &str) -> Ustr {
+        Ustr::from(self.get(col).unwrap_or(""))
+    }
+    /// The field, trimmed and upper-cased, interned.
+    fn upper(&self, col: &str) -> Ustr {
+        upper_sym(self.get(col).unwrap_or(""))
     }
     /// The field at a header position (trimmed; empty when the row is short).
     fn at(&self, i: usize) -> &str {
@@ -1314,9 +1336,9 @@ impl Row<'_> {
 
     fn lineage(&self) -> Lineage {
         Lineage {
-            file: self.file.to_string_lossy().into_owned(),
+            file: self.file,
             line: self.line,
-            sheet: self.sheet.map(str::to_string),
+            sheet: self.sheet,
         }
     }
 }
@@ -1382,6 +1404,7 @@ impl<'a> Rows<'a> {
         }
         Ok(Rows {
             path,
+            file: Ustr::from(&path.to_string_lossy()),
             sheet,
             header_line,
             source,
@@ -1465,8 +1488,8 @@ impl<'a> Rows<'a> {
             },
         }
         Ok(Some(Row {
-            file: self.path,
-            sheet: self.sheet.as_deref(),
+            file: self.file,
+            sheet: self.sheet.as_deref().map(Ustr::from),
             line: self.line,
             index: &self.index,
             record: &self.record,
@@ -1583,12 +1606,11 @@ pub fn number_text(v: f64) -> String {
 
 /// The standardized long lab table, as written to `ingest/labs.parquet`.
 pub fn labs_table(labs: &[LabRecord]) -> Table {
-    let s =
-        |f: &dyn Fn(&LabRecord) -> Option<String>| ColumnData::Str(labs.iter().map(f).collect());
+    let s = |f: &dyn Fn(&LabRecord) -> Option<&str>| ColumnData::Str(labs.iter().map(f).collect());
     let col = |name, label, data| Column { name, label, data };
     let qual = |r: &LabRecord| match r.result {
-        ParsedResult::Censored(Censoring::Below, _) => Some("<".to_string()),
-        ParsedResult::Censored(Censoring::Above, _) => Some(">".to_string()),
+        ParsedResult::Censored(Censoring::Below, _) => Some("<"),
+        ParsedResult::Censored(Censoring::Above, _) => Some(">"),
         _ => None,
     };
     let num = |r: &LabRecord| match r.result {
@@ -1601,7 +1623,7 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "SRCFILE",
                 "Source file",
-                s(&|r| Some(r.lineage.file.clone())),
+                s(&|r| Some(r.lineage.file.as_str())),
             ),
             col(
                 "SRCLINE",
@@ -1611,32 +1633,32 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "SRCSHEET",
                 "Source worksheet (workbook inputs)",
-                s(&|r| r.lineage.sheet.clone()),
+                s(&|r| r.lineage.sheet.as_deref()),
             ),
             col(
                 "SRCCOL",
                 "Source column (wide inputs)",
-                s(&|r| r.source_column.clone()),
+                s(&|r| r.source_column.as_deref()),
             ),
             col(
                 "STUDYID",
                 "Study Identifier",
-                s(&|r| Some(r.study_id.clone())),
+                s(&|r| Some(r.study_id.as_str())),
             ),
             col(
                 "SITEID",
                 "Study Site Identifier",
-                s(&|r| Some(r.site_id.clone())),
+                s(&|r| Some(r.site_id.as_str())),
             ),
             col(
                 "SUBJID",
                 "Subject Identifier for the Study",
-                s(&|r| Some(r.subject_id.clone())),
+                s(&|r| Some(r.subject_id.as_str())),
             ),
             col(
                 "VISIT",
                 "Visit Name as reported",
-                s(&|r| Some(r.visit.clone())),
+                s(&|r| Some(r.visit.as_str())),
             ),
             col(
                 "LBDT",
@@ -1651,17 +1673,17 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "LBTESTCD",
                 "Lab Test Short Name",
-                s(&|r| Some(r.test_code.clone())),
+                s(&|r| Some(r.test_code.as_str())),
             ),
             col(
                 "LBTEST",
                 "Lab Test Name as reported",
-                s(&|r| Some(r.test_name.clone())),
+                s(&|r| Some(r.test_name.as_str())),
             ),
             col(
                 "LBORRES",
                 "Result as Originally Received",
-                s(&|r| Some(r.result_raw.clone())),
+                s(&|r| Some(r.result_raw.as_str())),
             ),
             col(
                 "LBORRESN",
@@ -1672,19 +1694,19 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "LBORRESU",
                 "Original Unit as Received",
-                s(&|r| Some(r.unit_raw.clone())),
+                s(&|r| Some(r.unit_raw.as_str())),
             ),
             col(
                 "LBORUNIT",
                 "Original Unit, Canonical Spelling",
-                s(&|r| r.unit.clone()),
+                s(&|r| r.unit.as_deref()),
             ),
             col(
                 "LBSTRESN",
                 "Numeric Result in Standard Unit",
                 ColumnData::F64(labs.iter().map(|r| r.std_value).collect()),
             ),
-            col("LBSTRESU", "Standard Unit", s(&|r| r.std_unit.clone())),
+            col("LBSTRESU", "Standard Unit", s(&|r| r.std_unit.as_deref())),
             col(
                 "LBSTNRLO",
                 "Site Reference Range Lower Limit, Standard Unit",
@@ -1695,11 +1717,7 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
                 "Site Reference Range Upper Limit, Standard Unit",
                 ColumnData::F64(labs.iter().map(|r| r.std_ref_high).collect()),
             ),
-            col(
-                "PARSESTS",
-                "Parse Status",
-                s(&|r| Some(r.status.code().to_string())),
-            ),
+            col("PARSESTS", "Parse Status", s(&|r| Some(r.status.code()))),
         ],
     }
 }

@@ -12,6 +12,7 @@ pub mod criteria;
 pub mod derive;
 pub mod eligibility;
 pub mod exit;
+pub mod group;
 pub mod ingest;
 pub mod report;
 pub mod response;

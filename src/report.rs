@@ -866,7 +866,7 @@ fn text_column(t: &Table, name: &'static str) -> Result<Vec<Option<String>>, Rep
             column: name,
         })?;
     Ok(match &col.data {
-        ColumnData::Str(v) | ColumnData::Cat(v) => v.clone(),
+        ColumnData::Str(v) | ColumnData::Cat(v) => v.to_vec(),
         ColumnData::Date(v) => v.iter().map(|d| d.map(|d| d.to_string())).collect(),
         ColumnData::I64(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
         ColumnData::F64(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
@@ -1054,7 +1054,7 @@ fn quality(ctx: &Ctx<'_>) -> QualityView {
     let mut sites: BTreeMap<&str, SiteView> = BTreeMap::new();
     for (r, d) in ctx.input.data.labs.iter().zip(&v.labs) {
         let e = sites.entry(r.site_id.as_str()).or_insert(SiteView {
-            site: r.site_id.clone(),
+            site: r.site_id.to_string(),
             read: 0,
             accepted: 0,
             quarantined: 0,

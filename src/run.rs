@@ -426,7 +426,7 @@ fn subjects_table(d: &IngestOutput) -> Table {
             Column {
                 name: "SRCFILE",
                 label: "Source file",
-                data: txt(&|r| Some(r.lineage.file.clone())),
+                data: txt(&|r| Some(r.lineage.file.to_string())),
             },
             Column {
                 name: "SRCLINE",
@@ -500,7 +500,7 @@ fn events_table(d: &IngestOutput) -> Table {
             Column {
                 name: "SRCFILE",
                 label: "Source file",
-                data: ColumnData::Str(e.iter().map(|r| Some(r.lineage.file.clone())).collect()),
+                data: ColumnData::Str(e.iter().map(|r| Some(r.lineage.file.to_string())).collect()),
             },
             Column {
                 name: "SRCLINE",

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use polars::prelude::{
-    DataFrame, DataType, IntoColumn, KeyValueMetadata, NamedFrom, ParquetCompression,
-    ParquetReader, PlSmallStr, PolarsError, PolarsResult, SerReader, Series,
+    DataFrame, DataType, IntoColumn, IntoSeries, KeyValueMetadata, NamedFrom, NewChunkedArray,
+    ParquetCompression, ParquetReader, PlSmallStr, PolarsError, PolarsResult, SerReader, Series,
+    StringChunked,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -146,7 +147,7 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<FileRecord, StoreError> 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
     /// Text.
-    Str(Vec<Option<String>>),
+    Str(TextColumn),
     /// 64-bit float.
     F64(Vec<Option<f64>>),
     /// 64-bit integer.
@@ -155,7 +156,101 @@ pub enum ColumnData {
     Date(Vec<Option<NaiveDate>>),
     /// Text with few distinct values (codes such as PARAMCD, AVISIT, ARMCD): written as a
     /// categorical, which Arrow readers see as a dictionary-encoded string.
-    Cat(Vec<Option<String>>),
+    Cat(TextColumn),
+}
+
+/// A text column held as one buffer and offsets: building it copies each value once instead of
+/// allocating a `String` per cell, which matters for the millions of rows of a lab table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextColumn {
+    /// All values, concatenated.
+    buf: String,
+    /// Value `i` is `buf[ends[i - 1]..ends[i]]` (with `ends[-1] = 0`).
+    ends: Vec<usize>,
+    /// Value `i` is null when `nulls[i]`.
+    nulls: Vec<bool>,
+}
+
+impl TextColumn {
+    /// Append one value.
+    pub fn push(&mut self, v: Option<&str>) {
+        if let Some(v) = v {
+            self.buf.push_str(v);
+        }
+        self.ends.push(self.buf.len());
+        self.nulls.push(v.is_none());
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the column is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Value `i`.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if self.nulls[i] {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.buf[start..self.ends[i]])
+    }
+
+    /// The values in order.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// The values as owned strings.
+    pub fn to_vec(&self) -> Vec<Option<String>> {
+        self.iter().map(|v| v.map(str::to_string)).collect()
+    }
+}
+
+impl<'a> FromIterator<Option<&'a str>> for TextColumn {
+    fn from_iter<I: IntoIterator<Item = Option<&'a str>>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut c = TextColumn {
+            buf: String::new(),
+            ends: Vec::with_capacity(iter.size_hint().0),
+            nulls: Vec::with_capacity(iter.size_hint().0),
+        };
+        for v in iter {
+            c.push(v);
+        }
+        c
+    }
+}
+
+impl FromIterator<Option<String>> for TextColumn {
+    fn from_iter<I: IntoIterator<Item = Option<String>>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut c = TextColumn {
+            buf: String::new(),
+            ends: Vec::with_capacity(iter.size_hint().0),
+            nulls: Vec::with_capacity(iter.size_hint().0),
+        };
+        for v in iter {
+            c.push(v.as_deref());
+        }
+        c
+    }
+}
+
+impl FromIterator<Option<ustr::Ustr>> for TextColumn {
+    fn from_iter<I: IntoIterator<Item = Option<ustr::Ustr>>>(iter: I) -> Self {
+        iter.into_iter().map(|v| v.map(|u| u.as_str())).collect()
+    }
+}
+
+impl From<Vec<Option<String>>> for TextColumn {
+    fn from(v: Vec<Option<String>>) -> Self {
+        v.into_iter().collect()
+    }
 }
 
 impl ColumnData {
@@ -205,10 +300,12 @@ fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
     for c in &table.columns {
         let name: PlSmallStr = c.name.into();
         let s = match &c.data {
-            ColumnData::Str(v) => Series::new(name, v),
-            ColumnData::Cat(v) => Series::new(name, v).cast(&DataType::from_categories(
-                polars::prelude::Categories::global(),
-            ))?,
+            ColumnData::Str(v) => StringChunked::from_iter_options(name, v.iter()).into_series(),
+            ColumnData::Cat(v) => StringChunked::from_iter_options(name, v.iter())
+                .into_series()
+                .cast(&DataType::from_categories(
+                    polars::prelude::Categories::global(),
+                ))?,
             ColumnData::F64(v) => Series::new(name, v),
             ColumnData::I64(v) => Series::new(name, v),
             ColumnData::Date(v) => {
@@ -371,7 +468,6 @@ pub fn read_parquet_text(path: &Path) -> Result<Vec<ReadColumn>, StoreError> {
 /// Write a table as CSV (RFC 4180, comma, UTF-8, header row; dates ISO 8601; numbers in Rust's
 /// shortest round-trip form; nulls empty), atomically.
 pub fn write_csv(path: &Path, table: &Table) -> Result<FileRecord, StoreError> {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
     let io = |e: csv::Error| StoreError::Io {
         path: path.to_path_buf(),
@@ -385,7 +481,9 @@ pub fn write_csv(path: &Path, table: &Table) -> Result<FileRecord, StoreError> {
             .columns
             .iter()
             .map(|c| match &c.data {
-                ColumnData::Str(v) | ColumnData::Cat(v) => text(&v[i]),
+                ColumnData::Str(v) | ColumnData::Cat(v) => {
+                    v.get(i).map(str::to_string).unwrap_or_default()
+                }
                 ColumnData::F64(v) => v[i].map(|x| format!("{x}")).unwrap_or_default(),
                 ColumnData::I64(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
                 ColumnData::Date(v) => v[i].map(|d| d.to_string()).unwrap_or_default(),

@@ -12,8 +12,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
+use ustr::Ustr;
+
 use serde::Serialize;
 
+use crate::group::Groups;
 use crate::ingest::{IngestOutput, LabRecord, ParseStatus, ParsedResult};
 use crate::spec::{LoadedPipeline, Problem, Severity};
 use crate::store::{Column, ColumnData, Table};
@@ -309,13 +313,13 @@ pub struct Finding {
     /// Effective severity.
     pub severity: Severity,
     /// Subject id, when the finding is about one.
-    pub subject_id: Option<String>,
+    pub subject_id: Option<Ustr>,
     /// Test code, for lab findings.
-    pub test_code: Option<String>,
+    pub test_code: Option<Ustr>,
     /// Visit as reported, for lab findings.
-    pub visit: Option<String>,
+    pub visit: Option<Ustr>,
     /// Source file.
-    pub file: String,
+    pub file: Ustr,
     /// Source line.
     pub line: u64,
     /// The offending value as read.
@@ -329,8 +333,8 @@ pub struct Finding {
 pub struct Disposition {
     /// Rule ids that quarantined it (empty: accepted).
     pub quarantine: Vec<&'static str>,
-    /// Rule ids that flagged it.
-    pub flags: Vec<&'static str>,
+    /// Rules that flagged it.
+    pub flags: RuleSet,
     /// Whether any of its findings has error severity.
     pub errors: bool,
 }
@@ -341,6 +345,34 @@ impl Disposition {
         self.quarantine.is_empty()
     }
 }
+
+/// A set of rules, one bit per entry of [`RULES`] (a lab row is flagged by at most a few, and a
+/// `Vec` per row would cost an allocation for every abnormal value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RuleSet(u64);
+
+impl RuleSet {
+    /// Add the rule at this index of [`RULES`].
+    fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+
+    /// The rule ids in the set, in the order of [`RULES`].
+    pub fn ids(self) -> impl Iterator<Item = &'static str> {
+        RULES
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, r)| r.id)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+const _: () = assert!(RULES.len() <= 64, "RuleSet holds at most 64 rules");
 
 /// Lab row placement in the visit schedule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -422,19 +454,29 @@ pub struct ValidationOutput {
     pub summary: Summary,
 }
 
-struct Ctx<'a> {
-    lp: &'a LoadedPipeline,
+struct Ctx {
+    /// Per rule id: its index in [`RULES`] and its effective severity (None: turned off).
+    rules: FxHashMap<&'static str, (usize, Option<Severity>)>,
     findings: Vec<Finding>,
 }
 
-impl Ctx<'_> {
-    /// Effective (enabled, severity) of a rule.
-    fn setting(&self, id: &str) -> Option<Severity> {
-        let r = rule_by_id(id)?;
-        match self.lp.pipeline.validation.rules.get(id) {
-            Some(o) if o.enabled == Some(false) => None,
-            Some(o) => Some(o.severity.unwrap_or(r.severity)),
-            None => Some(r.severity),
+impl Ctx {
+    fn new(lp: &LoadedPipeline) -> Ctx {
+        let rules = RULES
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let sev = match lp.pipeline.validation.rules.get(r.id) {
+                    Some(o) if o.enabled == Some(false) => None,
+                    Some(o) => Some(o.severity.unwrap_or(r.severity)),
+                    None => Some(r.severity),
+                };
+                (r.id, (i, sev))
+            })
+            .collect();
+        Ctx {
+            rules,
+            findings: Vec::new(),
         }
     }
 
@@ -451,22 +493,22 @@ impl Ctx<'_> {
         message: String,
     ) -> Option<Severity> {
         // Every id used in this module is in RULES: a missing one is a bug, not a data problem.
-        let rule = rule_by_id(id).expect("rule id in RULES");
-        let sev = self.setting(id)?;
+        let (index, sev) = *self.rules.get(id).expect("rule id in RULES");
+        let sev = sev?;
         if sev == Error {
             disp.errors = true;
         }
-        match rule.action {
+        match RULES[index].action {
             Quarantine => disp.quarantine.push(id),
-            Flag => disp.flags.push(id),
+            Flag => disp.flags.insert(index),
         }
         self.findings.push(Finding {
             rule: id,
             severity: sev,
-            subject_id: subject.map(str::to_string),
-            test_code: test.map(str::to_string),
-            visit: visit.map(str::to_string),
-            file: lineage.file.clone(),
+            subject_id: subject.map(Ustr::from),
+            test_code: test.map(Ustr::from),
+            visit: visit.map(Ustr::from),
+            file: lineage.file,
             line: lineage.line,
             value: value.map(str::to_string),
             message,
@@ -480,10 +522,7 @@ const EVENT_TYPES: &[&str] = &["DEATH", "TRANSPLANT", "LAST_CONTACT", "WITHDRAWA
 /// Apply every enabled rule.
 pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     let p = &lp.pipeline;
-    let mut ctx = Ctx {
-        lp,
-        findings: Vec::new(),
-    };
+    let mut ctx = Ctx::new(lp);
 
     // Subjects.
     let mut subj_disp = vec![Disposition::default(); data.subjects.len()];
@@ -817,67 +856,53 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     }
 
     // Duplicates: exact copies, then conflicting values for the same subject, test and date.
-    type ExactKey<'a> = (
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<chrono::NaiveDate>,
-    );
-    let mut exact: HashMap<ExactKey, usize> = HashMap::new();
-    let mut by_key: HashMap<(&str, &str, Option<chrono::NaiveDate>), Vec<usize>> = HashMap::new();
-    for (i, r) in data.labs.iter().enumerate() {
-        if r.status == ParseStatus::FieldCount {
-            continue;
-        }
-        let key = (
-            r.subject_id.as_str(),
-            r.visit.as_str(),
-            r.test_code.as_str(),
-            r.result_raw.as_str(),
-            r.unit_raw.as_str(),
+    let labs = &data.labs;
+    let exact = Groups::by(labs.len(), |i| {
+        let r = &labs[i];
+        (r.status != ParseStatus::FieldCount).then_some((
+            r.subject_id,
+            r.visit,
+            r.test_code,
+            r.result_raw,
+            r.unit_raw,
             r.collection_date,
-        );
-        if let Some(&first) = exact.get(&key) {
-            let msg = format!(
-                "exact copy of {}:{}",
-                data.labs[first].lineage.file, data.labs[first].lineage.line
-            );
-            let (sid, test, visit) = (
-                r.subject_id.as_str(),
-                r.test_code.as_str(),
-                r.visit.as_str(),
-            );
+        ))
+    });
+    // The first row of each exact group stands for it in the conflict check.
+    let mut first_copy = vec![false; labs.len()];
+    for g in exact.iter() {
+        first_copy[g[0] as usize] = true;
+        let first = &labs[g[0] as usize];
+        for &i in &g[1..] {
+            let r = &labs[i as usize];
             ctx.fire(
-                &mut lab_disp[i],
+                &mut lab_disp[i as usize],
                 "duplicate_exact",
-                Some(sid),
-                Some(test),
-                Some(visit),
+                Some(&r.subject_id),
+                Some(&r.test_code),
+                Some(&r.visit),
                 &r.lineage,
                 Some(&r.result_raw),
-                msg,
+                format!(
+                    "exact copy of {}:{}",
+                    first.lineage.file, first.lineage.line
+                ),
             );
-            continue;
-        }
-        exact.insert(key, i);
-        if r.collection_date.is_some() {
-            by_key
-                .entry((
-                    r.subject_id.as_str(),
-                    r.test_code.as_str(),
-                    r.collection_date,
-                ))
-                .or_default()
-                .push(i);
         }
     }
-    let mut groups: Vec<&Vec<usize>> = by_key.values().filter(|v| v.len() > 1).collect();
-    groups.sort();
-    for g in groups {
+    drop(exact);
+    let by_key = Groups::by(labs.len(), |i| {
+        let r = &labs[i];
+        (first_copy[i] && r.collection_date.is_some()).then_some((
+            r.subject_id,
+            r.test_code,
+            r.collection_date,
+        ))
+    });
+    drop(first_copy);
+    for g in by_key.iter().filter(|g| g.len() > 1) {
         let distinct = {
-            let mut vals: Vec<String> = g.iter().map(|&i| value_key(&data.labs[i])).collect();
+            let mut vals: Vec<String> = g.iter().map(|&i| value_key(&labs[i as usize])).collect();
             vals.sort();
             vals.dedup();
             vals.len()
@@ -888,14 +913,14 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         let lines: Vec<String> = g
             .iter()
             .map(|&i| {
-                let r = &data.labs[i];
+                let r = &labs[i as usize];
                 format!("{}:{} `{}`", r.lineage.file, r.lineage.line, r.result_raw)
             })
             .collect();
         for &i in g {
-            let r = &data.labs[i];
+            let r = &labs[i as usize];
             ctx.fire(
-                &mut lab_disp[i],
+                &mut lab_disp[i as usize],
                 "duplicate_conflict",
                 Some(&r.subject_id),
                 Some(&r.test_code),
@@ -911,27 +936,22 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             );
         }
     }
+    drop(by_key);
 
     // Visit windows among accepted rows with a value.
     let windows = &p.visits.windows;
-    let mut placement = vec![Placement::default(); data.labs.len()];
-    let mut cells: BTreeMap<(&str, &str, usize), Vec<usize>> = BTreeMap::new();
-    for (i, r) in data.labs.iter().enumerate() {
+    let mut placement = vec![Placement::default(); labs.len()];
+    for (i, r) in labs.iter().enumerate() {
         if !lab_disp[i].accepted() || !r.has_value() {
             continue;
         }
         let Some(day) = r.study_day else {
-            let (sid, test, visit) = (
-                r.subject_id.as_str(),
-                r.test_code.as_str(),
-                r.visit.as_str(),
-            );
             ctx.fire(
                 &mut lab_disp[i],
                 "no_study_day",
-                Some(sid),
-                Some(test),
-                Some(visit),
+                Some(&r.subject_id),
+                Some(&r.test_code),
+                Some(&r.visit),
                 &r.lineage,
                 None,
                 "no study day: the subject has no reference date".into(),
@@ -940,58 +960,56 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         };
         match windows::window_of(day, windows) {
             None => {
-                let (sid, test, visit) = (
-                    r.subject_id.as_str(),
-                    r.test_code.as_str(),
-                    r.visit.as_str(),
-                );
                 ctx.fire(
                     &mut lab_disp[i],
                     "out_of_window",
-                    Some(sid),
-                    Some(test),
-                    Some(visit),
+                    Some(&r.subject_id),
+                    Some(&r.test_code),
+                    Some(&r.visit),
                     &r.lineage,
                     Some(&day.to_string()),
                     format!("study day {day} (visit `{}`) is in no window", r.visit),
                 );
             }
-            Some(w) => {
-                placement[i].window = Some(w);
-                cells
-                    .entry((r.subject_id.as_str(), r.test_code.as_str(), w))
-                    .or_default()
-                    .push(i);
-            }
+            Some(w) => placement[i].window = Some(w),
         }
     }
-    for ((sid, test, w), rows) in &cells {
+    let cells = Groups::by(labs.len(), |i| {
+        placement[i]
+            .window
+            .map(|w| (labs[i].subject_id, labs[i].test_code, w))
+    });
+    for rows in cells.iter() {
+        let w = placement[rows[0] as usize]
+            .window
+            .expect("grouped rows have a window");
         let cands: Vec<Candidate> = rows
             .iter()
             .map(|&i| Candidate {
-                day: data.labs[i].study_day.unwrap_or(0),
-                order: i,
+                day: labs[i as usize].study_day.unwrap_or(0),
+                order: i as usize,
             })
             .collect();
-        let pick =
-            windows::select(&cands, &windows[*w], p.visits.rule, p.visits.tie).map(|k| rows[k]);
+        let pick = windows::select(&cands, &windows[w], p.visits.rule, p.visits.tie)
+            .map(|k| rows[k] as usize);
         for &i in rows {
+            let i = i as usize;
             if Some(i) == pick {
                 placement[i].selected = true;
             } else if let Some(sel) = pick {
-                let r = &data.labs[i];
-                let chosen = &data.labs[sel];
+                let r = &labs[i];
+                let chosen = &labs[sel];
                 ctx.fire(
                     &mut lab_disp[i],
                     "multiple_in_window",
-                    Some(sid),
-                    Some(test),
+                    Some(&r.subject_id),
+                    Some(&r.test_code),
                     Some(&r.visit),
                     &r.lineage,
                     Some(&r.result_raw),
                     format!(
                         "window {} also holds day {} ({}:{}), which the window rule selected",
-                        windows[*w].name,
+                        windows[w].name,
                         chosen.study_day.unwrap_or(0),
                         chosen.lineage.file,
                         chosen.lineage.line
@@ -1000,6 +1018,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             }
         }
     }
+    drop(cells);
 
     // Eligibility, once baselines are known.
     let (criteria, eligibility) = if p.eligibility.is_empty() {
@@ -1135,7 +1154,7 @@ fn eligibility_facts(
             baseline
                 .entry(r.subject_id.as_str())
                 .or_default()
-                .insert(r.test_code.clone(), (v, r.std_ref_low, r.std_ref_high));
+                .insert(r.test_code.to_string(), (v, r.std_ref_low, r.std_ref_high));
         }
     }
     let mut ids: Vec<&&str> = subjects.keys().collect();
@@ -1207,6 +1226,7 @@ fn accounting(
     tte: &[Disposition],
 ) -> Vec<FileAccounting> {
     let mut acc: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut last: Option<(&str, (u64, u64))> = None;
     for (d, file) in subj
         .iter()
         .zip(data.subjects.iter().map(|s| s.lineage.file.as_str()))
@@ -1224,12 +1244,26 @@ fn accounting(
                 .zip(data.tte.iter().map(|t| t.lineage.file.as_str())),
         )
     {
-        let e = acc.entry(file).or_insert((0, 0));
+        // Rows come file after file: look the file up only when it changes.
+        if last.as_ref().is_none_or(|(f, _)| *f != file) {
+            if let Some((f, counts)) = last.take() {
+                let e = acc.entry(f).or_insert((0, 0));
+                e.0 += counts.0;
+                e.1 += counts.1;
+            }
+            last = Some((file, (0, 0)));
+        }
+        let e = &mut last.as_mut().expect("set above").1;
         if d.accepted() {
             e.0 += 1;
         } else {
             e.1 += 1;
         }
+    }
+    if let Some((f, counts)) = last {
+        let e = acc.entry(f).or_insert((0, 0));
+        e.0 += counts.0;
+        e.1 += counts.1;
     }
     data.files
         .iter()
@@ -1249,38 +1283,38 @@ fn accounting(
 /// `validation/findings.parquet`.
 pub fn findings_table(findings: &[Finding]) -> Table {
     let s =
-        |f: &dyn Fn(&Finding) -> Option<String>| ColumnData::Str(findings.iter().map(f).collect());
+        |f: &dyn Fn(&Finding) -> Option<&str>| ColumnData::Str(findings.iter().map(f).collect());
     Table {
         columns: vec![
             Column {
                 name: "RULE",
                 label: "Validation Rule Id",
-                data: s(&|f| Some(f.rule.to_string())),
+                data: s(&|f| Some(f.rule)),
             },
             Column {
                 name: "SEVERITY",
                 label: "Severity",
-                data: s(&|f| Some(severity_name(f.severity).to_string())),
+                data: s(&|f| Some(severity_name(f.severity))),
             },
             Column {
                 name: "SUBJID",
                 label: "Subject Identifier for the Study",
-                data: s(&|f| f.subject_id.clone()),
+                data: s(&|f| f.subject_id.as_deref()),
             },
             Column {
                 name: "LBTESTCD",
                 label: "Lab Test Short Name",
-                data: s(&|f| f.test_code.clone()),
+                data: s(&|f| f.test_code.as_deref()),
             },
             Column {
                 name: "VISIT",
                 label: "Visit Name as reported",
-                data: s(&|f| f.visit.clone()),
+                data: s(&|f| f.visit.as_deref()),
             },
             Column {
                 name: "SRCFILE",
                 label: "Source file",
-                data: s(&|f| Some(f.file.clone())),
+                data: s(&|f| Some(f.file.as_str())),
             },
             Column {
                 name: "SRCLINE",
@@ -1290,12 +1324,12 @@ pub fn findings_table(findings: &[Finding]) -> Table {
             Column {
                 name: "VALUE",
                 label: "Offending Value as Read",
-                data: s(&|f| f.value.clone()),
+                data: s(&|f| f.value.as_deref()),
             },
             Column {
                 name: "MESSAGE",
                 label: "Message",
-                data: s(&|f| Some(f.message.clone())),
+                data: s(&|f| Some(f.message.as_str())),
             },
         ],
     }
@@ -1320,14 +1354,14 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "labs",
-                file: r.lineage.file.clone(),
+                file: r.lineage.file.to_string(),
                 line: r.lineage.line,
-                subject: r.subject_id.clone(),
-                test: Some(r.test_code.clone()),
-                visit: Some(r.visit.clone()),
+                subject: r.subject_id.to_string(),
+                test: Some(r.test_code.to_string()),
+                visit: Some(r.visit.to_string()),
                 date: r.collection_date.map(|d| d.to_string()),
-                result: Some(r.result_raw.clone()),
-                unit: Some(r.unit_raw.clone()),
+                result: Some(r.result_raw.to_string()),
+                unit: Some(r.unit_raw.to_string()),
                 reasons: d.quarantine.join(";"),
             });
         }
@@ -1336,7 +1370,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "subjects",
-                file: s.lineage.file.clone(),
+                file: s.lineage.file.to_string(),
                 line: s.lineage.line,
                 subject: s.subject_id.clone(),
                 test: None,
@@ -1352,7 +1386,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "events",
-                file: t.lineage.file.clone(),
+                file: t.lineage.file.to_string(),
                 line: t.lineage.line,
                 subject: t.subject_id.clone(),
                 test: Some(t.paramcd.clone()),
@@ -1368,7 +1402,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "events",
-                file: e.lineage.file.clone(),
+                file: e.lineage.file.to_string(),
                 line: e.lineage.line,
                 subject: e.subject_id.clone(),
                 test: Some(e.event.clone()),

@@ -97,9 +97,9 @@ fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
 
 fn lineage(file: &str, line: u64, sheet: Option<&str>) -> Lineage {
     Lineage {
-        file: fixture(file),
+        file: fixture(file).as_str().into(),
         line,
-        sheet: sheet.map(str::to_string),
+        sheet: sheet.map(Into::into),
     }
 }
 

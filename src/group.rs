@@ -1,0 +1,114 @@
+//! Grouping rows by a key without a heap allocation per group.
+//!
+//! Validate and derive group millions of lab rows by keys such as (subject, test, date) or
+//! (subject, parameter, window). A map from key to `Vec<usize>` costs one allocation per group,
+//! and most groups hold a single row. [`Groups`] keeps one flat array of row indices ordered by
+//! group and one array of group boundaries instead, built in two passes over a hash map from key
+//! to group number.
+//!
+//! Order is deterministic and independent of the hasher: groups come in the order of their first
+//! row, and rows within a group in input order.
+
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
+
+/// Row indices grouped by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Groups {
+    /// Row indices, group after group.
+    rows: Vec<u32>,
+    /// `rows[bounds[g]..bounds[g + 1]]` is group `g`.
+    bounds: Vec<u32>,
+}
+
+impl Groups {
+    /// Group the rows `0..n` by `key`; rows whose key is None belong to no group.
+    ///
+    /// Panics when `n` exceeds `u32::MAX` rows (four billion lab results).
+    pub fn by<K: Hash + Eq>(n: usize, mut key: impl FnMut(usize) -> Option<K>) -> Groups {
+        assert!(u32::try_from(n).is_ok(), "more than u32::MAX rows");
+        let mut ids: FxHashMap<K, u32> = FxHashMap::default();
+        ids.reserve(n.min(1 << 20));
+        let mut group_of: Vec<u32> = Vec::with_capacity(n);
+        let mut sizes: Vec<u32> = Vec::new();
+        for i in 0..n {
+            match key(i) {
+                None => group_of.push(u32::MAX),
+                Some(k) => {
+                    let next = sizes.len() as u32;
+                    let g = *ids.entry(k).or_insert(next);
+                    if g == next {
+                        sizes.push(0);
+                    }
+                    sizes[g as usize] += 1;
+                    group_of.push(g);
+                }
+            }
+        }
+        drop(ids);
+        let mut bounds = Vec::with_capacity(sizes.len() + 1);
+        let mut total = 0u32;
+        bounds.push(0);
+        for s in &sizes {
+            total += s;
+            bounds.push(total);
+        }
+        // Fill each group from its start; `sizes` becomes the fill cursor.
+        let mut cursor: Vec<u32> = bounds[..bounds.len() - 1].to_vec();
+        drop(sizes);
+        let mut rows = vec![0u32; total as usize];
+        for (i, &g) in group_of.iter().enumerate() {
+            if g != u32::MAX {
+                let c = &mut cursor[g as usize];
+                rows[*c as usize] = i as u32;
+                *c += 1;
+            }
+        }
+        Groups { rows, bounds }
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.bounds.len().saturating_sub(1)
+    }
+
+    /// Whether there is no group.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows of group `g`, in input order.
+    pub fn get(&self, g: usize) -> &[u32] {
+        &self.rows[self.bounds[g] as usize..self.bounds[g + 1] as usize]
+    }
+
+    /// Every group, in the order of its first row.
+    pub fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        (0..self.len()).map(|g| self.get(g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_in_first_row_order_and_rows_in_input_order() {
+        let keys = ["b", "a", "b", "c", "a", "b"];
+        let g = Groups::by(keys.len(), |i| Some(keys[i]));
+        let got: Vec<Vec<u32>> = g.iter().map(<[u32]>::to_vec).collect();
+        assert_eq!(got, vec![vec![0, 2, 5], vec![1, 4], vec![3]]);
+    }
+
+    #[test]
+    fn rows_without_a_key_are_left_out() {
+        let keys = [Some(1), None, Some(1), None];
+        let g = Groups::by(keys.len(), |i| keys[i]);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g.get(0), &[0, 2]);
+        let none = Groups::by(2, |_| None::<u8>);
+        assert!(none.is_empty());
+        assert_eq!(none.iter().count(), 0);
+    }
+}
