@@ -45,6 +45,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use ustr::Ustr;
 
@@ -790,6 +791,7 @@ impl<'p> Standardizer<'p> {
 }
 
 fn read_labs(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestError> {
+    use rayon::prelude::*;
     let p = &lp.pipeline;
     // The first row of a subject wins, as in validate.
     let mut reference: HashMap<&str, SubjectRef<'_>> = HashMap::new();
@@ -802,40 +804,56 @@ fn read_labs(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestEr
                 site_id: &s.site_id,
             });
     }
-    let mut std = Standardizer::new(lp);
-    let mut labs = Vec::new();
-    let mut files = Vec::new();
+    let mut jobs = Vec::new();
     for (i, input) in p.inputs.labs.iter().enumerate() {
         for path in expand(lp, &format!("inputs.labs[{i}].path"), &input.path)? {
-            let mut rd = Rows::open(
-                &path,
-                input.encoding,
-                input.delimiter,
-                input.sheet.as_deref(),
-                &format!("inputs.labs[{i}].sheet"),
-                &input.columns,
-            )?;
-            let before = labs.len();
-            let ctx = LayoutCtx {
-                input,
-                reference: &reference,
-                lp,
-            };
-            let data_rows = match input.layout {
-                LabLayout::Long => read_long(&mut rd, &ctx, &mut std, &mut labs)?,
-                LabLayout::Wide => read_wide(&mut rd, &ctx, &mut std, &mut labs)?,
-                LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, &mut labs)?,
-            };
-            files.push(FileAccount {
-                file: path.to_string_lossy().into_owned(),
-                kind: "labs",
-                rows_read: (labs.len() - before) as u64,
-                data_rows,
-            });
+            jobs.push((i, input, path));
         }
     }
+    // Files are read in parallel, each into its own records; they are joined in the order of
+    // the pipeline's inputs and of the paths a glob matched, so the result does not depend on
+    // the number of threads, and the first failing file in that order is the error reported.
+    let read = |(i, input, path): &(usize, &LabInput, PathBuf)| {
+        let mut rd = Rows::open(
+            path,
+            input.encoding,
+            input.delimiter,
+            input.sheet.as_deref(),
+            &format!("inputs.labs[{i}].sheet"),
+            &input.columns,
+        )?;
+        let ctx = LayoutCtx {
+            input,
+            reference: &reference,
+            lp,
+        };
+        let mut std = Standardizer::new(lp);
+        let mut labs = Vec::new();
+        let data_rows = match input.layout {
+            LabLayout::Long => read_long(&mut rd, &ctx, &mut std, &mut labs)?,
+            LabLayout::Wide => read_wide(&mut rd, &ctx, &mut std, &mut labs)?,
+            LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, &mut labs)?,
+        };
+        let account = FileAccount {
+            file: path.to_string_lossy().into_owned(),
+            kind: "labs",
+            rows_read: labs.len() as u64,
+            data_rows,
+        };
+        Ok::<_, IngestError>((labs, account))
+    };
+    let results: Vec<Result<(Vec<LabRecord>, FileAccount), IngestError>> =
+        jobs.par_iter().map(read).collect();
+    let mut parts = Vec::with_capacity(results.len());
+    for r in results {
+        parts.push(r?);
+    }
+    let mut labs = Vec::with_capacity(parts.iter().map(|(l, _)| l.len()).sum());
+    for (part, account) in parts {
+        labs.extend(part);
+        out.files.push(account);
+    }
     out.labs = labs;
-    out.files.extend(files);
     Ok(())
 }
 
@@ -1152,6 +1170,19 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
     if date_part.len() != 10 {
         return None;
     }
+    // Fast path for the common `YYYY-MM-DD` with all digits; chrono's parser gives the same
+    // answer for these, and still decides everything else.
+    let b = date_part.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
+            return NaiveDate::from_ymd_opt(y as i32, m, d);
+        }
+    }
     NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()
 }
 
@@ -1280,7 +1311,7 @@ struct Rows<'a> {
     sheet: Option<String>,
     header_line: u64,
     source: Source,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
     header: Vec<String>,
     record: csv::StringRecord,
     line: u64,
@@ -1290,7 +1321,7 @@ struct Row<'r> {
     file: Ustr,
     sheet: Option<Ustr>,
     line: u64,
-    index: &'r HashMap<String, usize>,
+    index: &'r FxHashMap<String, usize>,
     record: &'r csv::StringRecord,
     field_count_ok: bool,
 }
@@ -1392,7 +1423,7 @@ impl<'a> Rows<'a> {
                 .collect();
             (header, 1, Source::Csv(reader), None)
         };
-        let mut index = HashMap::new();
+        let mut index = FxHashMap::default();
         for (i, h) in header.iter().enumerate() {
             index.insert(h.clone(), i);
         }
