@@ -6,18 +6,41 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BIN := $(TARGET_DIR)/debug/trialpipe
 PIPELINE ?= pipelines/msc_cirrhosis.toml
 OUT ?= out/MSC-LC
+# The input files of PIPELINE (sample pipelines keep theirs in sample_data/<pipeline name>/);
+# set INPUTS for a pipeline that reads elsewhere.
+INPUTS ?= $(wildcard sample_data/$(basename $(notdir $(PIPELINE)))/*)
+SOURCES := Cargo.toml Cargo.lock $(shell find src -type f)
 
 .PHONY: help run build test lint fmt doc sample-data bench check-pipelines ingest validate derive analyze report clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
-build: ## Build the debug binary (first build about 5 minutes on 2 cores: polars)
+build: $(BIN) ## Build the debug binary (first build about 5 minutes on 2 cores: polars)
+
+# The binary is rebuilt when a source file changes (cargo decides what to recompile).
+$(BIN): $(SOURCES)
 	$(CARGO) build --bin trialpipe
 
-run: build ## Run the flagship pipeline on sample_data/ and say where the outputs are
-	@# Exit 1 means "completed with warnings" (the sample data is messy on purpose); 2+ fails.
-	@$(BIN) run $(PIPELINE); rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
+# File-level dependencies: each stage's output is remade only when the binary, the pipeline file
+# or an input file is newer. Exit 1 means "completed with warnings" (the sample data is messy on
+# purpose); 2 and above fail the target. A stage command runs its upstream stages in memory and
+# publishes its outputs as a set, so the outputs of later stages are replaced by that set.
+STAGE = @$(BIN) $(1) $(PIPELINE); rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi; touch -c $@
+$(OUT)/manifest.json: $(BIN) $(PIPELINE) $(INPUTS)
+	$(call STAGE,run)
+$(OUT)/ingest/labs.parquet: $(BIN) $(PIPELINE) $(INPUTS)
+	$(call STAGE,ingest)
+$(OUT)/validation/summary.json: $(BIN) $(PIPELINE) $(INPUTS)
+	$(call STAGE,validate)
+$(OUT)/adam/adlb.parquet: $(BIN) $(PIPELINE) $(INPUTS)
+	$(call STAGE,derive)
+$(OUT)/results/comparisons.parquet: $(BIN) $(PIPELINE) $(INPUTS)
+	$(call STAGE,analyze)
+$(OUT)/report/index.html: $(BIN) $(PIPELINE) $(INPUTS)
+	$(call STAGE,report)
+
+run: $(OUT)/manifest.json ## Run the flagship pipeline on sample_data/ and say where the outputs are
 	@echo
 	@echo "Outputs are in $(OUT)/ (manifest.json lists every file); the report is $(OUT)/report/index.html."
 	@echo "Open the datasets with:"
@@ -25,11 +48,11 @@ run: build ## Run the flagship pipeline on sample_data/ and say where the output
 	@echo "  python3 -c \"import polars as pl; print(pl.read_parquet('$(OUT)/results/comparisons.parquet'))\""
 	@echo "  duckdb -c \"SELECT PARAMCD, AVISIT, count(*) FROM '$(OUT)/adam/adlb.parquet' GROUP BY ALL\""
 
-ingest: build ## Run only the ingest stage of PIPELINE
-	$(BIN) ingest $(PIPELINE)
-
-validate derive analyze report: build ## Run PIPELINE up to one stage (upstream stages run in memory)
-	@$(BIN) $@ $(PIPELINE); rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
+ingest: $(OUT)/ingest/labs.parquet ## Run only the ingest stage of PIPELINE (when an input changed)
+validate: $(OUT)/validation/summary.json ## Run PIPELINE up to validate (when an input changed)
+derive: $(OUT)/adam/adlb.parquet ## Run PIPELINE up to derive (when an input changed)
+analyze: $(OUT)/results/comparisons.parquet ## Run PIPELINE up to analyze (when an input changed)
+report: $(OUT)/report/index.html ## Run PIPELINE up to the report (when an input changed)
 
 check-pipelines: build ## Check every pipeline file under pipelines/
 	@for p in pipelines/*.toml; do $(BIN) check $$p || exit $$?; done

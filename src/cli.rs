@@ -154,9 +154,9 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Spec(_) | CliError::CheckFailed(_) => exit::INVALID_INPUT,
-            CliError::Run(RunError::Check(_)) | CliError::Run(RunError::Ingest(_)) => {
-                exit::INVALID_INPUT
-            }
+            CliError::Run(RunError::Check(_))
+            | CliError::Run(RunError::Ingest(_))
+            | CliError::Run(RunError::Pseudonym(_)) => exit::INVALID_INPUT,
             CliError::Run(RunError::Store(_)) => exit::OUTPUT_FAILED,
             CliError::Run(RunError::Report(_)) => exit::INTERNAL,
             CliError::Run(RunError::Locked { .. }) => exit::LOCKED,
@@ -252,21 +252,17 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             force,
         } => {
             let lp = LoadedPipeline::load(&pipeline)?;
-            let bar = progress(quiet);
+            let bar = Progress::new(quiet);
             let outcome = run::run_observed(
                 &lp,
                 &RunOptions {
                     out_dir: out,
                     force,
                 },
-                &|stage| {
-                    if let Some(b) = &bar {
-                        b.set_message(stage.name());
-                    }
-                },
+                bar.as_ref().map_or(&() as &dyn run::Observer, |b| b),
             );
             if let Some(b) = &bar {
-                b.finish_and_clear();
+                b.finish();
             }
             let outcome = outcome?;
             if outcome.kind == run::RunKind::UpToDate {
@@ -303,7 +299,16 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             );
             let _lock = run::lock(&dir)?;
             let staging = run::stage(&dir)?;
-            let (_, files, stage) = run::run_ingest(&lp, &staging.dir)?;
+            let bar = Progress::new(quiet);
+            let ingested = run::run_ingest(&lp, &staging.dir, &|p| {
+                if let Some(b) = &bar {
+                    run::Observer::file(b, p);
+                }
+            });
+            if let Some(b) = &bar {
+                b.finish();
+            }
+            let (_, files, stage) = ingested?;
             staging.publish()?;
             tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
             Ok(exit::OK)
@@ -335,7 +340,16 @@ fn stages_until(
     let _lock = run::lock(&dir)?;
     let staging = run::stage(&dir)?;
     let work = staging.dir.clone();
-    let (data, _, _) = run::run_ingest(&lp, &work)?;
+    let bar = Progress::new(quiet);
+    let ingested = run::run_ingest(&lp, &work, &|p| {
+        if let Some(b) = &bar {
+            run::Observer::file(b, p);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let (data, _, _) = ingested?;
     let (v, _, _) = run::run_validate(&lp, &work, &data)?;
     print_validation_summary(&v, quiet);
     let status = run::verdict_exit(v.summary.verdict);
@@ -377,16 +391,80 @@ fn stages_until(
     )
 }
 
-/// A spinner naming the running stage, shown only when stderr is an interactive terminal, the
-/// user did not ask for quiet, and no CI variable is set: cron and CI logs stay clean.
-fn progress(quiet: bool) -> Option<indicatif::ProgressBar> {
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    if quiet || !interactive || std::env::var_os("CI").is_some() {
-        return None;
+/// Lab files smaller than this get no progress bar of their own (they are read in a blink).
+const FILE_BAR_MIN_BYTES: u64 = 8 << 20;
+
+/// Progress for humans: a spinner naming the running stage and a bar per large lab file, shown
+/// only when stderr is an interactive terminal, the user did not ask for quiet, and no CI
+/// variable is set: cron and CI logs stay clean.
+struct Progress {
+    multi: indicatif::MultiProgress,
+    stage: indicatif::ProgressBar,
+    files: std::sync::Mutex<std::collections::HashMap<PathBuf, indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Option<Progress> {
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        if quiet || !interactive || std::env::var_os("CI").is_some() {
+            return None;
+        }
+        let multi = indicatif::MultiProgress::new();
+        let stage = multi.add(indicatif::ProgressBar::new_spinner());
+        stage.enable_steady_tick(std::time::Duration::from_millis(120));
+        stage.set_message("ingest");
+        Some(Progress {
+            multi,
+            stage,
+            files: Default::default(),
+        })
     }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    Some(bar)
+
+    fn finish(&self) {
+        self.stage.finish_and_clear();
+        for bar in self
+            .files
+            .lock()
+            .map(|f| f.values().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl run::Observer for Progress {
+    fn stage(&self, stage: Stage) {
+        self.stage.set_message(stage.name());
+    }
+
+    fn file(&self, p: crate::ingest::FileProgress<'_>) {
+        if p.total < FILE_BAR_MIN_BYTES {
+            return;
+        }
+        let Ok(mut files) = self.files.lock() else {
+            return;
+        };
+        let bar = files.entry(p.file.to_path_buf()).or_insert_with(|| {
+            let bar = self.multi.add(indicatif::ProgressBar::new(p.total));
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "  {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(
+                p.file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            bar
+        });
+        bar.set_position(p.done);
+        if p.finished {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// The human summary of a validation on stderr.

@@ -228,9 +228,9 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let r = &data.labs[*i];
         (
             usubjid(study, sdtm, &r.subject_id),
-            r.test_code.clone(),
+            r.test_code,
             r.collection_date,
-            r.lineage.file.clone(),
+            r.lineage.file,
             r.lineage.line,
         )
     };

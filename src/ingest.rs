@@ -411,9 +411,38 @@ pub struct IngestOutput {
 
 /// Read every input the pipeline names.
 pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
+    ingest_observed(lp, &|_| {})
+}
+
+/// How far ingest is through one lab file: `done` of `total` bytes of its text (rows, for a
+/// worksheet). Reported every [`PROGRESS_EVERY`] rows and once more when the file is done, from
+/// the thread reading that file (files are read in parallel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileProgress<'a> {
+    /// The file.
+    pub file: &'a Path,
+    /// Bytes (rows for a worksheet) read so far.
+    pub done: u64,
+    /// Bytes (rows for a worksheet) in all.
+    pub total: u64,
+    /// Whether the file has been read to its end.
+    pub finished: bool,
+}
+
+/// Rows between two [`FileProgress`] reports.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// A callback told how reading each lab file advances (for progress bars).
+pub type OnFile<'a> = &'a (dyn Fn(FileProgress<'_>) + Sync);
+
+/// [`ingest`], telling `on_file` how reading each lab file advances.
+pub fn ingest_observed(
+    lp: &LoadedPipeline,
+    on_file: OnFile<'_>,
+) -> Result<IngestOutput, IngestError> {
     let mut out = IngestOutput::default();
     read_subjects(lp, &mut out)?;
-    read_labs(lp, &mut out)?;
+    read_labs(lp, &mut out, on_file)?;
     read_events(lp, &mut out)?;
     Ok(out)
 }
@@ -790,7 +819,11 @@ impl<'p> Standardizer<'p> {
     }
 }
 
-fn read_labs(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestError> {
+fn read_labs(
+    lp: &LoadedPipeline,
+    out: &mut IngestOutput,
+    on_file: OnFile<'_>,
+) -> Result<(), IngestError> {
     use rayon::prelude::*;
     let p = &lp.pipeline;
     // The first row of a subject wins, as in validate.
@@ -822,6 +855,7 @@ fn read_labs(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestEr
             &format!("inputs.labs[{i}].sheet"),
             &input.columns,
         )?;
+        rd.on_progress = Some(on_file);
         let ctx = LayoutCtx {
             input,
             reference: &reference,
@@ -834,6 +868,7 @@ fn read_labs(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), IngestEr
             LabLayout::Wide => read_wide(&mut rd, &ctx, &mut std, &mut labs)?,
             LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, &mut labs)?,
         };
+        rd.report(true);
         let account = FileAccount {
             file: path.to_string_lossy().into_owned(),
             kind: "labs",
@@ -1178,10 +1213,11 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
-    if b[4] == b'-' && b[7] == b'-' {
-        if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
-            return NaiveDate::from_ymd_opt(y as i32, m, d);
-        }
+    if b[4] == b'-'
+        && b[7] == b'-'
+        && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
+    {
+        return NaiveDate::from_ymd_opt(y as i32, m, d);
     }
     NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()
 }
@@ -1315,6 +1351,12 @@ struct Rows<'a> {
     header: Vec<String>,
     record: csv::StringRecord,
     line: u64,
+    /// Told how reading advances, when set.
+    on_progress: Option<OnFile<'a>>,
+    /// Size of the input for progress: bytes of text, or rows of a worksheet.
+    size: u64,
+    /// Records read so far.
+    count: u64,
 }
 
 struct Row<'r> {
@@ -1386,13 +1428,15 @@ impl<'a> Rows<'a> {
         sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
-        let (header, header_line, source, sheet) = if is_xlsx(path) {
+        let (header, header_line, source, sheet, size) = if is_xlsx(path) {
             let ws = read_xlsx(path, sheet)?;
+            let size = ws.rows.len() as u64;
             (
                 ws.header,
                 ws.header_row,
                 Source::Cells(ws.rows.into_iter()),
                 Some(ws.sheet),
+                size,
             )
         } else {
             if let Some(s) = sheet {
@@ -1403,6 +1447,7 @@ impl<'a> Rows<'a> {
                 });
             }
             let text = read_text(path, encoding)?;
+            let size = text.len() as u64;
             let delim = delimiter
                 .map(|c| c as u8)
                 .unwrap_or_else(|| detect_delimiter(&text));
@@ -1421,7 +1466,7 @@ impl<'a> Rows<'a> {
                 .iter()
                 .map(|h| h.trim().to_string())
                 .collect();
-            (header, 1, Source::Csv(reader), None)
+            (header, 1, Source::Csv(reader), None, size)
         };
         let mut index = FxHashMap::default();
         for (i, h) in header.iter().enumerate() {
@@ -1443,7 +1488,27 @@ impl<'a> Rows<'a> {
             header,
             record: csv::StringRecord::new(),
             line: 0,
+            on_progress: None,
+            size,
+            count: 0,
         })
+    }
+
+    /// Tell the progress callback where reading is.
+    fn report(&self, finished: bool) {
+        if let Some(f) = self.on_progress {
+            let done = match (&self.source, finished) {
+                (_, true) => self.size,
+                (Source::Csv(_), false) => self.record.position().map_or(0, |p| p.byte()),
+                (Source::Cells(_), false) => self.count,
+            };
+            f(FileProgress {
+                file: self.path,
+                done: done.min(self.size),
+                total: self.size,
+                finished,
+            });
+        }
     }
 
     /// Let `contract` name the same column as `actual` (unless the file has a `contract` column).
@@ -1517,6 +1582,10 @@ impl<'a> Rows<'a> {
                     self.record = record;
                 }
             },
+        }
+        self.count += 1;
+        if self.count.is_multiple_of(PROGRESS_EVERY) {
+            self.report(false);
         }
         Ok(Some(Row {
             file: self.file,

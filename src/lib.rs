@@ -14,6 +14,7 @@ pub mod eligibility;
 pub mod exit;
 pub mod group;
 pub mod ingest;
+pub mod pseudonym;
 pub mod report;
 pub mod response;
 pub mod run;

@@ -70,6 +70,9 @@ pub enum RunError {
     /// The report could not be rendered (a bug: please report it).
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// Subject ids could not be pseudonymized (no key, or a short one).
+    #[error(transparent)]
+    Pseudonym(#[from] crate::pseudonym::PseudonymError),
     /// Another run holds the output directory.
     #[error("{}: another trialpipe run holds this output directory ({holder}); it is released when that run ends", path.display())]
     Locked {
@@ -152,19 +155,32 @@ pub fn out_dir(lp: &LoadedPipeline, opts: &RunOptions) -> PathBuf {
 /// Check the pipeline file against the file system; problems stop the run.
 pub fn preflight(lp: &LoadedPipeline) -> Result<(), RunError> {
     let problems = spec::check(lp, FileCheck::RequireInputs);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(RunError::Check(problems))
+    if !problems.is_empty() {
+        return Err(RunError::Check(problems));
     }
+    // A missing pseudonymization key stops the run before anything is read or locked.
+    pseudonymizer(lp)?;
+    Ok(())
+}
+
+/// The pseudonymizer the pipeline asks for, with its key from the environment.
+fn pseudonymizer(lp: &LoadedPipeline) -> Result<Option<crate::pseudonym::Pseudonymizer>, RunError> {
+    Ok(match &lp.pipeline.output.pseudonymize {
+        Some(ps) => Some(crate::pseudonym::Pseudonymizer::from_env(&ps.key_env)?),
+        None => None,
+    })
 }
 
 /// Run the ingest stage and write `ingest/*.parquet`.
 pub fn run_ingest(
     lp: &LoadedPipeline,
     out: &Path,
+    on_file: ingest::OnFile<'_>,
 ) -> Result<(IngestOutput, Vec<FileRecord>, StageRecord), RunError> {
-    let data = ingest::ingest(lp)?;
+    let mut data = ingest::ingest_observed(lp, on_file)?;
+    if let Some(p) = pseudonymizer(lp)? {
+        crate::pseudonym::apply(&mut data, &p)?;
+    }
     let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
     let labs = ingest::labs_table(&data.labs);
@@ -749,15 +765,27 @@ fn up_to_date(out: &Path, pipeline: &FileRecord, inputs: &[FileRecord]) -> bool 
 
 /// Run every built stage and write the manifest.
 pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    run_observed(lp, opts, &|_| {})
+    run_observed(lp, opts, &())
 }
 
-/// [`run`], telling `on_stage` as each stage starts (the command line shows progress with it).
+/// What a run tells as it goes (the command line draws progress from it). Both methods do
+/// nothing by default; `()` observes nothing.
+pub trait Observer: Sync {
+    /// A stage starts.
+    fn stage(&self, _stage: Stage) {}
+    /// Reading a lab file advanced (called from the thread reading it).
+    fn file(&self, _progress: ingest::FileProgress<'_>) {}
+}
+
+impl Observer for () {}
+
+/// [`run`], telling `observer` as each stage starts and as each lab file is read.
 pub fn run_observed(
     lp: &LoadedPipeline,
     opts: &RunOptions,
-    on_stage: &dyn Fn(Stage),
+    observer: &dyn Observer,
 ) -> Result<RunOutcome, RunError> {
+    let on_stage = |s: Stage| observer.stage(s);
     let started = now();
     preflight(lp)?;
     let out = out_dir(lp, opts);
@@ -784,7 +812,7 @@ pub fn run_observed(
     let staging = stage(&out)?;
     let work = staging.dir.clone();
     on_stage(Stage::Ingest);
-    let (data, mut outputs, ingest_stage) = run_ingest(lp, &work)?;
+    let (data, mut outputs, ingest_stage) = run_ingest(lp, &work, &|p| observer.file(p))?;
     on_stage(Stage::Validate);
     let (validation, v_outputs, validate_stage) = run_validate(lp, &work, &data)?;
     outputs.extend(v_outputs);

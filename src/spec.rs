@@ -845,6 +845,17 @@ pub struct Output {
     /// directory.
     #[serde(default)]
     pub dir: Option<String>,
+    /// Replace subject ids by keyed pseudonyms in every output (see `src/pseudonym.rs`).
+    #[serde(default)]
+    pub pseudonymize: Option<Pseudonymize>,
+}
+
+/// Keyed pseudonymization of subject ids.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pseudonymize {
+    /// The environment variable holding the key (at least 16 bytes; never stored).
+    pub key_env: String,
 }
 
 /// The simulation model behind `trialpipe simulate`.

@@ -176,3 +176,73 @@ fn a_run_killed_at_any_point_leaves_the_previous_outputs_and_the_next_run_comple
     ));
     assert!(std::fs::read_dir(runs).unwrap().count() <= 2);
 }
+
+/// Progress bars per large lab file on an interactive terminal (a pseudo-terminal made by
+/// `script`), and none at all when stderr is not a terminal or `CI` is set.
+#[test]
+fn progress_bars_only_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to make a pseudo-terminal");
+        return;
+    }
+    let (pipeline, out) = workspace("ops_progress");
+    let data = pipeline
+        .parent()
+        .unwrap()
+        .join("../sample_data/msc_cirrhosis");
+    // Enough subjects for a site file above the 8 MiB a bar needs.
+    let sim = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(["--quiet", "simulate"])
+        .arg(&pipeline)
+        .args(["--subjects", "9000", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(sim.status.success(), "{}", stderr(&sim));
+    assert!(
+        std::fs::metadata(data.join("labs_site01.csv"))
+            .unwrap()
+            .len()
+            > 8 << 20
+    );
+
+    let plain = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .arg("ingest")
+        .arg(&pipeline)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(0), "{}", stderr(&plain));
+    assert!(
+        !stderr(&plain).contains("labs_site01.csv ["),
+        "{}",
+        stderr(&plain)
+    );
+    assert!(!stderr(&plain).contains('\r'));
+
+    let cmd = format!(
+        "{} ingest {} --out {}",
+        env!("CARGO_BIN_EXE_trialpipe"),
+        pipeline.display(),
+        out.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&tty.stdout).into_owned();
+    assert_eq!(tty.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("labs_site01.csv ["), "{shown}");
+
+    let ci = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&ci.stdout).into_owned();
+    assert_eq!(ci.status.code(), Some(0), "{shown}");
+    assert!(!shown.contains("labs_site01.csv ["), "{shown}");
+}
