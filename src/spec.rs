@@ -599,10 +599,13 @@ pub struct DeriveSettings {
     /// What ADLB does for post-baseline windows with no analysed record.
     #[serde(default)]
     pub missing_visits: MissingVisitPolicy,
-    /// Clinical scores to derive as ADLB parameters from same-date values (`MELD`, `MELDNA`,
-    /// `ALBI`, `ALBIGR`; see `src/scores.rs`).
+    /// Clinical scores and criteria to derive as ADLB parameters from same-date values (the
+    /// codes of [`crate::scores::SCORES`]; see `src/scores.rs`).
     #[serde(default)]
     pub scores: Vec<String>,
+    /// Whether the `HYSLAW` criterion also requires alkaline phosphatase < 2 × ULN.
+    #[serde(default)]
+    pub hyslaw_alp: crate::scores::HysLawAlp,
 }
 
 /// Rows ADLB adds for missing post-baseline visits.
@@ -1709,25 +1712,39 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
     }
 
     for (j, s) in p.derive.scores.iter().enumerate() {
-        let needs: &[&str] = match s.as_str() {
-            "MELD" => &["BILI", "CREAT", "INR"],
-            "MELDNA" => &["BILI", "CREAT", "INR", "SODIUM"],
-            "ALBI" | "ALBIGR" => &["BILI", "ALB"],
-            _ => {
-                out.push(lp.problem(
-                    &format!("derive.scores[{j}]"),
-                    format!(
-                        "unknown score `{s}`; known: {}",
-                        crate::scores::SCORES.join(", ")
-                    ),
-                ));
-                continue;
-            }
+        let key = format!("derive.scores[{j}]");
+        let Some(needs) = crate::scores::needs(s) else {
+            out.push(lp.problem(
+                &key,
+                format!(
+                    "unknown score `{s}`; known: {}",
+                    crate::scores::SCORES.join(", ")
+                ),
+            ));
+            continue;
         };
         for n in needs.iter().filter(|n| !codes.contains(**n)) {
+            out.push(lp.problem(&key, format!("score {s} needs test {n} in the lab panel")));
+        }
+        if s == "HYSLAW" && !codes.contains("ALT") && !codes.contains("AST") {
             out.push(lp.problem(
-                &format!("derive.scores[{j}]"),
-                format!("score {s} needs test {n} in the lab panel"),
+                &key,
+                "score HYSLAW needs test ALT or AST in the lab panel".to_string(),
+            ));
+        }
+        if s == "HYSLAW"
+            && p.derive.hyslaw_alp == crate::scores::HysLawAlp::Below2Uln
+            && !codes.contains("ALP")
+        {
+            out.push(lp.problem(
+                "derive.hyslaw_alp",
+                "below_2uln needs test ALP in the lab panel".to_string(),
+            ));
+        }
+        if matches!(s.as_str(), "CPS" | "CPSCL") {
+            out.push(lp.problem(
+                &key,
+                format!("score {s} needs ascites and encephalopathy grades ([inputs.assessments])"),
             ));
         }
     }

@@ -79,20 +79,27 @@ fn base_chg_and_anl01fl_match_a_hand_computation_from_raw_rows() {
             .push((f[4].parse().unwrap(), f[7], f[8]));
     }
     let std_unit = BTreeMap::from([("ALB", "g/L"), ("PT", "s"), ("SODIUM", "mmol/L")]);
+    // Plausible ranges of the flagship panel: values outside are quarantined.
+    let plausible = BTreeMap::from([
+        ("ALB", (5.0, 70.0)),
+        ("PT", (5.0, 150.0)),
+        ("SODIUM", (100.0, 180.0)),
+    ]);
     let mut checked = 0;
     for ((subj, test), recs) in &by {
         let Some(unit) = std_unit.get(test) else {
             continue;
         };
         let Some(r0) = rand.get(subj) else { continue };
-        // Only clean sets: numeric results, the standard spelling, no repeated date.
+        // Only clean sets: plausible numeric results, the standard spelling, no repeated date.
+        let (lo, hi) = plausible[test];
         let mut dates: Vec<_> = recs.iter().map(|r| r.0).collect();
         dates.sort();
         dates.dedup();
         if dates.len() != recs.len()
             || recs
                 .iter()
-                .any(|r| r.2 != *unit || r.1.parse::<f64>().is_err())
+                .any(|r| r.2 != *unit || !r.1.parse::<f64>().is_ok_and(|v| v >= lo && v <= hi))
         {
             continue;
         }
@@ -259,4 +266,49 @@ fn meld_and_albi_rows_recompute_from_their_same_date_inputs() {
         checked += 1;
     }
     assert!(checked > 300, "only {checked} score rows");
+}
+
+#[test]
+fn apri_and_fib4_rows_recompute_from_same_date_inputs_age_and_uln() {
+    let out = run_into("derive_fibrosis");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+    let adsl = rows(&out.join("adam/adsl.parquet"));
+    let record = |subj: &str, code: &str, adt: &str| {
+        adlb.iter().find(|r| {
+            txt(r, "USUBJID") == Some(subj)
+                && txt(r, "PARAMCD") == Some(code)
+                && txt(r, "ADT") == Some(adt)
+        })
+    };
+    let mut checked = (0, 0);
+    for r in adlb
+        .iter()
+        .filter(|r| matches!(txt(r, "PARAMCD"), Some("APRI" | "FIB4")))
+    {
+        let (s, d) = (txt(r, "USUBJID").unwrap(), txt(r, "ADT").unwrap());
+        let ast = record(s, "AST", d).unwrap();
+        let plat = num(record(s, "PLAT", d).unwrap(), "AVAL").unwrap();
+        let got = num(r, "AVAL").unwrap();
+        let want = if txt(r, "PARAMCD") == Some("APRI") {
+            checked.0 += 1;
+            // The ULN is the subject's sex-specific AST range (40 U/L male, 35 U/L female).
+            let sex = adsl
+                .iter()
+                .find(|a| txt(a, "USUBJID") == Some(s))
+                .and_then(|a| txt(a, "SEX"));
+            let uln = num(ast, "ANRHI").unwrap();
+            assert_eq!(uln, if sex == Some("M") { 40.0 } else { 35.0 }, "{s}");
+            trialpipe::scores::apri(num(ast, "AVAL").unwrap(), uln, plat).unwrap()
+        } else {
+            checked.1 += 1;
+            let a = adsl.iter().find(|a| txt(a, "USUBJID") == Some(s)).unwrap();
+            let rand: chrono::NaiveDate = txt(a, "RANDDT").unwrap().parse().unwrap();
+            let adt: chrono::NaiveDate = d.parse().unwrap();
+            let age = num(a, "AGE").unwrap() + (adt - rand).num_days() as f64 / 365.25;
+            let alt = num(record(s, "ALT", d).unwrap(), "AVAL").unwrap();
+            trialpipe::scores::fib4(age, num(ast, "AVAL").unwrap(), alt, plat).unwrap()
+        };
+        assert!((got - want).abs() < 1e-9, "{s} {d}: {got} vs {want}");
+    }
+    assert!(checked.0 > 150 && checked.1 > 150, "{checked:?}");
 }
