@@ -244,6 +244,7 @@ pub enum HysLawAlp {
     #[default]
     NotApplied,
     /// Also require alkaline phosphatase < 2 × ULN on the same date (no cholestatic pattern).
+    #[serde(rename = "below_2uln")]
     Below2Uln,
 }
 

@@ -219,3 +219,23 @@ fn every_shipped_pipeline_checks_ok() {
         }
     }
 }
+
+#[test]
+fn score_inputs_missing_from_the_panel() {
+    let f = format!("{P}/score_inputs.toml");
+    assert_problems(
+        "score_inputs",
+        &[
+            &format!("{f}:44:11: derive.scores[0]: score APRI needs test AST in the lab panel"),
+            &format!("{f}:44:11: derive.scores[0]: score APRI needs test PLAT in the lab panel"),
+            &format!("{f}:44:19: derive.scores[1]: score HYSLAW needs test BILI in the lab panel"),
+            &format!(
+                "{f}:44:19: derive.scores[1]: score HYSLAW needs test ALT or AST in the lab panel"
+            ),
+            &format!("{f}:45:1: derive.hyslaw_alp: below_2uln needs test ALP in the lab panel"),
+            &format!(
+                "{f}:44:29: derive.scores[2]: unknown score `CHILD`; known: MELD, MELDNA, ALBI, ALBIGR, APRI, FIB4, CPS, CPSCL, HYSLAW"
+            ),
+        ],
+    );
+}
