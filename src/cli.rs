@@ -154,9 +154,9 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Spec(_) | CliError::CheckFailed(_) => exit::INVALID_INPUT,
-            CliError::Run(RunError::Check(_)) | CliError::Run(RunError::Ingest(_)) => {
-                exit::INVALID_INPUT
-            }
+            CliError::Run(RunError::Check(_))
+            | CliError::Run(RunError::Ingest(_))
+            | CliError::Run(RunError::Assessments(_)) => exit::INVALID_INPUT,
             CliError::Run(RunError::Store(_)) => exit::OUTPUT_FAILED,
             CliError::Run(RunError::Report(_)) => exit::INTERNAL,
             CliError::Run(RunError::Locked { .. }) => exit::LOCKED,

@@ -170,6 +170,8 @@ pub struct DeriveInput<'a> {
     pub data: &'a IngestOutput,
     /// Validation decisions.
     pub validation: &'a ValidationOutput,
+    /// Clinical assessments by subject id and date (empty without `[inputs.assessments]`).
+    pub assessments: &'a crate::assessments::AssessmentIndex,
 }
 
 /// The typed rows behind the datasets, for the analyses.
@@ -476,7 +478,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         });
     }
     // Derived scores as their own parameters, from same-date standardized values.
-    let scored = score_rows(lp, &rows, &panel, &subjects);
+    let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
     rows.extend(scored);
 
     // Baseline, change, shift, worst flags per subject and parameter.
@@ -620,6 +622,7 @@ fn score_rows(
     rows: &[AdlbRow],
     panel: &HashMap<&str, (usize, &crate::spec::LabTest)>,
     subjects: &BTreeMap<&str, SubjectInfo>,
+    assessments: &crate::assessments::AssessmentIndex,
 ) -> Vec<AdlbRow> {
     let p = &lp.pipeline;
     if p.derive.scores.is_empty() {
@@ -718,6 +721,35 @@ fn score_rows(
                         _ => None,
                     }
                     .map(|v| num(v, 2))
+                }
+                "CPS" | "CPSCL" => {
+                    let grades = assessments
+                        .get(&(template.subjid.clone(), *adt))
+                        .and_then(|a| Some((a.ascites?, a.encephalopathy?)));
+                    match (
+                        get("BILI", "mg/dL"),
+                        get("ALB", "g/dL"),
+                        get("INR", "ratio"),
+                        grades,
+                    ) {
+                        (Some(b), Some(a), Some(i), Some((asc, enc))) => crate::scores::child_pugh(
+                            b,
+                            a,
+                            crate::scores::Coagulation::Inr(i),
+                            asc,
+                            enc,
+                        )
+                        .ok(),
+                        _ => None,
+                    }
+                    .map(|s| {
+                        if score == "CPS" {
+                            num(f64::from(s), 0)
+                        } else {
+                            let c = crate::scores::child_pugh_class(s);
+                            (f64::from(c as u8 - b'A' + 1), c.to_string())
+                        }
+                    })
                 }
                 "HYSLAW" => {
                     let post = template.ady.is_some_and(|d| d > baseline_end);

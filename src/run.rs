@@ -64,6 +64,9 @@ pub enum RunError {
     /// Ingest could not read an input.
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    /// The assessments input could not be read.
+    #[error(transparent)]
+    Assessments(#[from] crate::assessments::AssessmentError),
     /// Writing outputs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -290,11 +293,13 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
+    let assessments = crate::assessments::read(lp)?;
     let derived = crate::derive::derive(
         lp,
         &crate::derive::DeriveInput {
             data,
             validation: v,
+            assessments: &assessments,
         },
     );
     let d = &derived.output;

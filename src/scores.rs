@@ -332,8 +332,8 @@ mod tests {
         assert!(albi(0.0, 30.0).is_err());
     }
 
-    // APRI and FIB-4: neither Wai et al. (2003) nor Sterling et al. (2006) print a worked patient
-    // example; the values below are worked by hand from the published formulas.
+    // APRI and FIB-4: no published worked patient example was at hand when these tests were
+    // written; the values below are worked by hand from the published formulas, step by step.
 
     #[test]
     fn apri_formula() {
@@ -363,8 +363,8 @@ mod tests {
         assert!(fib4(0.0, 40.0, 36.0, 200.0).is_err());
     }
 
-    // Child-Pugh: Pugh et al. (1973) tabulate the points but give no worked patient total; the
-    // totals below are added up by hand from the point table.
+    // Child-Pugh: no published worked patient example was at hand; the totals below are added
+    // up by hand from the point table (Pugh et al. 1973, INR bands as now usual).
 
     #[test]
     fn child_pugh_points_and_classes() {

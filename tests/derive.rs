@@ -380,3 +380,116 @@ fn hyslaw_rows_follow_the_same_date_multiples_of_uln() {
     // The sample data has cases both ways (cirrhosis: bilirubin is often above 2 × ULN).
     assert!(yes > 0 && no > 100, "{yes} Y, {no} N");
 }
+
+#[test]
+fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
+    use trialpipe::scores::{Ascites, Coagulation, Encephalopathy};
+    let out = run_into("derive_child_pugh");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+    let value = |subj: &str, code: &str, adt: &str| {
+        adlb.iter()
+            .find(|r| {
+                txt(r, "USUBJID") == Some(subj)
+                    && txt(r, "PARAMCD") == Some(code)
+                    && txt(r, "ADT") == Some(adt)
+            })
+            .and_then(|r| num(r, "AVAL"))
+    };
+    // The raw assessments file: (USUBJID, date) -> (ascites, encephalopathy).
+    let raw = std::fs::read_to_string("sample_data/msc_cirrhosis/assessments.csv").unwrap();
+    let grades: BTreeMap<(String, String), (String, String)> = raw
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                (format!("MSC-LC-{}", f[2]), f[4].to_string()),
+                (f[5].to_string(), f[6].to_string()),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for r in adlb
+        .iter()
+        .filter(|r| matches!(txt(r, "PARAMCD"), Some("CPS" | "CPSCL")))
+    {
+        let (s, d) = (txt(r, "USUBJID").unwrap(), txt(r, "ADT").unwrap());
+        let (a, e) = &grades[&(s.to_string(), d.to_string())];
+        let asc = match a.as_str() {
+            "none" => Ascites::None,
+            "slight" => Ascites::Slight,
+            "moderate" | "severe" => Ascites::ModerateSevere,
+            other => panic!("{s} {d}: ascites `{other}` has no score"),
+        };
+        let enc = match e.as_str() {
+            "0" => Encephalopathy::None,
+            "1" | "2" => Encephalopathy::Grade1To2,
+            "3" | "4" => Encephalopathy::Grade3To4,
+            other => panic!("{s} {d}: encephalopathy `{other}` has no score"),
+        };
+        // Standard units of the flagship: bilirubin umol/L, albumin g/L.
+        let score = trialpipe::scores::child_pugh(
+            value(s, "BILI", d).unwrap() / 17.104,
+            value(s, "ALB", d).unwrap() / 10.0,
+            Coagulation::Inr(value(s, "INR", d).unwrap()),
+            asc,
+            enc,
+        )
+        .unwrap();
+        if txt(r, "PARAMCD") == Some("CPS") {
+            assert_eq!(num(r, "AVAL"), Some(f64::from(score)), "{s} {d}");
+        } else {
+            let class = trialpipe::scores::child_pugh_class(score).to_string();
+            assert_eq!(txt(r, "AVALC"), Some(class.as_str()), "{s} {d}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 300, "only {checked} Child-Pugh rows");
+    // A date with a blank grade has no Child-Pugh row.
+    let blank = grades
+        .iter()
+        .find(|(k, (a, e))| (a.is_empty() || e.is_empty()) && value(&k.0, "BILI", &k.1).is_some())
+        .map(|(k, _)| k)
+        .expect("the sample data has blank grades on lab dates");
+    assert_eq!(value(&blank.0, "CPS", &blank.1), None);
+}
+
+#[test]
+fn an_undeclared_assessment_grade_stops_the_run_with_its_location() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_bad_grade");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    let data = dir.join("sample_data/msc_cirrhosis");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
+    let line3 = text.lines().nth(2).unwrap();
+    let bad = line3
+        .replacen(",slight,", ",tense,", 1)
+        .replacen(",none,", ",tense,", 1);
+    assert_ne!(bad, line3);
+    std::fs::write(data.join("assessments.csv"), text.replacen(line3, &bad, 1)).unwrap();
+    std::fs::copy(
+        "pipelines/msc_cirrhosis.toml",
+        dir.join("pipelines/msc_cirrhosis.toml"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(["--quiet", "derive"])
+        .arg(dir.join("pipelines/msc_cirrhosis.toml"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(
+            "assessments.csv:3: column `ascites`: `tense` is not a declared grade (`none`, `slight`, `moderate`, `severe`) or blank"
+        ),
+        "{err}"
+    );
+}
