@@ -2,7 +2,7 @@
 """Write the benchmark's copy of the flagship pipeline, narrowed to the 8-test panel.
 
 The ingest/validate goal names "62,500 subjects x 8 tests x 4 visits" (about 2 million raw lab
-rows). The flagship pipeline (pipelines/msc_cirrhosis.toml) has 11 tests, so this script copies
+rows). The flagship pipeline (pipelines/msc_cirrhosis.toml) has 12 tests, so this script copies
 it with only these tests left in the panel and in the simulation model:
 
     ALT, BILI, PT, INR, ALB, PREALB, PLAT, CREAT
@@ -13,8 +13,9 @@ both sides do the same work and the copy does not depend on features still being
 
 * `[[labs]]` sections whose `code` is not kept, and `[simulation.labs.CODE]` of those tests;
 * entries of dropped tests in single-line `units = { ... }` inline tables (site units);
-* `[[analyses]]` (run by `analyze`, not benchmarked), `[[responses]]` (ADRS) and the `scores`
-  key of `[derive]` (MELD-Na needs sodium, which the 8-test panel lacks): the pandas reference
+* `[[analyses]]` (run by `analyze`, not benchmarked), `[[responses]]` (ADRS), the `scores` and
+  `hyslaw_alp` keys of `[derive]` (MELD-Na needs sodium, which the 8-test panel lacks), and the
+  assessments input and its simulation (only Child-Pugh reads them): the pandas reference
   produces neither responders nor scores.
 
 TOML cannot be written with the standard library, so the copy is made by editing the text
@@ -34,8 +35,9 @@ KEEP = ["ALT", "BILI", "PT", "INR", "ALB", "PREALB", "PLAT", "CREAT"]
 
 HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\"-]+)\s*\]\]?\s*(#.*)?$")
 CODE = re.compile(r'^\s*code\s*=\s*"([^"]*)"')
-SCORES = re.compile(r"^\s*scores\s*=")
+SCORES = re.compile(r"^\s*(scores|hyslaw_alp)\s*=")
 DROP_TABLES = {"analyses", "responses"}
+DROP_NAMES = {"inputs.assessments", "simulation.assessments"}
 UNITS = re.compile(r"^(\s*units\s*=\s*)\{(.*)\}(.*)$")
 
 
@@ -66,6 +68,8 @@ def narrow(text: str) -> str:
                 continue
         if name and name.split(".")[0] in DROP_TABLES:  # the tables and their sub-tables
             continue
+        if name in DROP_NAMES:
+            continue
         if name and name.startswith("simulation.labs.") and name.split(".", 2)[2].strip('"') not in KEEP:
             continue
         for line in chunk:
@@ -87,7 +91,13 @@ def main() -> int:
     p = tomllib.loads(text)  # the copy must still be valid TOML
     codes = [t["code"] for t in p["labs"]]
     sim = sorted(p["simulation"]["labs"])
-    if sorted(codes) != sorted(KEEP) or sim != sorted(KEEP) or "analyses" in p:
+    if (
+        sorted(codes) != sorted(KEEP)
+        or sim != sorted(KEEP)
+        or "analyses" in p
+        or "assessments" in p["inputs"]
+        or "assessments" in p["simulation"]
+    ):
         print(f"bench_pipeline: narrowing failed: panel {codes}, simulation {sim}", file=sys.stderr)
         return 1
     dst.parent.mkdir(parents=True, exist_ok=True)

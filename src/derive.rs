@@ -122,6 +122,9 @@ struct SubjectInfo {
     trtp: Option<String>,
     trta: Option<String>,
     sex: Option<String>,
+    /// Age in years at randomization (ADSL `AGE`) and the randomization date, for FIB-4.
+    age: Option<f64>,
+    randdt: Option<NaiveDate>,
 }
 
 /// USUBJID: STUDYID-SUBJID, or the subject id itself when it already is a USUBJID (`sdtm`:
@@ -167,6 +170,8 @@ pub struct DeriveInput<'a> {
     pub data: &'a IngestOutput,
     /// Validation decisions.
     pub validation: &'a ValidationOutput,
+    /// Clinical assessments by subject id and date (empty without `[inputs.assessments]`).
+    pub assessments: &'a crate::assessments::AssessmentIndex,
 }
 
 /// The typed rows behind the datasets, for the analyses.
@@ -214,6 +219,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     .filter(|_| dosed)
                     .map(|a| arm_label[a].to_string()),
                 sex: s.sex.clone(),
+                age: s.age,
+                randdt: s.randomization_date,
             },
         );
     }
@@ -475,7 +482,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         });
     }
     // Derived scores as their own parameters, from same-date standardized values.
-    let scored = score_rows(lp, &rows, &panel, sdtm);
+    let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
     rows.extend(scored);
 
     // Baseline, change, shift, worst flags per subject and parameter.
@@ -612,12 +619,14 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
 
 /// ADLB rows of the clinical scores the pipeline asks for (`[derive] scores`), one per subject
 /// and date on which every input has an analysis value, placed in windows and selected by the
-/// window rule like any parameter.
+/// window rule like any parameter. `HYSLAW` rows exist on post-baseline dates only (study day
+/// after the baseline window's last day) and only where the criterion is decided.
 fn score_rows(
     lp: &LoadedPipeline,
     rows: &[AdlbRow],
     panel: &HashMap<&str, (usize, &crate::spec::LabTest)>,
-    _sdtm: bool,
+    subjects: &BTreeMap<&str, SubjectInfo>,
+    assessments: &crate::assessments::AssessmentIndex,
 ) -> Vec<AdlbRow> {
     let p = &lp.pipeline;
     if p.derive.scores.is_empty() {
@@ -642,14 +651,25 @@ fn score_rows(
         }
     }
     let windows = &p.visits.windows;
+    let baseline_w = p.visits.baseline_index();
+    let baseline_end = windows.get(baseline_w).map_or(1, |w| i64::from(w.high));
+    let in_panel = |code: &str| panel.contains_key(code);
     let mut out: Vec<AdlbRow> = Vec::new();
-    for ((_, _), vals) in &by_date {
+    for ((_, adt), vals) in &by_date {
         let get = |code: &str, unit: &str| vals.get(code).and_then(|(v, _)| conv(code, *v, unit));
+        // Value as a multiple of the record's upper limit of normal (sex-specific when declared).
+        let xuln = |code: &str| {
+            vals.get(code)
+                .and_then(|(v, r)| r.anrhi.filter(|h| *h > 0.0).map(|h| v / h))
+        };
         let Some((_, template)) = vals.values().next() else {
             continue;
         };
+        let subject = subjects.get(template.subjid.as_str());
         for (k, score) in p.derive.scores.iter().enumerate() {
-            let value = match score.as_str() {
+            // (AVAL, AVALC)
+            let num = |v: f64, decimals: u32| (v, fmt_value(v, Some(decimals)));
+            let value: Option<(f64, String)> = match score.as_str() {
                 "MELD" => match (
                     get("CREAT", "mg/dL"),
                     get("BILI", "mg/dL"),
@@ -657,7 +677,8 @@ fn score_rows(
                 ) {
                     (Some(c), Some(b), Some(i)) => crate::scores::meld(c, b, i).ok(),
                     _ => None,
-                },
+                }
+                .map(|v| num(v, 0)),
                 "MELDNA" => match (
                     get("CREAT", "mg/dL"),
                     get("BILI", "mg/dL"),
@@ -666,35 +687,110 @@ fn score_rows(
                 ) {
                     (Some(c), Some(b), Some(i), Some(n)) => crate::scores::meld_na(c, b, i, n).ok(),
                     _ => None,
-                },
+                }
+                .map(|v| num(v, 0)),
                 "ALBI" | "ALBIGR" => match (get("BILI", "umol/L"), get("ALB", "g/L")) {
                     (Some(b), Some(a)) => crate::scores::albi(b, a).ok().map(|s| {
                         if score == "ALBIGR" {
-                            f64::from(crate::scores::albi_grade(s))
+                            num(f64::from(crate::scores::albi_grade(s)), 0)
                         } else {
-                            s
+                            num(s, 2)
                         }
                     }),
                     _ => None,
                 },
+                "APRI" => {
+                    // AST and its ULN are both in the standard unit, so the ratio needs no
+                    // conversion.
+                    let ast = vals.get("AST").and_then(|(v, r)| Some((*v, r.anrhi?)));
+                    match (ast, get("PLAT", "10^9/L")) {
+                        (Some((a, uln)), Some(plt)) => crate::scores::apri(a, uln, plt).ok(),
+                        _ => None,
+                    }
+                    .map(|v| num(v, 2))
+                }
+                "FIB4" => {
+                    // Age at the date: age at randomization plus the years since.
+                    let age = subject
+                        .and_then(|s| Some(s.age? + (*adt - s.randdt?).num_days() as f64 / 365.25));
+                    match (
+                        age,
+                        get("AST", "U/L"),
+                        get("ALT", "U/L"),
+                        get("PLAT", "10^9/L"),
+                    ) {
+                        (Some(y), Some(ast), Some(alt), Some(plt)) => {
+                            crate::scores::fib4(y, ast, alt, plt).ok()
+                        }
+                        _ => None,
+                    }
+                    .map(|v| num(v, 2))
+                }
+                "CPS" | "CPSCL" => {
+                    let grades = assessments
+                        .get(&(template.subjid.clone(), *adt))
+                        .and_then(|a| Some((a.ascites?, a.encephalopathy?)));
+                    match (
+                        get("BILI", "mg/dL"),
+                        get("ALB", "g/dL"),
+                        get("INR", "ratio"),
+                        grades,
+                    ) {
+                        (Some(b), Some(a), Some(i), Some((asc, enc))) => crate::scores::child_pugh(
+                            b,
+                            a,
+                            crate::scores::Coagulation::Inr(i),
+                            asc,
+                            enc,
+                        )
+                        .ok(),
+                        _ => None,
+                    }
+                    .map(|s| {
+                        if score == "CPS" {
+                            num(f64::from(s), 0)
+                        } else {
+                            let c = crate::scores::child_pugh_class(s);
+                            (f64::from(c as u8 - b'A' + 1), c.to_string())
+                        }
+                    })
+                }
+                "HYSLAW" => {
+                    let post = template.ady.is_some_and(|d| d > baseline_end);
+                    let amino: Vec<Option<f64>> = ["ALT", "AST"]
+                        .into_iter()
+                        .filter(|c| in_panel(c))
+                        .map(xuln)
+                        .collect();
+                    post.then(|| {
+                        crate::scores::hys_law(
+                            &amino,
+                            xuln("BILI"),
+                            xuln("ALP"),
+                            p.derive.hyslaw_alp,
+                        )
+                    })
+                    .flatten()
+                    .map(|y| {
+                        if y {
+                            (1.0, "Y".into())
+                        } else {
+                            (0.0, "N".into())
+                        }
+                    })
+                }
                 _ => None,
             };
-            let Some(value) = value else { continue };
-            let (param, decimals) = match score.as_str() {
-                "MELD" => ("MELD Score (UNOS)", 0),
-                "MELDNA" => ("MELD-Na Score (UNOS 2016)", 0),
-                "ALBI" => ("ALBI Score", 2),
-                _ => ("ALBI Grade", 0),
-            };
+            let Some((aval, avalc)) = value else { continue };
             let w = template
                 .ady
                 .and_then(|d| crate::windows::window_of(d, windows));
             out.push(AdlbRow {
                 paramcd: score.clone(),
-                param: param.to_string(),
+                param: score_param(score, p.derive.hyslaw_alp).to_string(),
                 paramn: (panel.len() + k + 1) as i64,
-                aval: Some(value),
-                avalc: Some(fmt_value(value, Some(decimals))),
+                aval: Some(aval),
+                avalc: Some(avalc),
                 avalu: "1".into(),
                 avisit: w.map(|i| windows[i].name.clone()),
                 avisitn: w.map(|i| windows[i].number),
@@ -715,14 +811,16 @@ fn score_rows(
                 worstlfl: None,
                 dtype: None,
                 lbseq: None,
-                srcfile: format!("(derived: {})", score_inputs(score)),
+                srcfile: format!(
+                    "(derived: {})",
+                    score_inputs(score, &in_panel, p.derive.hyslaw_alp)
+                ),
                 srcline: 0,
                 ..(*template).clone()
             });
         }
     }
     // The window rule picks one record per subject, score and window.
-    let baseline_w = p.visits.baseline_index();
     let mut cells: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
     for (i, r) in out.iter().enumerate() {
         if let Some(v) = &r.avisit {
@@ -754,12 +852,48 @@ fn score_rows(
     out
 }
 
-fn score_inputs(score: &str) -> &'static str {
+/// PARAM of a score.
+fn score_param(score: &str, alp: crate::scores::HysLawAlp) -> &'static str {
     match score {
-        "MELD" => "BILI, CREAT, INR",
-        "MELDNA" => "BILI, CREAT, INR, SODIUM",
-        _ => "BILI, ALB",
+        "MELD" => "MELD Score (UNOS)",
+        "MELDNA" => "MELD-Na Score (UNOS 2016)",
+        "ALBI" => "ALBI Score",
+        "ALBIGR" => "ALBI Grade",
+        "APRI" => "AST to Platelet Ratio Index",
+        "FIB4" => "Fibrosis-4 Index",
+        "CPS" => "Child-Pugh Score",
+        "CPSCL" => "Child-Pugh Class",
+        _ => match alp {
+            crate::scores::HysLawAlp::NotApplied => {
+                "Hy's Law: ALT or AST >= 3xULN and BILI >= 2xULN"
+            }
+            crate::scores::HysLawAlp::Below2Uln => {
+                "Hy's Law: ALT or AST >= 3xULN, BILI >= 2xULN, ALP < 2xULN"
+            }
+        },
     }
+}
+
+/// The inputs a score row names in `SRCFILE`.
+fn score_inputs(
+    score: &str,
+    in_panel: &dyn Fn(&str) -> bool,
+    alp: crate::scores::HysLawAlp,
+) -> String {
+    let mut v: Vec<&str> = crate::scores::needs(score).unwrap_or(&[]).to_vec();
+    match score {
+        "FIB4" => v.push("age"),
+        "CPS" | "CPSCL" => v.extend(["ascites", "encephalopathy"]),
+        "HYSLAW" => {
+            v.extend(["ALT", "AST"].into_iter().filter(|c| in_panel(c)));
+            if alp == crate::scores::HysLawAlp::Below2Uln {
+                v.push("ALP");
+            }
+        }
+        _ => {}
+    }
+    v.sort_by_key(|c| (c.chars().next().is_some_and(char::is_lowercase), *c));
+    v.join(", ")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,6 +7,7 @@
 //! See `docs/architecture.md` for the picture.
 
 pub mod analyze;
+pub mod assessments;
 pub mod cli;
 pub mod criteria;
 pub mod derive;

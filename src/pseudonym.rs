@@ -150,6 +150,22 @@ pub fn apply(data: &mut IngestOutput, p: &Pseudonymizer) -> Result<(), Pseudonym
     Ok(())
 }
 
+/// The assessments index (Child-Pugh grades, read by derive) keyed by pseudonyms, so that it
+/// matches the pseudonymized lab records.
+pub fn apply_assessments(
+    index: crate::assessments::AssessmentIndex,
+    p: &Pseudonymizer,
+) -> crate::assessments::AssessmentIndex {
+    index
+        .into_iter()
+        .map(|((id, date), mut a)| {
+            let new = if id.is_empty() { id } else { p.pseudonym(&id) };
+            a.subject_id = new.clone();
+            ((new, date), a)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,9 @@ pub enum RunError {
     /// Ingest could not read an input.
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    /// The assessments input could not be read.
+    #[error(transparent)]
+    Assessments(#[from] crate::assessments::AssessmentError),
     /// Writing outputs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -306,11 +309,16 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
+    let mut assessments = crate::assessments::read(lp)?;
+    if let Some(p) = pseudonymizer(lp)? {
+        assessments = crate::pseudonym::apply_assessments(assessments, &p);
+    }
     let derived = crate::derive::derive(
         lp,
         &crate::derive::DeriveInput {
             data,
             validation: v,
+            assessments: &assessments,
         },
     );
     let d = &derived.output;

@@ -287,6 +287,13 @@ pub fn simulate(
     }
     files.push(write(&opts.out_dir.join("events.csv"), ev.finish())?);
 
+    // Clinical assessments (opt-in), from their own random stream so that adding them leaves
+    // the other files unchanged.
+    if let Some(model) = &sim.assessments {
+        let text = assessments_csv(lp, sim, model, &subjects, &rows, seed);
+        files.push(write(&opts.out_dir.join("assessments.csv"), text)?);
+    }
+
     Ok(SimulationSummary {
         files,
         subjects: subjects.len(),
@@ -294,6 +301,85 @@ pub fn simulate(
         events,
         seed,
     })
+}
+
+/// `assessments.csv`: one row per subject and lab visit date with ascites and West Haven
+/// encephalopathy grades cut from a latent `λ·severity + √(1 − λ²)·ε` at the normal quantiles of
+/// the model's marginal probabilities (the upper grades split evenly into moderate/severe and
+/// 1/2, 3/4). Grades are blank at the messiness `blank_rate`.
+fn assessments_csv(
+    lp: &LoadedPipeline,
+    sim: &Simulation,
+    model: &crate::spec::SimAssessments,
+    subjects: &[Subject],
+    rows: &[LabRow],
+    seed: u64,
+) -> String {
+    use statrs::distribution::{ContinuousCDF, Normal as StdNormal};
+    let q = |p: f64| {
+        StdNormal::new(0.0, 1.0)
+            .expect("unit normal")
+            .inverse_cdf(p.clamp(1e-12, 1.0 - 1e-12))
+    };
+    // Cut points for [none | low | low' | high | high'] from P(low grade) and P(high grade).
+    let cuts = |p_low: f64, p_high: f64| {
+        [
+            q(1.0 - p_low - p_high),
+            q(1.0 - p_high - p_low / 2.0),
+            q(1.0 - p_high),
+            q(1.0 - p_high / 2.0),
+        ]
+    };
+    let asc = cuts(model.ascites.slight, model.ascites.moderate_severe);
+    let enc = cuts(
+        model.encephalopathy.grade_1_2,
+        model.encephalopathy.grade_3_4,
+    );
+    let level = |u: f64, c: &[f64; 4]| c.iter().filter(|&&x| u > x).count();
+    let lam = model.severity_loading;
+    let rest = (1.0 - lam * lam).max(0.0).sqrt();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4153_5345_5353);
+    let by_id: BTreeMap<&str, &Subject> = subjects
+        .iter()
+        .map(|s| (s.subject_id.as_str(), s))
+        .collect();
+    let mut csv = CsvText::new(',', false);
+    csv.row(&[
+        "study_id",
+        "site_id",
+        "subject_id",
+        "visit",
+        "date",
+        "ascites",
+        "encephalopathy",
+    ]);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in rows {
+        if !seen.insert((r.subject_id.as_str(), r.date)) {
+            continue;
+        }
+        let z = by_id.get(r.subject_id.as_str()).map_or(0.0, |s| s.severity);
+        let u_asc = lam * z + rest * normal(&mut rng);
+        let u_enc = lam * z + rest * normal(&mut rng);
+        let mut a = ["none", "slight", "slight", "moderate", "severe"][level(u_asc, &asc)];
+        let mut e = ["0", "1", "2", "3", "4"][level(u_enc, &enc)];
+        if rng.random::<f64>() < sim.messiness.blank_rate {
+            a = "";
+        }
+        if rng.random::<f64>() < sim.messiness.blank_rate {
+            e = "";
+        }
+        csv.row(&[
+            &lp.pipeline.study.id,
+            &sim.sites[r.site].id,
+            &r.subject_id,
+            &r.visit,
+            &r.date.to_string(),
+            a,
+            e,
+        ]);
+    }
+    csv.finish()
 }
 
 fn write(path: &Path, text: String) -> Result<PathBuf, SimulateError> {

@@ -201,6 +201,90 @@ pub struct Inputs {
     /// Events (death, transplant, last contact, withdrawal).
     #[serde(default)]
     pub events: Option<EventsInput>,
+    /// Clinical assessments per subject and date (ascites, hepatic encephalopathy), one row
+    /// per assessment; needed by the Child-Pugh scores.
+    #[serde(default)]
+    pub assessments: Option<AssessmentsInput>,
+}
+
+/// The wide assessments input: one row per subject and assessment date, one column per
+/// assessment (`src/assessments.rs`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentsInput {
+    /// Path (relative to the pipeline file).
+    pub path: String,
+    /// Field delimiter; detected from the header line when absent.
+    #[serde(default)]
+    pub delimiter: Option<char>,
+    /// Text encoding.
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Date format (chrono syntax) when dates are not ISO 8601.
+    #[serde(default)]
+    pub date_format: Option<String>,
+    /// Map from contract column name (`subject_id`, `date`, `ascites`, `encephalopathy`) to the
+    /// file's own column name.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// How the file writes each ascites grade.
+    #[serde(default)]
+    pub ascites: AscitesValues,
+    /// How the file writes each hepatic encephalopathy grade.
+    #[serde(default)]
+    pub encephalopathy: EncephalopathyValues,
+}
+
+/// Contract columns of the assessments input.
+pub const ASSESSMENT_COLUMNS: &[&str] = &["subject_id", "date", "ascites", "encephalopathy"];
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+/// The spellings of each ascites grade (matched case-insensitively after trimming).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AscitesValues {
+    /// No ascites.
+    pub none: Vec<String>,
+    /// Slight ascites.
+    pub slight: Vec<String>,
+    /// Moderate to severe ascites.
+    pub moderate_severe: Vec<String>,
+}
+
+impl Default for AscitesValues {
+    fn default() -> Self {
+        AscitesValues {
+            none: words(&["none", "absent"]),
+            slight: words(&["slight", "mild"]),
+            moderate_severe: words(&["moderate", "severe", "moderate-severe"]),
+        }
+    }
+}
+
+/// The spellings of each hepatic encephalopathy grade (matched case-insensitively after
+/// trimming).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncephalopathyValues {
+    /// No encephalopathy.
+    pub none: Vec<String>,
+    /// West Haven grade 1 or 2.
+    pub grade_1_2: Vec<String>,
+    /// West Haven grade 3 or 4.
+    pub grade_3_4: Vec<String>,
+}
+
+impl Default for EncephalopathyValues {
+    fn default() -> Self {
+        EncephalopathyValues {
+            none: words(&["none", "0"]),
+            grade_1_2: words(&["1", "2", "grade 1-2"]),
+            grade_3_4: words(&["3", "4", "grade 3-4"]),
+        }
+    }
 }
 
 /// Text encoding of an input file.
@@ -599,10 +683,13 @@ pub struct DeriveSettings {
     /// What ADLB does for post-baseline windows with no analysed record.
     #[serde(default)]
     pub missing_visits: MissingVisitPolicy,
-    /// Clinical scores to derive as ADLB parameters from same-date values (`MELD`, `MELDNA`,
-    /// `ALBI`, `ALBIGR`; see `src/scores.rs`).
+    /// Clinical scores and criteria to derive as ADLB parameters from same-date values (the
+    /// codes of [`crate::scores::SCORES`]; see `src/scores.rs`).
     #[serde(default)]
     pub scores: Vec<String>,
+    /// Whether the `HYSLAW` criterion also requires alkaline phosphatase < 2 × ULN.
+    #[serde(default)]
+    pub hyslaw_alp: crate::scores::HysLawAlp,
 }
 
 /// Rows ADLB adds for missing post-baseline visits.
@@ -891,6 +978,45 @@ pub struct Simulation {
     pub messiness: Messiness,
     /// Per-test models keyed by test code.
     pub labs: BTreeMap<String, SimLab>,
+    /// Clinical assessments (ascites, encephalopathy) written to `assessments.csv`; none
+    /// when absent.
+    #[serde(default)]
+    pub assessments: Option<SimAssessments>,
+}
+
+/// The model of simulated assessments: per subject and lab visit date, a latent
+/// `u = λ·z + √(1 − λ²)·ε` (z the subject's severity, ε ~ N(0, 1) per visit) is cut into grades
+/// at the normal quantiles that give each grade its marginal probability.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimAssessments {
+    /// Marginal probabilities of the ascites grades above none.
+    pub ascites: SimAscites,
+    /// Marginal probabilities of the encephalopathy grades above none.
+    pub encephalopathy: SimEncephalopathy,
+    /// λ: correlation of each latent grade with the subject's severity, −1..1.
+    #[serde(default)]
+    pub severity_loading: f64,
+}
+
+/// Probabilities of ascites grades.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimAscites {
+    /// Slight.
+    pub slight: f64,
+    /// Moderate to severe.
+    pub moderate_severe: f64,
+}
+
+/// Probabilities of encephalopathy grades.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimEncephalopathy {
+    /// Grade 1–2.
+    pub grade_1_2: f64,
+    /// Grade 3–4.
+    pub grade_3_4: f64,
 }
 
 /// Age in years: normal, truncated to `[min, max]`.
@@ -1130,6 +1256,9 @@ impl LoadedPipeline {
         patterns.extend(p.inputs.labs.iter().map(|l| l.path.clone()));
         if let Some(e) = &p.inputs.events {
             patterns.push(e.path.clone());
+        }
+        if let Some(a) = &p.inputs.assessments {
+            patterns.push(a.path.clone());
         }
         let mut files = BTreeSet::new();
         for pat in patterns {
@@ -1628,6 +1757,12 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
         if let Some(e) = &p.inputs.events {
             check_path("inputs.events.path".into(), &e.path);
         }
+        if let Some(a) = &p.inputs.assessments {
+            check_path("inputs.assessments.path".into(), &a.path);
+        }
+    }
+    if let Some(a) = &p.inputs.assessments {
+        check_assessments(lp, a, &mut out);
     }
     let mut push = |key: String, msg: String| out.push(lp.problem(&key, msg));
 
@@ -1720,25 +1855,39 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
     }
 
     for (j, s) in p.derive.scores.iter().enumerate() {
-        let needs: &[&str] = match s.as_str() {
-            "MELD" => &["BILI", "CREAT", "INR"],
-            "MELDNA" => &["BILI", "CREAT", "INR", "SODIUM"],
-            "ALBI" | "ALBIGR" => &["BILI", "ALB"],
-            _ => {
-                out.push(lp.problem(
-                    &format!("derive.scores[{j}]"),
-                    format!(
-                        "unknown score `{s}`; known: {}",
-                        crate::scores::SCORES.join(", ")
-                    ),
-                ));
-                continue;
-            }
+        let key = format!("derive.scores[{j}]");
+        let Some(needs) = crate::scores::needs(s) else {
+            out.push(lp.problem(
+                &key,
+                format!(
+                    "unknown score `{s}`; known: {}",
+                    crate::scores::SCORES.join(", ")
+                ),
+            ));
+            continue;
         };
         for n in needs.iter().filter(|n| !codes.contains(**n)) {
+            out.push(lp.problem(&key, format!("score {s} needs test {n} in the lab panel")));
+        }
+        if s == "HYSLAW" && !codes.contains("ALT") && !codes.contains("AST") {
             out.push(lp.problem(
-                &format!("derive.scores[{j}]"),
-                format!("score {s} needs test {n} in the lab panel"),
+                &key,
+                "score HYSLAW needs test ALT or AST in the lab panel".to_string(),
+            ));
+        }
+        if s == "HYSLAW"
+            && p.derive.hyslaw_alp == crate::scores::HysLawAlp::Below2Uln
+            && !codes.contains("ALP")
+        {
+            out.push(lp.problem(
+                "derive.hyslaw_alp",
+                "below_2uln needs test ALP in the lab panel".to_string(),
+            ));
+        }
+        if matches!(s.as_str(), "CPS" | "CPSCL") && p.inputs.assessments.is_none() {
+            out.push(lp.problem(
+                &key,
+                format!("score {s} needs ascites and encephalopathy grades ([inputs.assessments])"),
             ));
         }
     }
@@ -1753,6 +1902,60 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
         check_simulation(lp, sim, &codes, &names, &mut out);
     }
     out
+}
+
+/// Contract column names known, grade spellings not empty and not given to two grades.
+fn check_assessments(lp: &LoadedPipeline, a: &AssessmentsInput, out: &mut Vec<Problem>) {
+    for k in a.columns.keys() {
+        if !ASSESSMENT_COLUMNS.contains(&k.as_str()) {
+            out.push(lp.problem(
+                &format!("inputs.assessments.columns.{k}"),
+                format!(
+                    "unknown column `{k}`; known: {}",
+                    ASSESSMENT_COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    type Grades<'a> = [(&'a str, &'a Vec<String>); 3];
+    let groups: [(&str, Grades); 2] = [
+        (
+            "ascites",
+            [
+                ("none", &a.ascites.none),
+                ("slight", &a.ascites.slight),
+                ("moderate_severe", &a.ascites.moderate_severe),
+            ],
+        ),
+        (
+            "encephalopathy",
+            [
+                ("none", &a.encephalopathy.none),
+                ("grade_1_2", &a.encephalopathy.grade_1_2),
+                ("grade_3_4", &a.encephalopathy.grade_3_4),
+            ],
+        ),
+    ];
+    for (what, grades) in groups {
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        for (grade, values) in grades {
+            let key = format!("inputs.assessments.{what}.{grade}");
+            if values.iter().all(|v| v.trim().is_empty()) {
+                out.push(lp.problem(&key, "give at least one spelling".to_string()));
+            }
+            for v in values {
+                let norm = v.trim().to_lowercase();
+                if let Some(other) = seen.insert(norm.clone(), grade)
+                    && other != grade
+                {
+                    out.push(lp.problem(
+                        &key,
+                        format!("`{v}` is also a spelling of {what} grade {other}"),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn check_criteria(lp: &LoadedPipeline, codes: &BTreeSet<&str>, out: &mut Vec<Problem>) {
@@ -1850,6 +2053,33 @@ fn check_simulation(
             push(
                 format!("simulation.messiness.{name}"),
                 format!("rate {r} must be between 0 and 1"),
+            );
+        }
+    }
+    if let Some(a) = &sim.assessments {
+        for (key, p1, p2) in [
+            (
+                "simulation.assessments.ascites",
+                a.ascites.slight,
+                a.ascites.moderate_severe,
+            ),
+            (
+                "simulation.assessments.encephalopathy",
+                a.encephalopathy.grade_1_2,
+                a.encephalopathy.grade_3_4,
+            ),
+        ] {
+            if !(p1 >= 0.0 && p2 >= 0.0 && p1 + p2 < 1.0) {
+                push(
+                    key.into(),
+                    format!("probabilities {p1} and {p2} must be ≥ 0 with a sum below 1"),
+                );
+            }
+        }
+        if !(-1.0..=1.0).contains(&a.severity_loading) {
+            push(
+                "simulation.assessments.severity_loading".into(),
+                format!("{} must be between -1 and 1", a.severity_loading),
             );
         }
     }

@@ -219,3 +219,44 @@ fn every_shipped_pipeline_checks_ok() {
         }
     }
 }
+
+#[test]
+fn score_inputs_missing_from_the_panel() {
+    let f = format!("{P}/score_inputs.toml");
+    assert_problems(
+        "score_inputs",
+        &[
+            &format!("{f}:44:11: derive.scores[0]: score APRI needs test AST in the lab panel"),
+            &format!("{f}:44:11: derive.scores[0]: score APRI needs test PLAT in the lab panel"),
+            &format!("{f}:44:19: derive.scores[1]: score HYSLAW needs test BILI in the lab panel"),
+            &format!(
+                "{f}:44:19: derive.scores[1]: score HYSLAW needs test ALT or AST in the lab panel"
+            ),
+            &format!("{f}:45:1: derive.hyslaw_alp: below_2uln needs test ALP in the lab panel"),
+            &format!("{f}:44:29: derive.scores[2]: score CPS needs test BILI in the lab panel"),
+            &format!("{f}:44:29: derive.scores[2]: score CPS needs test INR in the lab panel"),
+            &format!(
+                "{f}:44:29: derive.scores[2]: score CPS needs ascites and encephalopathy grades ([inputs.assessments])"
+            ),
+            &format!(
+                "{f}:44:36: derive.scores[3]: unknown score `CHILD`; known: MELD, MELDNA, ALBI, ALBIGR, APRI, FIB4, CPS, CPSCL, HYSLAW"
+            ),
+        ],
+    );
+}
+
+#[test]
+fn assessment_columns_and_spellings() {
+    let f = format!("{P}/assessment_spellings.toml");
+    assert_problems(
+        "assessment_spellings",
+        &[
+            &format!(
+                "{f}:26:13: inputs.assessments.columns.patient: unknown column `patient`; known: subject_id, date, ascites, encephalopathy"
+            ),
+            &format!(
+                "{f}:27:58: inputs.assessments.encephalopathy.grade_3_4: `2` is also a spelling of encephalopathy grade grade_1_2"
+            ),
+        ],
+    );
+}

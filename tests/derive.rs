@@ -79,20 +79,27 @@ fn base_chg_and_anl01fl_match_a_hand_computation_from_raw_rows() {
             .push((f[4].parse().unwrap(), f[7], f[8]));
     }
     let std_unit = BTreeMap::from([("ALB", "g/L"), ("PT", "s"), ("SODIUM", "mmol/L")]);
+    // Plausible ranges of the flagship panel: values outside are quarantined.
+    let plausible = BTreeMap::from([
+        ("ALB", (5.0, 70.0)),
+        ("PT", (5.0, 150.0)),
+        ("SODIUM", (100.0, 180.0)),
+    ]);
     let mut checked = 0;
     for ((subj, test), recs) in &by {
         let Some(unit) = std_unit.get(test) else {
             continue;
         };
         let Some(r0) = rand.get(subj) else { continue };
-        // Only clean sets: numeric results, the standard spelling, no repeated date.
+        // Only clean sets: plausible numeric results, the standard spelling, no repeated date.
+        let (lo, hi) = plausible[test];
         let mut dates: Vec<_> = recs.iter().map(|r| r.0).collect();
         dates.sort();
         dates.dedup();
         if dates.len() != recs.len()
             || recs
                 .iter()
-                .any(|r| r.2 != *unit || r.1.parse::<f64>().is_err())
+                .any(|r| r.2 != *unit || !r.1.parse::<f64>().is_ok_and(|v| v >= lo && v <= hi))
         {
             continue;
         }
@@ -259,4 +266,230 @@ fn meld_and_albi_rows_recompute_from_their_same_date_inputs() {
         checked += 1;
     }
     assert!(checked > 300, "only {checked} score rows");
+}
+
+#[test]
+fn apri_and_fib4_rows_recompute_from_same_date_inputs_age_and_uln() {
+    let out = run_into("derive_fibrosis");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+    let adsl = rows(&out.join("adam/adsl.parquet"));
+    let record = |subj: &str, code: &str, adt: &str| {
+        adlb.iter().find(|r| {
+            txt(r, "USUBJID") == Some(subj)
+                && txt(r, "PARAMCD") == Some(code)
+                && txt(r, "ADT") == Some(adt)
+        })
+    };
+    let mut checked = (0, 0);
+    for r in adlb
+        .iter()
+        .filter(|r| matches!(txt(r, "PARAMCD"), Some("APRI" | "FIB4")))
+    {
+        let (s, d) = (txt(r, "USUBJID").unwrap(), txt(r, "ADT").unwrap());
+        let ast = record(s, "AST", d).unwrap();
+        let plat = num(record(s, "PLAT", d).unwrap(), "AVAL").unwrap();
+        let got = num(r, "AVAL").unwrap();
+        let want = if txt(r, "PARAMCD") == Some("APRI") {
+            checked.0 += 1;
+            // The ULN is the subject's sex-specific AST range (40 U/L male, 35 U/L female).
+            let sex = adsl
+                .iter()
+                .find(|a| txt(a, "USUBJID") == Some(s))
+                .and_then(|a| txt(a, "SEX"));
+            let uln = num(ast, "ANRHI").unwrap();
+            assert_eq!(uln, if sex == Some("M") { 40.0 } else { 35.0 }, "{s}");
+            trialpipe::scores::apri(num(ast, "AVAL").unwrap(), uln, plat).unwrap()
+        } else {
+            checked.1 += 1;
+            let a = adsl.iter().find(|a| txt(a, "USUBJID") == Some(s)).unwrap();
+            let rand: chrono::NaiveDate = txt(a, "RANDDT").unwrap().parse().unwrap();
+            let adt: chrono::NaiveDate = d.parse().unwrap();
+            let age = num(a, "AGE").unwrap() + (adt - rand).num_days() as f64 / 365.25;
+            let alt = num(record(s, "ALT", d).unwrap(), "AVAL").unwrap();
+            trialpipe::scores::fib4(age, num(ast, "AVAL").unwrap(), alt, plat).unwrap()
+        };
+        assert!((got - want).abs() < 1e-9, "{s} {d}: {got} vs {want}");
+    }
+    assert!(checked.0 > 150 && checked.1 > 150, "{checked:?}");
+}
+
+#[test]
+fn hyslaw_rows_follow_the_same_date_multiples_of_uln() {
+    let out = run_into("derive_hyslaw");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+    // (subject, date) -> code -> AVAL / ANRHI, from the first record of the date (as derive).
+    let mut xuln: BTreeMap<(&str, &str), BTreeMap<&str, f64>> = BTreeMap::new();
+    for r in &adlb {
+        let code = txt(r, "PARAMCD").unwrap();
+        if !matches!(code, "ALT" | "AST" | "BILI") {
+            continue;
+        }
+        if let (Some(v), Some(h), Some(d)) = (num(r, "AVAL"), num(r, "ANRHI"), txt(r, "ADT")) {
+            xuln.entry((txt(r, "USUBJID").unwrap(), d))
+                .or_default()
+                .entry(code)
+                .or_insert(v / h);
+        }
+    }
+    let hys: BTreeMap<(&str, &str), &str> = adlb
+        .iter()
+        .filter(|r| txt(r, "PARAMCD") == Some("HYSLAW"))
+        .map(|r| {
+            assert!(num(r, "ADY").unwrap() > 1.0, "post-baseline dates only");
+            assert_eq!(
+                num(r, "AVAL"),
+                Some(if txt(r, "AVALC") == Some("Y") {
+                    1.0
+                } else {
+                    0.0
+                })
+            );
+            (
+                (txt(r, "USUBJID").unwrap(), txt(r, "ADT").unwrap()),
+                txt(r, "AVALC").unwrap(),
+            )
+        })
+        .collect();
+    let post = |s: &str, d: &str| {
+        adlb.iter().any(|r| {
+            txt(r, "USUBJID") == Some(s)
+                && txt(r, "ADT") == Some(d)
+                && num(r, "ADY").is_some_and(|y| y > 1.0)
+        })
+    };
+    let (mut yes, mut no) = (0, 0);
+    for ((s, d), v) in &xuln {
+        let (alt, ast, bili) = (v.get("ALT"), v.get("AST"), v.get("BILI"));
+        // Decided when bilirubin and both aminotransferases are there (or bilirubin < 2 × ULN
+        // with one of them).
+        let want = match (alt, ast, bili) {
+            (_, _, None) | (None, None, _) => None,
+            (_, _, Some(b)) if *b < 2.0 => Some("N"),
+            (Some(a), Some(t), Some(_)) => Some(if *a >= 3.0 || *t >= 3.0 { "Y" } else { "N" }),
+            (Some(a), None, _) | (None, Some(a), _) => (*a >= 3.0).then_some("Y"),
+        };
+        let want = want.filter(|_| post(s, d));
+        assert_eq!(hys.get(&(*s, *d)).copied(), want, "{s} {d}: {v:?}");
+        match want {
+            Some("Y") => yes += 1,
+            Some(_) => no += 1,
+            None => {}
+        }
+    }
+    assert_eq!(yes + no, hys.len());
+    // The sample data has cases both ways (cirrhosis: bilirubin is often above 2 × ULN).
+    assert!(yes > 0 && no > 100, "{yes} Y, {no} N");
+}
+
+#[test]
+fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
+    use trialpipe::scores::{Ascites, Coagulation, Encephalopathy};
+    let out = run_into("derive_child_pugh");
+    let adlb = rows(&out.join("adam/adlb.parquet"));
+    let value = |subj: &str, code: &str, adt: &str| {
+        adlb.iter()
+            .find(|r| {
+                txt(r, "USUBJID") == Some(subj)
+                    && txt(r, "PARAMCD") == Some(code)
+                    && txt(r, "ADT") == Some(adt)
+            })
+            .and_then(|r| num(r, "AVAL"))
+    };
+    // The raw assessments file: (USUBJID, date) -> (ascites, encephalopathy).
+    let raw = std::fs::read_to_string("sample_data/msc_cirrhosis/assessments.csv").unwrap();
+    let grades: BTreeMap<(String, String), (String, String)> = raw
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                (format!("MSC-LC-{}", f[2]), f[4].to_string()),
+                (f[5].to_string(), f[6].to_string()),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for r in adlb
+        .iter()
+        .filter(|r| matches!(txt(r, "PARAMCD"), Some("CPS" | "CPSCL")))
+    {
+        let (s, d) = (txt(r, "USUBJID").unwrap(), txt(r, "ADT").unwrap());
+        let (a, e) = &grades[&(s.to_string(), d.to_string())];
+        let asc = match a.as_str() {
+            "none" => Ascites::None,
+            "slight" => Ascites::Slight,
+            "moderate" | "severe" => Ascites::ModerateSevere,
+            other => panic!("{s} {d}: ascites `{other}` has no score"),
+        };
+        let enc = match e.as_str() {
+            "0" => Encephalopathy::None,
+            "1" | "2" => Encephalopathy::Grade1To2,
+            "3" | "4" => Encephalopathy::Grade3To4,
+            other => panic!("{s} {d}: encephalopathy `{other}` has no score"),
+        };
+        // Standard units of the flagship: bilirubin umol/L, albumin g/L.
+        let score = trialpipe::scores::child_pugh(
+            value(s, "BILI", d).unwrap() / 17.104,
+            value(s, "ALB", d).unwrap() / 10.0,
+            Coagulation::Inr(value(s, "INR", d).unwrap()),
+            asc,
+            enc,
+        )
+        .unwrap();
+        if txt(r, "PARAMCD") == Some("CPS") {
+            assert_eq!(num(r, "AVAL"), Some(f64::from(score)), "{s} {d}");
+        } else {
+            let class = trialpipe::scores::child_pugh_class(score).to_string();
+            assert_eq!(txt(r, "AVALC"), Some(class.as_str()), "{s} {d}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 300, "only {checked} Child-Pugh rows");
+    // A date with a blank grade has no Child-Pugh row.
+    let blank = grades
+        .iter()
+        .find(|(k, (a, e))| (a.is_empty() || e.is_empty()) && value(&k.0, "BILI", &k.1).is_some())
+        .map(|(k, _)| k)
+        .expect("the sample data has blank grades on lab dates");
+    assert_eq!(value(&blank.0, "CPS", &blank.1), None);
+}
+
+#[test]
+fn an_undeclared_assessment_grade_stops_the_run_with_its_location() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_bad_grade");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    let data = dir.join("sample_data/msc_cirrhosis");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
+    let line3 = text.lines().nth(2).unwrap();
+    let bad = line3
+        .replacen(",slight,", ",tense,", 1)
+        .replacen(",none,", ",tense,", 1);
+    assert_ne!(bad, line3);
+    std::fs::write(data.join("assessments.csv"), text.replacen(line3, &bad, 1)).unwrap();
+    std::fs::copy(
+        "pipelines/msc_cirrhosis.toml",
+        dir.join("pipelines/msc_cirrhosis.toml"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(["--quiet", "derive"])
+        .arg(dir.join("pipelines/msc_cirrhosis.toml"))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(
+            "assessments.csv:3: column `ascites`: `tense` is not a declared grade (`none`, `slight`, `moderate`, `severe`) or blank"
+        ),
+        "{err}"
+    );
 }

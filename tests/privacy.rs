@@ -125,6 +125,14 @@ fn no_site_subject_id_reaches_any_output_and_pseudonyms_follow_the_key() {
     }
     let p1 = adsl_subjids(&out1);
     assert!(!p1.is_empty());
+    // Derived parameters that join other inputs by subject (Child-Pugh from the assessments
+    // file) still find their rows under pseudonyms.
+    let adlb = trialpipe::store::read_parquet_text(&out1.join("adam/adlb.parquet")).unwrap();
+    let paramcd = adlb.iter().find(|c| c.name == "PARAMCD").unwrap();
+    assert!(
+        paramcd.values.iter().any(|v| v.as_deref() == Some("CPS")),
+        "no Child-Pugh rows under pseudonyms"
+    );
     assert!(
         p1.iter().all(|s| s.len() == 17
             && s.starts_with('P')

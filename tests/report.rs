@@ -57,11 +57,13 @@ struct Built {
 fn build_from(lp: LoadedPipeline) -> Built {
     let data = trialpipe::ingest::ingest(&lp).expect("ingest");
     let validation = trialpipe::validate::validate(&lp, &data);
+    let assessments = trialpipe::assessments::read(&lp).expect("assessments");
     let derived = trialpipe::derive::derive(
         &lp,
         &trialpipe::derive::DeriveInput {
             data: &data,
             validation: &validation,
+            assessments: &assessments,
         },
     );
     let analysis = trialpipe::analyze::analyze(&lp, &derived);
@@ -245,7 +247,12 @@ fn sections_figures_and_no_external_references() {
     ] {
         assert!(md.contains(want), "summary lacks {want}:\n{md}");
     }
-    assert!(!md.contains('<'), "summary is plain text");
+    // Plain text: no markup (a `<` is fine in `p < 0.001`, a tag is not).
+    let tag = md
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'));
+    assert!(!tag, "summary is plain text:\n{md}");
     // The headline comparison is the primary analysis's contrast when it ran.
     if built()
         .analysis

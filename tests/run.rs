@@ -44,7 +44,7 @@ fn run_writes_outputs_and_an_honest_manifest() {
         sha(Path::new("pipelines/msc_cirrhosis.toml"))
     );
     let inputs = m["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 5);
+    assert_eq!(inputs.len(), 6); // subjects, three lab transfers, events, assessments
     for i in inputs {
         let p = Path::new(i["path"].as_str().unwrap());
         assert!(p.starts_with("sample_data/msc_cirrhosis"), "{p:?}");

@@ -50,6 +50,7 @@ fn same_seed_gives_byte_identical_files() {
     assert_eq!(
         fa.keys().collect::<Vec<_>>(),
         vec![
+            "assessments.csv",
             "events.csv",
             "labs_site01.csv",
             "labs_site02.csv",

@@ -1,0 +1,355 @@
+//! The wide assessments input (`[inputs.assessments]`): clinical grades per subject and date.
+//!
+//! One row per subject and assessment date; one column per assessment. The contract columns are
+//! `subject_id`, `date`, `ascites` and `encephalopathy` (renamed with `columns`); every grade is
+//! matched, case-insensitively and trimmed, against the spellings the pipeline declares
+//! (`ascites`, `encephalopathy`). A blank grade is missing (no Child-Pugh score for that date);
+//! any other value that is not a declared spelling, an unparseable date, a missing column or two
+//! rows of one subject and date with different grades stop the run with an [`AssessmentError`]
+//! naming file, line and column. Assessments feed the Child-Pugh scores in derive, which match
+//! them to lab values of the same subject and date. Reading is kept apart from `ingest` (a small
+//! file, read once, when derive runs). Never prints.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::scores::{Ascites, Encephalopathy};
+use crate::spec::{AssessmentsInput, Encoding, LoadedPipeline};
+
+/// One assessment row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// Subject id as in the subjects file.
+    pub subject_id: String,
+    /// Assessment date.
+    pub date: NaiveDate,
+    /// Ascites grade (None when blank).
+    pub ascites: Option<Ascites>,
+    /// Hepatic encephalopathy grade (None when blank).
+    pub encephalopathy: Option<Encephalopathy>,
+    /// Source file.
+    pub file: PathBuf,
+    /// Line the row starts on (the header is line 1).
+    pub line: u64,
+}
+
+/// Assessments by subject id and date.
+pub type AssessmentIndex = BTreeMap<(String, NaiveDate), Assessment>;
+
+/// Why the assessments input cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AssessmentError {
+    /// The file cannot be opened or decoded.
+    #[error("{}: cannot read: {message}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A contract column is missing from the header.
+    #[error("{}:1: no column `{column}` (for `{contract}`; header: {header})", path.display())]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The contract name.
+        contract: &'static str,
+        /// The file's column name looked for.
+        column: String,
+        /// The header as read.
+        header: String,
+    },
+    /// A value does not parse or is not a declared spelling.
+    #[error("{}:{line}: column `{column}`: `{value}` is not {expected}", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// Line.
+        line: u64,
+        /// The file's column name.
+        column: String,
+        /// The raw value.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// Two rows of one subject and date disagree.
+    #[error("{}:{line}: subject {subject} on {date} was already assessed differently on line {first}", path.display())]
+    Conflict {
+        /// The file.
+        path: PathBuf,
+        /// Line of the second row.
+        line: u64,
+        /// Line of the first row.
+        first: u64,
+        /// Subject id.
+        subject: String,
+        /// Date.
+        date: NaiveDate,
+    },
+}
+
+/// Read the pipeline's assessments input; empty when there is none.
+pub fn read(lp: &LoadedPipeline) -> Result<AssessmentIndex, AssessmentError> {
+    let Some(input) = &lp.pipeline.inputs.assessments else {
+        return Ok(AssessmentIndex::new());
+    };
+    let path = lp.resolve(&input.path);
+    let bytes = std::fs::read(&path).map_err(|e| AssessmentError::Read {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let text = decode(&bytes, input.encoding).map_err(|message| AssessmentError::Read {
+        path: path.clone(),
+        message,
+    })?;
+    parse(&text, &path, input)
+}
+
+/// Bytes to text: UTF-8 (a byte-order mark is dropped) or ISO-8859-1.
+fn decode(bytes: &[u8], encoding: Encoding) -> Result<String, String> {
+    let latin1 = |b: &[u8]| b.iter().map(|&c| char::from(c)).collect::<String>();
+    let utf8 = |b: &[u8]| {
+        std::str::from_utf8(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)).map(str::to_string)
+    };
+    match encoding {
+        Encoding::Utf8 => utf8(bytes).map_err(|e| format!("not UTF-8: {e}")),
+        Encoding::Latin1 => Ok(latin1(bytes)),
+        Encoding::Auto => Ok(utf8(bytes).unwrap_or_else(|_| latin1(bytes))),
+    }
+}
+
+/// Parse the text of an assessments file.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    input: &AssessmentsInput,
+) -> Result<AssessmentIndex, AssessmentError> {
+    // As ingest: the declared delimiter, else the one of `,` `;` tab `|` occurring most often in
+    // the header line (on a tie the earlier in that order).
+    let delimiter = input.delimiter.unwrap_or_else(|| {
+        let header = text.lines().next().unwrap_or("");
+        [',', ';', '\t', '|']
+            .into_iter()
+            .enumerate()
+            .max_by_key(|(i, d)| (header.matches(*d).count(), std::cmp::Reverse(*i)))
+            .map_or(',', |(_, d)| d)
+    });
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter as u8)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let read_err = |e: csv::Error| AssessmentError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(read_err)?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let column = |contract: &'static str| -> Result<(usize, String), AssessmentError> {
+        let name = input
+            .columns
+            .get(contract)
+            .cloned()
+            .unwrap_or_else(|| contract.to_string());
+        header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(&name))
+            .map(|i| (i, name.clone()))
+            .ok_or_else(|| AssessmentError::MissingColumn {
+                path: path.to_path_buf(),
+                contract,
+                column: name,
+                header: header.join(","),
+            })
+    };
+    let (c_subj, _) = column("subject_id")?;
+    let (c_date, n_date) = column("date")?;
+    let (c_asc, n_asc) = column("ascites")?;
+    let (c_enc, n_enc) = column("encephalopathy")?;
+    let a = &input.ascites;
+    let ascites: Vec<(&String, Ascites)> = (a.none.iter().map(|v| (v, Ascites::None)))
+        .chain(a.slight.iter().map(|v| (v, Ascites::Slight)))
+        .chain(
+            a.moderate_severe
+                .iter()
+                .map(|v| (v, Ascites::ModerateSevere)),
+        )
+        .collect();
+    let e = &input.encephalopathy;
+    let enceph: Vec<(&String, Encephalopathy)> = (e.none.iter().map(|v| (v, Encephalopathy::None)))
+        .chain(e.grade_1_2.iter().map(|v| (v, Encephalopathy::Grade1To2)))
+        .chain(e.grade_3_4.iter().map(|v| (v, Encephalopathy::Grade3To4)))
+        .collect();
+    let mut out = AssessmentIndex::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(read_err)?;
+        let line = rec.position().map_or(0, |p| p.line());
+        let field = |i: usize| rec.get(i).unwrap_or("").trim();
+        let subject = field(c_subj);
+        if subject.is_empty() && rec.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let bad = |column: &str, value: &str, expected: String| AssessmentError::BadValue {
+            path: path.to_path_buf(),
+            line,
+            column: column.to_string(),
+            value: value.to_string(),
+            expected,
+        };
+        if subject.is_empty() {
+            let (_, name) = column("subject_id")?;
+            return Err(bad(&name, "", "a subject id".into()));
+        }
+        let date = crate::ingest::parse_date(field(c_date), input.date_format.as_deref())
+            .ok_or_else(|| {
+                bad(
+                    &n_date,
+                    field(c_date),
+                    format!(
+                        "a date ({})",
+                        input.date_format.as_deref().unwrap_or("ISO 8601")
+                    ),
+                )
+            })?;
+        fn grade<T: Copy>(raw: &str, table: &[(&String, T)]) -> Result<Option<T>, ()> {
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            table
+                .iter()
+                .find(|(v, _)| v.trim().eq_ignore_ascii_case(raw))
+                .map(|(_, g)| Some(*g))
+                .ok_or(())
+        }
+        fn spellings<T>(t: &[(&String, T)]) -> String {
+            let v: Vec<String> = t.iter().map(|(s, _)| format!("`{s}`")).collect();
+            format!("a declared grade ({}) or blank", v.join(", "))
+        }
+        let asc = grade(field(c_asc), &ascites)
+            .map_err(|_| bad(&n_asc, field(c_asc), spellings(&ascites)))?;
+        let enc = grade(field(c_enc), &enceph)
+            .map_err(|_| bad(&n_enc, field(c_enc), spellings(&enceph)))?;
+        let row = Assessment {
+            subject_id: subject.to_string(),
+            date,
+            ascites: asc,
+            encephalopathy: enc,
+            file: path.to_path_buf(),
+            line,
+        };
+        match out.get(&(row.subject_id.clone(), date)) {
+            Some(first) if (first.ascites, first.encephalopathy) != (asc, enc) => {
+                return Err(AssessmentError::Conflict {
+                    path: path.to_path_buf(),
+                    line,
+                    first: first.line,
+                    subject: row.subject_id,
+                    date,
+                });
+            }
+            Some(_) => {}
+            None => {
+                out.insert((row.subject_id.clone(), date), row);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(extra: &str) -> AssessmentsInput {
+        toml::from_str(&format!("path = \"a.csv\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn reads_grades_with_declared_spellings_and_renamed_columns() {
+        let inp = input(
+            "columns = { subject_id = \"SUBJ\", date = \"VISDT\" }\n\
+             encephalopathy = { none = [\"no\"], grade_1_2 = [\"I-II\"], grade_3_4 = [\"III-IV\"] }",
+        );
+        let text = "SUBJ;VISDT;ascites;encephalopathy\n\
+                    01-001;2020-01-02;None;no\n\
+                    01-001;2020-02-03; MILD ;i-ii\n\
+                    01-002;2020-01-05;severe;\n\
+                    01-002;2020-01-05;severe;\n";
+        let got = parse(text, Path::new("a.csv"), &inp).unwrap();
+        assert_eq!(got.len(), 3);
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let a = &got[&("01-001".to_string(), d("2020-02-03"))];
+        assert_eq!(
+            (a.ascites, a.encephalopathy, a.line),
+            (Some(Ascites::Slight), Some(Encephalopathy::Grade1To2), 3)
+        );
+        let b = &got[&("01-002".to_string(), d("2020-01-05"))];
+        assert_eq!(
+            (b.ascites, b.encephalopathy),
+            (Some(Ascites::ModerateSevere), None)
+        );
+    }
+
+    #[test]
+    fn unknown_grade_names_file_line_column_and_the_spellings() {
+        let text = "subject_id,date,ascites,encephalopathy\n01-001,2020-01-02,none,0\n\
+                    01-001,2020-02-02,tense,0\n";
+        let err = parse(text, Path::new("a.csv"), &input("")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.csv:3: column `ascites`: `tense` is not a declared grade (`none`, `absent`, \
+             `slight`, `mild`, `moderate`, `severe`, `moderate-severe`) or blank"
+        );
+    }
+
+    #[test]
+    fn bad_dates_missing_columns_and_conflicts_are_errors() {
+        let e = parse(
+            "subject_id,date,ascites,encephalopathy\n01-001,02/01/2020,none,0\n",
+            Path::new("a.csv"),
+            &input(""),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.csv:2: column `date`: `02/01/2020` is not a date (ISO 8601)"
+        );
+        let e = parse(
+            "subject_id,date,ascites\n01-001,2020-01-02,none\n",
+            Path::new("a.csv"),
+            &input(""),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            AssessmentError::MissingColumn {
+                contract: "encephalopathy",
+                ..
+            }
+        ));
+        let e = parse(
+            "subject_id,date,ascites,encephalopathy\n01-001,2020-01-02,none,0\n\
+             01-001,2020-01-02,slight,0\n",
+            Path::new("a.csv"),
+            &input(""),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.csv:3: subject 01-001 on 2020-01-02 was already assessed differently on line 2"
+        );
+    }
+
+    #[test]
+    fn decodes_bom_and_latin1() {
+        assert_eq!(decode(b"\xEF\xBB\xBFa", Encoding::Auto).unwrap(), "a");
+        assert_eq!(decode(b"\xE9", Encoding::Auto).unwrap(), "\u{e9}");
+        assert!(decode(b"\xE9", Encoding::Utf8).is_err());
+    }
+}
