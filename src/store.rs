@@ -359,6 +359,15 @@ pub fn write_parquet(
     for (c, field) in table.columns.iter().zip(arrow.iter_values_mut()) {
         let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
         md.insert("label".into(), c.label.into());
+        match column_unit(dataset, c.name) {
+            Some(Unit::Fixed(u)) => {
+                md.insert("unit".into(), u.into());
+            }
+            Some(Unit::InColumn(col)) => {
+                md.insert("unit_column".into(), col.into());
+            }
+            None => {}
+        }
         field.metadata = Some(std::sync::Arc::new(md));
     }
     let opts = ParquetWriteOptions {
@@ -383,6 +392,34 @@ pub fn write_parquet(
             .map(|_| ())
             .map_err(perr)
     })
+}
+
+/// The unit of a column, written as Arrow field metadata beside its label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// One unit for every row (`unit` metadata).
+    Fixed(&'static str),
+    /// The unit differs by row and is in another column (`unit_column` metadata), as AVALU
+    /// holds the unit of AVAL.
+    InColumn(&'static str),
+}
+
+/// Units of the columns that have one, per dataset name (as passed to [`write_parquet`]);
+/// `docs/data-dictionary.md` shows the same in its unit column.
+pub fn column_unit(dataset: &str, column: &str) -> Option<Unit> {
+    use Unit::{Fixed, InColumn};
+    match (dataset, column) {
+        ("ingest_labs", "LBORRESN") => Some(InColumn("LBORRESU")),
+        ("ingest_labs" | "LB", "LBSTRESN" | "LBSTNRLO" | "LBSTNRHI") => Some(InColumn("LBSTRESU")),
+        ("ADLB", "AVAL" | "BASE" | "CHG" | "ANRLO" | "ANRHI") => Some(InColumn("AVALU")),
+        ("ADLB", "PCHG") => Some(Fixed("%")),
+        ("ADLB", "ADY" | "AWTARGET" | "AWLO" | "AWHI") => Some(Fixed("days")),
+        ("ADTTE", "AVAL") => Some(Fixed("days")),
+        (_, "LBDY") => Some(Fixed("days")),
+        ("ingest_subjects" | "ADSL", "AGE") => Some(Fixed("years")),
+        ("ingest_subjects" | "ADSL", "DOSES") => Some(Fixed("doses")),
+        _ => None,
+    }
 }
 
 /// Rows per Parquet row group: large enough for fast scans, small enough that a notebook

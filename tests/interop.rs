@@ -147,6 +147,20 @@ fn pandas_pyarrow_polars_and_duckdb_read_every_dataset() {
         "Change from Baseline"
     );
     assert_eq!(r["adam/adlb.parquet"]["dataset"], "ADLB");
+    // Units as Arrow field metadata: fixed ones as `unit`, per-row ones by the column holding
+    // them (`unit_column`).
+    let units = &r["adam/adlb.parquet"]["units"];
+    assert_eq!(units["ADY"]["unit"], "days");
+    assert_eq!(units["PCHG"]["unit"], "%");
+    assert_eq!(units["AVAL"]["unit_column"], "AVALU");
+    assert_eq!(units["CHG"]["unit_column"], "AVALU");
+    assert_eq!(r["adam/adtte.parquet"]["units"]["AVAL"]["unit"], "days");
+    assert_eq!(r["adam/adsl.parquet"]["units"]["AGE"]["unit"], "years");
+    assert_eq!(
+        r["sdtm/lb.parquet"]["units"]["LBSTRESN"]["unit_column"],
+        "LBSTRESU"
+    );
+    assert!(units.get("PARAMCD").is_none());
     assert_eq!(r["adam/adsl.parquet"]["types"]["RANDDT"], "date32[day]");
     assert_eq!(r["adam/adtte.parquet"]["types"]["CNSR"], "int64");
 

@@ -41,6 +41,15 @@ for rel in [
         "labels": {
             f.name: (f.metadata or {}).get(b"label", b"").decode() for f in table.schema
         },
+        "units": {
+            f.name: {
+                k.decode(): v.decode()
+                for k, v in (f.metadata or {}).items()
+                if k in (b"unit", b"unit_column")
+            }
+            for f in table.schema
+            if f.metadata and {b"unit", b"unit_column"} & set(f.metadata)
+        },
         "kv": sorted(k.decode() for k in meta.keys()),
         "dataset": meta.get(b"trialpipe.dataset", b"").decode(),
     }
