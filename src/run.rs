@@ -332,7 +332,17 @@ pub fn run_derive(
         ("adam/adtte.parquet", "ADTTE", &d.adtte),
         ("adam/adrs.parquet", "ADRS", &d.adrs),
     ] {
-        outputs.push(store::write_parquet(&out.join(rel), table, name, &kv)?);
+        if name == "ADLB" && lp.pipeline.output.partition_adlb {
+            outputs.extend(store::write_parquet_partitioned(
+                &out.join("adam/adlb"),
+                table,
+                name,
+                &kv,
+                "PARAMCD",
+            )?);
+        } else {
+            outputs.push(store::write_parquet(&out.join(rel), table, name, &kv)?);
+        }
         rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
     }
     Ok((

@@ -935,6 +935,10 @@ pub struct Output {
     /// Replace subject ids by keyed pseudonyms in every output (see `src/pseudonym.rs`).
     #[serde(default)]
     pub pseudonymize: Option<Pseudonymize>,
+    /// Write ADLB Hive-partitioned by PARAMCD (`adam/adlb/PARAMCD=<code>/00000000.parquet`)
+    /// instead of one file.
+    #[serde(default)]
+    pub partition_adlb: bool,
 }
 
 /// Keyed pseudonymization of subject ids.

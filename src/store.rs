@@ -331,16 +331,126 @@ pub fn write_parquet(
     dataset: &str,
     extra: &[(String, String)],
 ) -> Result<FileRecord, StoreError> {
+    use polars::prelude::IntoLazy;
     use polars::prelude::sink::{SinkDestination, SinkTarget, UnifiedSinkArgs};
-    use polars::prelude::{
-        ArrowSchema, CompatLevel, FileWriteFormat, IntoLazy, ParquetWriteOptions, PlRefPath,
-        SchemaExt, StatisticsOptions,
-    };
+    use polars::prelude::{FileWriteFormat, PlRefPath};
     let perr = |e: PolarsError| StoreError::Parquet {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
     let df = to_polars(table).map_err(perr)?;
+    let opts = parquet_options(&df, table, dataset, extra, None);
+    write_atomic_path(path, |tmp| {
+        let target = SinkTarget::Path(PlRefPath::new(tmp.to_string_lossy().as_ref()));
+        df.clone()
+            .lazy()
+            .sink(
+                SinkDestination::File { target },
+                FileWriteFormat::Parquet(std::sync::Arc::new(opts)),
+                UnifiedSinkArgs::default(),
+            )
+            .and_then(|lf| lf.collect())
+            .map(|_| ())
+            .map_err(perr)
+    })
+}
+
+/// Write a table as a Hive-partitioned dataset: `dir/<key>=<value>/00000000.parquet`, one
+/// directory per value of the text column `key` (left out of the files: readers get it back
+/// from the directory names), rows in table order within each file, each file with the same
+/// metadata as [`write_parquet`]. The caller writes into a staging directory, so the set appears
+/// at once when the run publishes. Returns every file written, sorted by path.
+pub fn write_parquet_partitioned(
+    dir: &Path,
+    table: &Table,
+    dataset: &str,
+    extra: &[(String, String)],
+    key: &str,
+) -> Result<Vec<FileRecord>, StoreError> {
+    use polars::prelude::IntoLazy;
+    use polars::prelude::file_provider::{FileProviderType, HivePathProvider};
+    use polars::prelude::sink::{PartitionStrategy, SinkDestination, UnifiedSinkArgs};
+    use polars::prelude::{FileWriteFormat, IdxSize, PlRefPath, SortMultipleOptions, col};
+    let perr = |e: PolarsError| StoreError::Parquet {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    };
+    let df = to_polars(table).map_err(perr)?;
+    let opts = parquet_options(&df, table, dataset, extra, Some(key));
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            action: "cannot remove the previous partitions",
+            source: e,
+        })?;
+    }
+    create_dir(dir)?;
+    // A stable sort by the key keeps table order within each partition.
+    df.lazy()
+        .sort(
+            [key],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .sink(
+            SinkDestination::Partitioned {
+                base_path: PlRefPath::new(dir.to_string_lossy().as_ref()),
+                file_path_provider: Some(FileProviderType::Hive(HivePathProvider {
+                    extension: "parquet".into(),
+                })),
+                partition_strategy: PartitionStrategy::Keyed {
+                    keys: vec![col(key)],
+                    include_keys: false,
+                    keys_pre_grouped: true,
+                },
+                max_rows_per_file: IdxSize::MAX,
+                approximate_bytes_per_file: u64::MAX,
+            },
+            FileWriteFormat::Parquet(std::sync::Arc::new(opts)),
+            UnifiedSinkArgs::default(),
+        )
+        .and_then(|lf| lf.collect())
+        .map_err(perr)?;
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        restrict(&d, 0o750)?;
+        for e in std::fs::read_dir(&d).map_err(|e| StoreError::Io {
+            path: d.clone(),
+            action: "cannot list partitions",
+            source: e,
+        })? {
+            let p = e
+                .map_err(|e| StoreError::Io {
+                    path: d.clone(),
+                    action: "cannot list partitions",
+                    source: e,
+                })?
+                .path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                restrict(&p, 0o640)?;
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files.iter().map(|p| file_record(p)).collect()
+}
+
+/// zstd, row groups of [`ROW_GROUP_ROWS`], key-value metadata (tool version, dataset name,
+/// labels, the caller's entries) and an Arrow schema carrying each column's label and unit; the
+/// column `without` (a partition key) is left out of the schema.
+fn parquet_options(
+    df: &DataFrame,
+    table: &Table,
+    dataset: &str,
+    extra: &[(String, String)],
+    without: Option<&str>,
+) -> polars::prelude::ParquetWriteOptions {
+    use polars::prelude::{
+        ArrowSchema, CompatLevel, ParquetWriteOptions, SchemaExt, StatisticsOptions,
+    };
     let mut kv = vec![
         polars_parquet_kv("trialpipe.version", env!("CARGO_PKG_VERSION")),
         polars_parquet_kv("trialpipe.dataset", dataset),
@@ -355,8 +465,13 @@ pub fn write_parquet(
         kv.push(polars_parquet_kv(k, v));
     }
     let compat = CompatLevel::oldest();
-    let mut arrow: ArrowSchema = df.schema().to_arrow(compat);
-    for (c, field) in table.columns.iter().zip(arrow.iter_values_mut()) {
+    let full: ArrowSchema = df.schema().to_arrow(compat);
+    let mut arrow = ArrowSchema::default();
+    for (c, (name, field)) in table.columns.iter().zip(full.iter()) {
+        if Some(c.name) == without {
+            continue;
+        }
+        let mut field = field.clone();
         let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
         md.insert("label".into(), c.label.into());
         match column_unit(dataset, c.name) {
@@ -369,8 +484,9 @@ pub fn write_parquet(
             None => {}
         }
         field.metadata = Some(std::sync::Arc::new(md));
+        arrow.insert(name.clone(), field);
     }
-    let opts = ParquetWriteOptions {
+    ParquetWriteOptions {
         compression: ParquetCompression::Zstd(None),
         statistics: StatisticsOptions::default(),
         row_group_size: Some(ROW_GROUP_ROWS),
@@ -378,20 +494,7 @@ pub fn write_parquet(
         key_value_metadata: Some(KeyValueMetadata::from_static(kv)),
         arrow_schema: Some(std::sync::Arc::new(arrow)),
         compat_level: Some(compat),
-    };
-    write_atomic_path(path, |tmp| {
-        let target = SinkTarget::Path(PlRefPath::new(tmp.to_string_lossy().as_ref()));
-        df.clone()
-            .lazy()
-            .sink(
-                SinkDestination::File { target },
-                FileWriteFormat::Parquet(std::sync::Arc::new(opts)),
-                UnifiedSinkArgs::default(),
-            )
-            .and_then(|lf| lf.collect())
-            .map(|_| ())
-            .map_err(perr)
-    })
+    }
 }
 
 /// The unit of a column, written as Arrow field metadata beside its label.
