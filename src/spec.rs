@@ -880,6 +880,52 @@ pub struct Simulation {
     pub messiness: Messiness,
     /// Per-test models keyed by test code.
     pub labs: BTreeMap<String, SimLab>,
+    /// Extra subject-level columns of `subjects.csv` (e.g. facts eligibility criteria read, or a
+    /// stratum). Drawn from their own random stream, so adding them leaves every other value of
+    /// the simulation unchanged.
+    #[serde(default)]
+    pub subject_columns: Vec<SimColumn>,
+}
+
+/// One extra simulated column of the subjects file. Exactly one of `values`, `normal` or
+/// `days_before_consent` says what it holds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimColumn {
+    /// Column name (header of `subjects.csv`).
+    pub name: String,
+    /// Categories, drawn with `weights` (equal weights when empty).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Relative weights of `values`.
+    #[serde(default)]
+    pub weights: Vec<f64>,
+    /// A number: normal, clamped to `[min, max]`, written with `decimals`.
+    #[serde(default)]
+    pub normal: Option<AgeModel>,
+    /// Decimals of a `normal` column.
+    #[serde(default)]
+    pub decimals: u32,
+    /// A date this many days before the consent date, uniform over `[min, max]`.
+    #[serde(default)]
+    pub days_before_consent: Option<DayRange>,
+    /// Probability that the field is blank (the fact is absent, e.g. never happened).
+    #[serde(default)]
+    pub missing_rate: f64,
+    /// Categorical columns: log hazard ratio of death per category (added to the model of
+    /// `[simulation.survival]`); categories not listed add 0.
+    #[serde(default)]
+    pub log_hr: BTreeMap<String, f64>,
+}
+
+/// An inclusive range of whole days.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayRange {
+    /// Smallest number of days.
+    pub min: u32,
+    /// Largest number of days.
+    pub max: u32,
 }
 
 /// Age in years: normal, truncated to `[min, max]`.
@@ -1015,6 +1061,17 @@ pub struct SimLab {
     /// Decimals written.
     #[serde(default)]
     pub decimals: u32,
+    /// Values below this (standard unit) are written as 0, e.g. a daily insulin dose that
+    /// stopped.
+    #[serde(default)]
+    pub zero_below: Option<f64>,
+    /// Qualitative tests: categories from the lowest to the highest latent value; the model
+    /// value (on its scale) falls between consecutive `cuts`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Qualitative tests: increasing cut points of the model value, one fewer than `categories`.
+    #[serde(default)]
+    pub cuts: Vec<f64>,
 }
 
 /// Scale of a simulated test.
@@ -1899,6 +1956,115 @@ fn check_simulation(
                         format!("visit `{v}` is not one of the windows"),
                     );
                 }
+            }
+        }
+        let qualitative = p
+            .labs
+            .iter()
+            .find(|t| &t.code == code)
+            .is_some_and(|t| t.result == ResultKind::Qualitative);
+        if qualitative {
+            if l.categories.is_empty() || l.cuts.len() + 1 != l.categories.len() {
+                push(
+                    format!("{key}.categories"),
+                    format!(
+                        "qualitative test {code} needs `categories` and one fewer `cuts` ({} categories, {} cuts)",
+                        l.categories.len(),
+                        l.cuts.len()
+                    ),
+                );
+            }
+            if l.cuts
+                .windows(2)
+                .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+            {
+                push(format!("{key}.cuts"), "cuts must increase".into());
+            }
+        } else if !l.categories.is_empty() || !l.cuts.is_empty() {
+            push(
+                format!("{key}.categories"),
+                format!(
+                    "{code} is a numeric test; `categories` and `cuts` are for qualitative tests"
+                ),
+            );
+        }
+    }
+    let reserved = [
+        "study_id",
+        "site_id",
+        "subject_id",
+        "arm",
+        "randomization_date",
+        "consent_date",
+        "first_dose_date",
+        "doses_received",
+        "sex",
+        "age",
+        "birth_date",
+        "initials",
+    ];
+    let mut names = BTreeSet::new();
+    for (i, c) in sim.subject_columns.iter().enumerate() {
+        let key = format!("simulation.subject_columns[{i}]");
+        if c.name.trim().is_empty() || reserved.contains(&c.name.as_str()) {
+            push(
+                format!("{key}.name"),
+                format!(
+                    "`{}` is empty or a column the simulator already writes",
+                    c.name
+                ),
+            );
+        }
+        if !names.insert(c.name.as_str()) {
+            push(
+                format!("{key}.name"),
+                format!("column `{}` is declared twice", c.name),
+            );
+        }
+        let kinds = usize::from(!c.values.is_empty())
+            + usize::from(c.normal.is_some())
+            + usize::from(c.days_before_consent.is_some());
+        if kinds != 1 {
+            push(
+                key.clone(),
+                "give exactly one of `values`, `normal`, `days_before_consent`".into(),
+            );
+        }
+        if !c.weights.is_empty()
+            && (c.weights.len() != c.values.len()
+                || c.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+                || c.weights.iter().sum::<f64>() <= 0.0)
+        {
+            push(
+                format!("{key}.weights"),
+                "one non-negative weight per value, not all zero".into(),
+            );
+        }
+        if let Some(n) = &c.normal
+            && (n.min > n.max || n.sd < 0.0)
+        {
+            push(format!("{key}.normal"), "need min ≤ max and sd ≥ 0".into());
+        }
+        if let Some(d) = c.days_before_consent
+            && d.min > d.max
+        {
+            push(
+                format!("{key}.days_before_consent"),
+                "need min ≤ max".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&c.missing_rate) {
+            push(
+                format!("{key}.missing_rate"),
+                "rate must be between 0 and 1".into(),
+            );
+        }
+        for v in c.log_hr.keys() {
+            if !c.values.contains(v) {
+                push(
+                    format!("{key}.log_hr"),
+                    format!("`{v}` is not one of the column's `values`"),
+                );
             }
         }
     }

@@ -64,16 +64,46 @@ fn same_seed_gives_byte_identical_files() {
     );
 }
 
+/// The pipelines `make sample-data` simulates (its `SIMULATED` list).
+fn simulated_pipelines() -> Vec<String> {
+    let make = std::fs::read_to_string("Makefile").unwrap();
+    let line = make
+        .lines()
+        .find_map(|l| l.strip_prefix("SIMULATED := "))
+        .expect("Makefile lists SIMULATED pipelines");
+    line.split_whitespace().map(str::to_string).collect()
+}
+
 #[test]
 fn committed_sample_data_is_what_make_sample_data_produces() {
-    let out = tmp("sim_sample");
-    simulate(Path::new("pipelines/msc_cirrhosis.toml"), &out, &[]);
-    let committed = files(Path::new("sample_data/msc_cirrhosis"));
-    assert_eq!(
-        files(&out),
-        committed,
-        "run `make sample-data` and commit the result"
-    );
+    let names = simulated_pipelines();
+    assert!(names.contains(&"msc_cirrhosis".to_string()));
+    for name in names {
+        let out = tmp(&format!("sim_sample_{name}"));
+        simulate(Path::new(&format!("pipelines/{name}.toml")), &out, &[]);
+        let committed = files(Path::new(&format!("sample_data/{name}")));
+        assert_eq!(
+            files(&out),
+            committed,
+            "{name}: run `make sample-data` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn every_pipeline_with_a_simulation_is_in_make_sample_data() {
+    let names = simulated_pipelines();
+    for e in std::fs::read_dir("pipelines").unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if text.lines().any(|l| l.trim() == "[simulation]") {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            assert!(
+                names.contains(&stem),
+                "{stem} is missing from SIMULATED in the Makefile"
+            );
+        }
+    }
 }
 
 const RECOVERY: &str = r#"
