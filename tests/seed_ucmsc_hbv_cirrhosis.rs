@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use common::*;
 
 #[test]
+#[allow(clippy::needless_range_loop)] // rows of several columns, indexed together
 fn ucmsc_hbv_cirrhosis_runs_and_matches_r() {
     let tmp = scratch("seed_ucmsc_hbv_cirrhosis");
     let out = tmp.join("out");
