@@ -645,11 +645,15 @@ fn make_labs(
                     key: format!("simulation.sites[{si}].units.{}", t.code),
                     message: e.to_string(),
                 })?;
-            let extra = match conv {
-                Conversion::Linear { factor } if factor < 1.0 => (-factor.log10()).ceil() as u32,
-                _ => 0,
+            let dec = match conv {
+                Conversion::Linear { factor } if factor < 1.0 => {
+                    t.decimals + (-factor.log10()).ceil() as u32
+                }
+                // A log10 standard reported on the linear scale (copies/mL): whole numbers.
+                Conversion::FromLog10 { .. } => 0,
+                _ => t.decimals,
             };
-            m.insert(t.code, (unit, conv, t.decimals + extra));
+            m.insert(t.code, (unit, conv, dec));
         }
         site_conv.push(m);
     }
