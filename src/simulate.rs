@@ -280,7 +280,26 @@ pub fn simulate(
         files.push(path);
     }
 
-    // Events.
+    // Events: one time-to-event row per subject for a `tte` endpoint ...
+    if let Some(ep) = &sim.survival.tte_endpoint {
+        let name = ep.to_lowercase();
+        let mut ev = CsvText::new(',', false);
+        let (days, event) = (format!("{name}_days"), format!("{name}_event"));
+        ev.row(&["study_id", "subject_id", &days, &event]);
+        for s in &subjects {
+            let (t, e) = s.death.map_or((s.end_offset, "0"), |d| (d, "1"));
+            ev.row(&[&lp.pipeline.study.id, &s.subject_id, &t.to_string(), e]);
+        }
+        files.push(write(&opts.out_dir.join("events.csv"), ev.finish())?);
+        return Ok(SimulationSummary {
+            files,
+            subjects: subjects.len(),
+            lab_rows,
+            events: subjects.len(),
+            seed,
+        });
+    }
+    // ... or the dated events.
     let mut ev = CsvText::new(',', false);
     ev.row(&["study_id", "subject_id", "event", "event_date"]);
     let mut events = 0;

@@ -702,6 +702,32 @@ pub struct Analysis {
     /// MMRM options (ignored by other methods).
     #[serde(default)]
     pub mmrm: MmrmOptions,
+    /// Responder options (ignored by other methods).
+    #[serde(default)]
+    pub responders: ResponderOptions,
+    /// Survival options (ignored by other methods).
+    #[serde(default)]
+    pub survival: SurvivalOptions,
+}
+
+/// Responder options of an analysis (`[analyses.responders]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderOptions {
+    /// A benchmark rate; each arm's proportion is also tested against it (exact one-sample
+    /// binomial test with the Clopper-Pearson interval).
+    #[serde(default)]
+    pub benchmark: Option<f64>,
+}
+
+/// Survival options of an analysis (`[analyses.survival]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurvivalOptions {
+    /// A stratification column of the subjects file (`inputs.subjects.strata`) whose levels
+    /// replace the arms as the groups (Kaplan-Meier per level, log-rank across the levels).
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 /// MMRM options of an analysis.
@@ -992,6 +1018,10 @@ pub struct SurvivalModel {
     /// Withdrawal rate per year (dropout: no more visits).
     #[serde(default)]
     pub withdrawal_per_year: f64,
+    /// Write `events.csv` in the `tte` layout for this endpoint code instead of the `events`
+    /// layout: the modelled event (the hazard above) or censoring, one row per subject.
+    #[serde(default)]
+    pub tte_endpoint: Option<String>,
 }
 
 /// Rates of the defects of real transfers, per row unless said otherwise.
@@ -1755,6 +1785,7 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 "needs [derive] missing_visits = \"locf\"".to_string(),
             );
         }
+        check_analysis_options(p, i, a, &mut push);
     }
     if let Some(t) = p.validation.max_error_percent
         && !(0.0..=100.0).contains(&t)
@@ -1843,6 +1874,34 @@ fn check_criteria(lp: &LoadedPipeline, codes: &BTreeSet<&str>, out: &mut Vec<Pro
     }
 }
 
+/// `[analyses.responders] benchmark` and `[analyses.survival] by` hold usable values.
+fn check_analysis_options(
+    p: &Pipeline,
+    i: usize,
+    a: &Analysis,
+    push: &mut impl FnMut(String, String),
+) {
+    if let Some(b) = a.responders.benchmark
+        && !(b > 0.0 && b < 1.0)
+    {
+        push(
+            format!("analyses[{i}].responders.benchmark"),
+            format!("benchmark rate {b} must be between 0 and 1"),
+        );
+    }
+    if let Some(by) = &a.survival.by
+        && !p.inputs.subjects.strata.contains(by)
+    {
+        push(
+            format!("analyses[{i}].survival.by"),
+            format!(
+                "`{by}` is not one of inputs.subjects.strata ({})",
+                p.inputs.subjects.strata.join(", ")
+            ),
+        );
+    }
+}
+
 fn check_simulation(
     lp: &LoadedPipeline,
     sim: &Simulation,
@@ -1874,6 +1933,18 @@ fn check_simulation(
         push("simulation.age".into(), "need min ≤ max and sd ≥ 0".into());
     }
     let sv = &sim.survival;
+    if let Some(ep) = &sv.tte_endpoint
+        && (ep.is_empty()
+            || ep.len() > 8
+            || !ep
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    {
+        push(
+            "simulation.survival.tte_endpoint".into(),
+            format!("endpoint `{ep}` must be 1-8 upper-case letters or digits (PARAMCD)"),
+        );
+    }
     if sv.control_median_months <= 0.0 || sv.hazard_ratio <= 0.0 {
         push(
             "simulation.survival".into(),
