@@ -48,7 +48,7 @@ doc: ## Build the API documentation (target/doc)
 	$(CARGO) doc --no-deps
 
 # Pipelines with a [simulation] section; each writes sample_data/<name>/.
-SIMULATED := msc_cirrhosis msc_diabetes ucmsc_hbv_cirrhosis hbv_response
+SIMULATED := msc_cirrhosis msc_diabetes ucmsc_hbv_cirrhosis hbv_response cart_transplant
 
 sample-data: build ## Regenerate sample_data/<name> of every simulated pipeline (seed from each pipeline)
 	@for p in $(SIMULATED); do echo "$(BIN) simulate pipelines/$$p.toml --out sample_data/$$p"; \
