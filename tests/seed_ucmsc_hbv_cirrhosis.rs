@@ -1,7 +1,7 @@
 //! Seed 001, single-arm UC-MSC in decompensated hepatitis B cirrhosis (NCT05106972,
 //! `pipelines/ucmsc_hbv_cirrhosis.toml`) end to end on its sample data: the screening report
-//! (every criterion for every subject, and ADSL ELIGFL) matches the protocol's criteria
-//! recomputed in R from the subjects file, and the within-arm paired t, signed-rank, MMRM
+//! (every criterion for every subject, ADSL ELIGFL, and the report's per-criterion table) matches
+//! the protocol's criteria recomputed in R from the subjects file, and the within-arm paired t, signed-rank, MMRM
 //! LS-means and Kaplan-Meier estimates match R (`tests/r/seed_ucmsc_hbv_cirrhosis.R`).
 
 mod common;
@@ -69,6 +69,8 @@ fn ucmsc_hbv_cirrhosis_runs_and_matches_r() {
     }
     let mut rd = csv::Reader::from_path(&r_elig).unwrap();
     let mut verdicts: BTreeMap<String, usize> = BTreeMap::new();
+    // criterion -> [met, not met, unknown]
+    let mut per_criterion: BTreeMap<String, [usize; 3]> = BTreeMap::new();
     let mut n = 0;
     for rec in rd.records() {
         let rec = rec.unwrap();
@@ -77,8 +79,28 @@ fn ucmsc_hbv_cirrhosis_runs_and_matches_r() {
         assert_eq!(ours_elig.get(&key), Some(&want), "{key:?}");
         if key.1 == "ELIGFL" {
             *verdicts.entry(want).or_default() += 1;
+        } else {
+            let k = match want.as_str() {
+                "Y" => 0,
+                "N" => 1,
+                _ => 2,
+            };
+            per_criterion.entry(key.1.clone()).or_default()[k] += 1;
         }
         n += 1;
+    }
+    // The report's screening table counts each criterion as R does.
+    let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    assert!(html.contains("<h3>Screening report</h3>"));
+    for (id, [met, not, unknown]) in &per_criterion {
+        let tail = format!(
+            "<td class=\"num\">{met}</td><td class=\"num\">{not}</td><td class=\"num\">{unknown}</td></tr>"
+        );
+        assert!(
+            html.lines()
+                .any(|l| l.starts_with(&format!("<tr><td>{id}</td>")) && l.ends_with(&tail)),
+            "screening row of {id}: {met} met, {not} not met, {unknown} unknown"
+        );
     }
     assert_eq!(n, 30 * 15, "30 subjects x (14 criteria + verdict)");
     assert_eq!(ours_elig.len(), n);
