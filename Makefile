@@ -70,8 +70,12 @@ fmt: ## Format the code
 doc: ## Build the API documentation (target/doc)
 	$(CARGO) doc --no-deps
 
-sample-data: build ## Regenerate sample_data/msc_cirrhosis (60 subjects, seed from the pipeline)
-	$(BIN) simulate pipelines/msc_cirrhosis.toml --out sample_data/msc_cirrhosis
+# Pipelines with a [simulation] section; each writes sample_data/<name>/.
+SIMULATED := msc_cirrhosis msc_diabetes ucmsc_hbv_cirrhosis hbv_response cart_transplant
+
+sample-data: build ## Regenerate sample_data/<name> of every simulated pipeline (seed from each pipeline)
+	@for p in $(SIMULATED); do echo "$(BIN) simulate pipelines/$$p.toml --out sample_data/$$p"; \
+	  $(BIN) simulate pipelines/$$p.toml --out sample_data/$$p || exit $$?; done
 
 bench: ## Benchmarks (release build; see docs/benchmarks.md)
 	bash benches/run.sh

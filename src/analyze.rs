@@ -356,6 +356,19 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                     a.params.iter().map(String::as_str).collect()
                 };
                 responder_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, conf);
+                if let Some(p0) = a.responders.benchmark {
+                    benchmark_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, p0, conf);
+                }
+            }
+            Method::Survival if a.survival.by.is_some() => {
+                survival_by_rows(
+                    &mut out.results,
+                    &mut out.km_curves,
+                    &a.id,
+                    &d.adtte,
+                    a.survival.by.as_deref().unwrap_or_default(),
+                    conf,
+                );
             }
             Method::Survival => {
                 survival_rows(
@@ -1003,6 +1016,104 @@ fn responder_rows(
             );
         }
     }
+}
+
+/// Each arm's responder proportion per rule and visit against a benchmark rate: the exact
+/// one-sample binomial test (two-sided) with the Clopper-Pearson interval, as R's `binom.test`.
+fn benchmark_rows(
+    out: &mut Vec<ResultRow>,
+    analysis: &str,
+    flags: &[ResponseFlag],
+    ids: &BTreeSet<&str>,
+    arms: &Arms,
+    p0: f64,
+    conf: f64,
+) {
+    // (rule, visit number × 1000, visit) -> arm code -> (responders, subjects with a known flag)
+    type Counts<'a> = BTreeMap<&'a str, (u64, u64)>;
+    let mut cells: BTreeMap<(&str, i64, &str), Counts> = BTreeMap::new();
+    for f in flags.iter().filter(|f| ids.contains(f.id.as_str())) {
+        let (Some(v), Some(arm)) = (f.value, f.armcd.as_deref()) else {
+            continue;
+        };
+        let c = cells
+            .entry((
+                f.id.as_str(),
+                (f.avisitn * 1000.0).round() as i64,
+                f.avisit.as_str(),
+            ))
+            .or_default()
+            .entry(arm)
+            .or_insert((0, 0));
+        c.1 += 1;
+        c.0 += u64::from(v);
+    }
+    for ((id, vn, visit), by_arm) in &cells {
+        for (code, label) in arms.experimental.iter().chain(arms.control.iter()) {
+            let (x, n) = by_arm.get(code.as_str()).copied().unwrap_or((0, 0));
+            let base = ResultRow {
+                analysis: analysis.to_string(),
+                method: "binomial_exact".into(),
+                paramcd: Some(id.to_string()),
+                avisit: Some(visit.to_string()),
+                avisitn: Some(*vn as f64 / 1000.0),
+                group: label.clone(),
+                n: Some(n as i64),
+                ..Default::default()
+            };
+            out.push(
+                match stats::binom_test(x, n, p0, Alternative::TwoSided, conf) {
+                    Ok(t) => ResultRow {
+                        estimate: Some(t.estimate),
+                        lcl: t.ci.map(|c| c.lower),
+                        ucl: t.ci.map(|c| c.upper),
+                        statistic: Some(t.statistic),
+                        p_value: Some(t.p_value),
+                        note: Some(format!(
+                            "{x} of {n} responders against the benchmark {p0}; Clopper-Pearson interval"
+                        )),
+                        ..base
+                    },
+                    Err(e) => ResultRow {
+                        note: note(&e),
+                        ..base
+                    },
+                },
+            );
+        }
+    }
+}
+
+/// Survival grouped by the levels of a subject-level stratification column instead of the arms
+/// (arms are ignored): Kaplan-Meier per level, log-rank across the levels and Cox hazard ratios
+/// of each level against the first (levels in sorted order). Subjects with a blank level are
+/// left out.
+fn survival_by_rows(
+    out: &mut Vec<ResultRow>,
+    curves_out: &mut Vec<KmCurve>,
+    analysis: &str,
+    tte: &[TteRow],
+    by: &str,
+    conf: f64,
+) {
+    let rows: Vec<TteRow> = tte
+        .iter()
+        .filter_map(|r| {
+            let level = r.strata.get(by).filter(|l| !l.is_empty())?;
+            let mut r = r.clone();
+            r.armcd = Some(level.clone());
+            Some(r)
+        })
+        .collect();
+    let levels: BTreeSet<&str> = rows.iter().filter_map(|r| r.armcd.as_deref()).collect();
+    let mut levels = levels
+        .into_iter()
+        .map(|l| (l.to_string(), format!("{by} = {l}")));
+    let groups = Arms {
+        control: levels.next(),
+        experimental: levels.collect(),
+    };
+    survival_rows(out, curves_out, analysis, &rows, &groups, conf, &[]);
 }
 
 fn survival_rows(

@@ -265,6 +265,28 @@ struct EligView {
     ineligible: usize,
     unknown: usize,
     not_evaluated: usize,
+    /// The screening report: one row per criterion.
+    criteria: Vec<CriterionView>,
+    /// Subjects not shown eligible, with the criteria that excluded them or could not be shown.
+    subjects: Vec<ScreenedView>,
+}
+
+#[derive(Serialize)]
+struct CriterionView {
+    id: String,
+    kind: &'static str,
+    description: String,
+    met: usize,
+    not_met: usize,
+    unknown: usize,
+}
+
+#[derive(Serialize)]
+struct ScreenedView {
+    subject_id: String,
+    verdict: &'static str,
+    violated: String,
+    unknown: String,
 }
 
 #[derive(Serialize, Default)]
@@ -962,11 +984,55 @@ fn disposition(ctx: &Ctx<'_>) -> Result<DispositionView, ReportError> {
             .iter()
             .map(|e| e.subject_id.as_str())
             .collect();
+        let results = &input.validation.criteria;
+        let criteria = input
+            .lp
+            .pipeline
+            .eligibility
+            .iter()
+            .map(|c| {
+                let of = |v: Option<bool>| {
+                    results
+                        .iter()
+                        .filter(|r| r.criterion == c.id && r.satisfied == v)
+                        .count()
+                };
+                CriterionView {
+                    id: c.id.clone(),
+                    kind: match c.kind {
+                        crate::spec::CriterionKind::Inclusion => "inclusion",
+                        crate::spec::CriterionKind::Exclusion => "exclusion",
+                    },
+                    description: c.description.clone(),
+                    met: of(Some(true)),
+                    not_met: of(Some(false)),
+                    unknown: of(None),
+                }
+            })
+            .collect();
+        let subjects = input
+            .validation
+            .eligibility
+            .iter()
+            .filter(|e| e.verdict != E::Eligible)
+            .map(|e| ScreenedView {
+                subject_id: e.subject_id.clone(),
+                verdict: if e.verdict == E::Ineligible {
+                    "ineligible"
+                } else {
+                    "unknown"
+                },
+                violated: e.violated.join(", "),
+                unknown: e.unknown.join(", "),
+            })
+            .collect();
         EligView {
             eligible: count(E::Eligible),
             ineligible: count(E::Ineligible),
             unknown: count(E::Unknown),
             not_evaluated: ids.iter().filter(|i| !evaluated.contains(*i)).count(),
+            criteria,
+            subjects,
         }
     });
     let accepted = usubjid.len();

@@ -11,8 +11,11 @@
 //! The expression language is `crate::criteria`. Functions read the subject's ANL01FL record of
 //! a parameter at the visit being evaluated: `aval(CODE)`, `base(CODE)`, `chg(CODE)`,
 //! `pchg(CODE)`, `text(CODE)` (the character result), `uln(CODE)`, `lln(CODE)`, and
-//! `missing(x)`. A rule whose data are missing at a visit gives an unknown flag (null), never a
-//! guess. Pure: the caller hands in the ADLB rows.
+//! `missing(x)`; `basetext(CODE)` reads the character result of the subject's baseline record
+//! (for qualitative tests, which have no numeric BASE), and `flag(ID)` the value of an earlier
+//! rule at the same visit, so that response categories can be built from criteria. A rule whose
+//! data are missing at a visit gives an unknown flag (null), never a guess. Pure: the caller hands
+//! in the ADLB rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,7 +38,7 @@ pub struct ResponseRule {
 
 /// Functions the response language offers.
 pub const FUNCTIONS: &[&str] = &[
-    "aval", "base", "chg", "pchg", "text", "uln", "lln", "missing",
+    "aval", "base", "chg", "pchg", "text", "basetext", "uln", "lln", "flag", "missing",
 ];
 
 /// One flag for one subject and visit.
@@ -63,6 +66,10 @@ pub struct ResponseFlag {
 
 struct VisitEnv<'a> {
     rows: BTreeMap<&'a str, &'a AdlbRow>,
+    /// The subject's baseline records by parameter.
+    base_rows: Option<&'a BTreeMap<&'a str, &'a AdlbRow>>,
+    /// Values of the rules evaluated before this one, at this visit.
+    earlier: BTreeMap<&'a str, Option<bool>>,
     used: std::cell::RefCell<Vec<String>>,
 }
 
@@ -85,6 +92,19 @@ impl Env for VisitEnv<'_> {
             [Value::Str(c)] => c.clone(),
             _ => return Err(EvalError(format!("{name}() takes one parameter code"))),
         };
+        if name == "flag" {
+            let v = match self.earlier.get(code.as_str()) {
+                Some(Some(b)) => Value::Bool(*b),
+                Some(None) => Value::Missing,
+                None => {
+                    return Err(EvalError(format!(
+                        "flag({code}): `{code}` is not a rule declared before this one"
+                    )));
+                }
+            };
+            self.used.borrow_mut().push(format!("flag({code})={v}"));
+            return Ok(v);
+        }
         let row = self.rows.get(code.as_str());
         let num = |x: Option<f64>| x.map_or(Value::Missing, Value::Num);
         let v = match name {
@@ -95,6 +115,11 @@ impl Env for VisitEnv<'_> {
             "uln" => num(row.and_then(|r| r.anrhi)),
             "lln" => num(row.and_then(|r| r.anrlo)),
             "text" => row
+                .and_then(|r| r.avalc.clone())
+                .map_or(Value::Missing, Value::Str),
+            "basetext" => self
+                .base_rows
+                .and_then(|b| b.get(code.as_str()))
                 .and_then(|r| r.avalc.clone())
                 .map_or(Value::Missing, Value::Str),
             other => return Err(EvalError(format!("unknown function `{other}`"))),
@@ -117,7 +142,15 @@ pub fn evaluate(
 ) -> Vec<ResponseFlag> {
     // (USUBJID, AVISITN bits, AVISIT) -> PARAMCD -> row.
     let mut visits: BTreeMap<(&str, u64, &str), BTreeMap<&str, &AdlbRow>> = BTreeMap::new();
+    // USUBJID -> PARAMCD -> baseline record.
+    let mut baselines: BTreeMap<&str, BTreeMap<&str, &AdlbRow>> = BTreeMap::new();
     for r in adlb {
+        if r.ablfl.is_some() && r.dtype.is_none() {
+            baselines
+                .entry(r.usubjid.as_str())
+                .or_default()
+                .insert(r.paramcd.as_str(), r);
+        }
         if r.anl01fl.is_none() {
             continue;
         }
@@ -139,9 +172,12 @@ pub fn evaluate(
     let mut out = Vec::new();
     for ((usubjid, _, avisit), rows) in &visits {
         let any = rows.values().next().copied();
+        let mut earlier: BTreeMap<&str, Option<bool>> = BTreeMap::new();
         for (rule, p) in rules.iter().zip(&parsed) {
             let env = VisitEnv {
                 rows: rows.clone(),
+                base_rows: baselines.get(usubjid),
+                earlier: earlier.clone(),
                 used: Default::default(),
             };
             let (value, error) = match p {
@@ -156,6 +192,7 @@ pub fn evaluate(
                     Err(e) => (None, Some(e.0)),
                 },
             };
+            earlier.insert(rule.id.as_str(), value);
             out.push(ResponseFlag {
                 id: rule.id.clone(),
                 usubjid: usubjid.to_string(),
@@ -222,6 +259,16 @@ pub fn check(rules: &[ResponseRule], known: &BTreeSet<&str>) -> Vec<(usize, &'st
                             "when",
                             format!("unknown function `{f}`; known: {}", FUNCTIONS.join(", ")),
                         ));
+                    } else if f == "flag" {
+                        let before: BTreeSet<&str> =
+                            rules[..i].iter().map(|r| r.id.as_str()).collect();
+                        for a in args.iter().filter(|a| !before.contains(a.as_str())) {
+                            out.push((
+                                i,
+                                "when",
+                                format!("flag({a}): `{a}` is not a rule declared before this one"),
+                            ));
+                        }
                     } else if f != "missing" {
                         for a in args.iter().filter(|a| !known.contains(a.as_str())) {
                             out.push((
@@ -330,6 +377,64 @@ mod tests {
     }
 
     #[test]
+    fn basetext_and_flag_of_earlier_rules() {
+        let rules = vec![
+            ResponseRule {
+                id: "LOSS".into(),
+                description: "HBeAg lost".into(),
+                when: "basetext(HBEAG) == \"POSITIVE\" and text(HBEAG) == \"NEGATIVE\"".into(),
+            },
+            ResponseRule {
+                id: "NOLOSS".into(),
+                description: "not LOSS".into(),
+                when: "not flag(LOSS)".into(),
+            },
+        ];
+        let q = |u: &str, visit: &str, n: f64, c: &str| {
+            let mut r = row(u, "HBEAG", visit, n, 0.0, 0.0, 0.0);
+            (r.aval, r.base, r.chg, r.pchg) = (None, None, None, None);
+            r.avalc = Some(c.into());
+            r
+        };
+        let adlb = vec![
+            q("A", "BASELINE", 0.0, "POSITIVE"),
+            q("A", "WEEK 12", 12.0, "NEGATIVE"),
+            q("B", "BASELINE", 0.0, "NEGATIVE"),
+            q("B", "WEEK 12", 12.0, "NEGATIVE"),
+            q("C", "WEEK 12", 12.0, "NEGATIVE"),
+        ];
+        let f = evaluate(&rules, &adlb, 0.0);
+        let v: Vec<(&str, &str, Option<bool>)> = f
+            .iter()
+            .map(|x| (x.usubjid.as_str(), x.id.as_str(), x.value))
+            .collect();
+        assert_eq!(
+            v,
+            vec![
+                ("A", "LOSS", Some(true)),
+                ("A", "NOLOSS", Some(false)),
+                ("B", "LOSS", Some(false)),
+                ("B", "NOLOSS", Some(true)),
+                // C has no baseline: unknown, and so is its negation.
+                ("C", "LOSS", None),
+                ("C", "NOLOSS", None),
+            ]
+        );
+        assert_eq!(f[1].detail, "flag(LOSS)=true");
+        // flag() may only name a rule declared before.
+        let known = BTreeSet::from(["HBEAG"]);
+        let bad = vec![ResponseRule {
+            id: "X".into(),
+            description: String::new(),
+            when: "flag(X)".into(),
+        }];
+        assert_eq!(
+            check(&bad, &known)[0].2,
+            "flag(X): `X` is not a rule declared before this one"
+        );
+    }
+
+    #[test]
     fn check_reports_problems() {
         let known = BTreeSet::from(["ALT"]);
         let rules = vec![ResponseRule {
@@ -343,7 +448,7 @@ mod tests {
             msgs,
             vec![
                 "response id `TOO_LONG_ID` must be 1-8 letters or digits (PARAMCD)",
-                "`alt` is not a function call; use one of aval, base, chg, pchg, text, uln, lln, missing",
+                "`alt` is not a function call; use one of aval, base, chg, pchg, text, basetext, uln, lln, flag, missing",
                 "aval(AST): `AST` is not a test code of the lab panel"
             ]
         );

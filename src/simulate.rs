@@ -31,6 +31,9 @@ use rand_distr::{Distribution, Exp, Normal};
 use crate::spec::{ArmRole, LoadedPipeline, SimLab, SimScale, SimSite, Simulation, Window};
 use crate::units::{Conversion, Registry};
 
+/// Mixed into the seed of the separate random stream of `simulation.subject_columns`.
+const COLUMN_STREAM: u64 = 0x5EED_C01D;
+
 /// Days per month used to turn months into days (365.25 / 12).
 pub const DAYS_PER_MONTH: f64 = 30.4375;
 
@@ -105,6 +108,8 @@ struct Subject {
     transplant: Option<i64>,
     withdrawal: Option<i64>,
     doses: u32,
+    /// Values of `simulation.subject_columns`, in their order.
+    extra: Vec<String>,
 }
 
 struct LabRow {
@@ -147,7 +152,7 @@ pub fn simulate(
         return Err(model_err("simulation.sites", "no sites".into()));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let subjects = make_subjects(lp, sim, n, start, &mut rng)?;
+    let subjects = make_subjects(lp, sim, n, start, seed, &mut rng)?;
     let rows = make_labs(lp, sim, &subjects, &mut rng)?;
 
     std::fs::create_dir_all(&opts.out_dir).map_err(|source| SimulateError::Write {
@@ -181,6 +186,15 @@ pub fn simulate(
         "birth_date",
         "initials",
     ]);
+    let extra_names: Vec<&str> = sim
+        .subject_columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    if !extra_names.is_empty() {
+        // Re-open the header row to append the extra columns.
+        subj_csv.extend_last(&extra_names);
+    }
     for (i, s) in subjects.iter().enumerate() {
         if missing.contains(&i) {
             continue;
@@ -205,6 +219,10 @@ pub fn simulate(
             &s.birth_date.to_string(),
             &s.initials,
         ]);
+        if !s.extra.is_empty() {
+            let extra: Vec<&str> = s.extra.iter().map(String::as_str).collect();
+            subj_csv.extend_last(&extra);
+        }
     }
     files.push(write(
         &opts.out_dir.join("subjects.csv"),
@@ -262,7 +280,26 @@ pub fn simulate(
         files.push(path);
     }
 
-    // Events.
+    // Events: one time-to-event row per subject for a `tte` endpoint ...
+    if let Some(ep) = &sim.survival.tte_endpoint {
+        let name = ep.to_lowercase();
+        let mut ev = CsvText::new(',', false);
+        let (days, event) = (format!("{name}_days"), format!("{name}_event"));
+        ev.row(&["study_id", "subject_id", &days, &event]);
+        for s in &subjects {
+            let (t, e) = s.death.map_or((s.end_offset, "0"), |d| (d, "1"));
+            ev.row(&[&lp.pipeline.study.id, &s.subject_id, &t.to_string(), e]);
+        }
+        files.push(write(&opts.out_dir.join("events.csv"), ev.finish())?);
+        return Ok(SimulationSummary {
+            files,
+            subjects: subjects.len(),
+            lab_rows,
+            events: subjects.len(),
+            seed,
+        });
+    }
+    // ... or the dated events.
     let mut ev = CsvText::new(',', false);
     ev.row(&["study_id", "subject_id", "event", "event_date"]);
     let mut events = 0;
@@ -432,6 +469,22 @@ impl CsvText {
         }
         self.out.push_str(self.eol);
     }
+    /// Append fields to the row written last.
+    fn extend_last(&mut self, fields: &[&str]) {
+        let cut = self.out.len() - self.eol.len();
+        self.out.truncate(cut);
+        for f in fields {
+            self.out.push(self.delim);
+            if f.contains(self.delim) || f.contains('"') || f.contains('\n') || f.contains('\r') {
+                self.out.push('"');
+                self.out.push_str(&f.replace('"', "\"\""));
+                self.out.push('"');
+            } else {
+                self.out.push_str(f);
+            }
+        }
+        self.out.push_str(self.eol);
+    }
     fn finish(self) -> String {
         self.out
     }
@@ -454,6 +507,7 @@ fn make_subjects(
     sim: &Simulation,
     n: usize,
     start: NaiveDate,
+    seed: u64,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<Subject>, SimulateError> {
     let arms = &lp.pipeline.arms;
@@ -481,6 +535,8 @@ fn make_subjects(
         .collect();
     let cut = start + Days::new((sim.followup_months * DAYS_PER_MONTH).round() as u64);
     let lambda0 = std::f64::consts::LN_2 / (sim.survival.control_median_months * DAYS_PER_MONTH);
+    // Extra subject columns come from their own stream: declaring them changes nothing else.
+    let mut col_rng = ChaCha8Rng::seed_from_u64(seed ^ COLUMN_STREAM);
     let mut out = Vec::with_capacity(n);
     for (si, offsets) in per_site.iter_mut().enumerate() {
         offsets.sort_unstable();
@@ -519,7 +575,10 @@ fn make_subjects(
             } else {
                 1.0
             };
-            let rate = lambda0 * hr * (sim.survival.severity_log_hr * severity).exp();
+            let consent = rand_date - Days::new(consent_offset as u64);
+            let (extra, column_log_hr) = subject_columns(sim, consent, &mut col_rng);
+            let rate =
+                lambda0 * hr * (sim.survival.severity_log_hr * severity + column_log_hr).exp();
             let t_death = exp_time(rng, rate);
             let t_tx = exp_time(rng, sim.survival.transplant_per_year / 365.25);
             let t_wd = exp_time(rng, sim.survival.withdrawal_per_year / 365.25);
@@ -559,10 +618,55 @@ fn make_subjects(
                 transplant,
                 withdrawal,
                 doses,
+                extra,
             });
         }
     }
     Ok(out)
+}
+
+/// The values of the extra subject columns of one subject, and the sum of their log hazard
+/// ratios.
+fn subject_columns(
+    sim: &Simulation,
+    consent: NaiveDate,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<String>, f64) {
+    let mut values = Vec::with_capacity(sim.subject_columns.len());
+    let mut log_hr = 0.0;
+    for c in &sim.subject_columns {
+        let blank = c.missing_rate > 0.0 && rng.random::<f64>() < c.missing_rate;
+        let v = if !c.values.is_empty() {
+            let w: Vec<f64> = if c.weights.len() == c.values.len() {
+                c.weights.clone()
+            } else {
+                vec![1.0; c.values.len()]
+            };
+            let mut x = rng.random::<f64>() * w.iter().sum::<f64>();
+            let mut k = c.values.len() - 1;
+            for (i, wi) in w.iter().enumerate() {
+                if x < *wi {
+                    k = i;
+                    break;
+                }
+                x -= wi;
+            }
+            if !blank {
+                log_hr += c.log_hr.get(&c.values[k]).copied().unwrap_or(0.0);
+            }
+            c.values[k].clone()
+        } else if let Some(m) = &c.normal {
+            let x = (m.mean + m.sd * normal(rng)).clamp(m.min, m.max);
+            format!("{:.*}", c.decimals as usize, x)
+        } else if let Some(d) = c.days_before_consent {
+            let back = rng.random_range(d.min..=d.max);
+            (consent - Days::new(u64::from(back))).to_string()
+        } else {
+            String::new()
+        };
+        values.push(if blank { String::new() } else { v });
+    }
+    (values, log_hr)
 }
 
 /// Study day (CDISC, no day 0) to an offset in days from the reference date.
@@ -630,6 +734,10 @@ fn make_labs(
     for (si, site) in sim.sites.iter().enumerate() {
         let mut m = BTreeMap::new();
         for t in &tests {
+            if !t.lab.categories.is_empty() {
+                m.insert(t.code, (String::new(), Conversion::Identity, 0));
+                continue;
+            }
             let unit = site
                 .units
                 .get(t.code)
@@ -642,11 +750,15 @@ fn make_labs(
                     key: format!("simulation.sites[{si}].units.{}", t.code),
                     message: e.to_string(),
                 })?;
-            let extra = match conv {
-                Conversion::Linear { factor } if factor < 1.0 => (-factor.log10()).ceil() as u32,
-                _ => 0,
+            let dec = match conv {
+                Conversion::Linear { factor } if factor < 1.0 => {
+                    t.decimals + (-factor.log10()).ceil() as u32
+                }
+                // A log10 standard reported on the linear scale (copies/mL): whole numbers.
+                Conversion::FromLog10 { .. } => 0,
+                _ => t.decimals,
             };
-            m.insert(t.code, (unit, conv, t.decimals + extra));
+            m.insert(t.code, (unit, conv, dec));
         }
         site_conv.push(m);
     }
@@ -717,10 +829,13 @@ fn make_labs(
                     0.0
                 };
                 let y = l.mean + change + effect + b[ti] + e_sd(l) * normal(rng);
-                let value = match l.scale {
+                let mut value = match l.scale {
                     SimScale::Linear => y,
                     SimScale::Log => y.exp(),
                 };
+                if l.zero_below.is_some_and(|z| value < z) {
+                    value = 0.0;
+                }
                 let (unit, conv, dec) = &site_conv[s.site][t.code];
                 let to_site = |v: f64| conv.apply(v).unwrap_or(v);
                 let fmt = |v: f64| {
@@ -731,7 +846,13 @@ fn make_labs(
                         txt
                     }
                 };
-                let mut result = if l.lloq.is_some_and(|q| value < q) {
+                let category = (!l.categories.is_empty()).then(|| {
+                    let k = l.cuts.iter().filter(|c| y > **c).count();
+                    l.categories[k.min(l.categories.len() - 1)].clone()
+                });
+                let mut result = if let Some(c) = &category {
+                    c.clone()
+                } else if l.lloq.is_some_and(|q| value < q) {
                     format!("<{}", fmt(to_site(l.lloq.unwrap_or(0.0))))
                 } else if l.uloq.is_some_and(|q| value > q) {
                     format!(">{}", fmt(to_site(l.uloq.unwrap_or(0.0))))
@@ -740,7 +861,7 @@ fn make_labs(
                 } else {
                     fmt(to_site(value))
                 };
-                let numeric = !result.starts_with(['<', '>']);
+                let numeric = category.is_none() && !result.starts_with(['<', '>']);
                 let u: f64 = rng.random();
                 if u < mess.blank_rate {
                     result.clear();
@@ -756,8 +877,12 @@ fn make_labs(
                 } else if u < mess.unit_typo_rate + mess.unit_spelling_rate {
                     unit_txt = spelling_variant(&unit_txt);
                 }
+                if category.is_some() {
+                    unit_txt.clear();
+                }
                 let (lo, hi) = t
                     .normal
+                    .filter(|_| category.is_none())
                     .map(|n| n.for_sex(Some(s.sex)))
                     .unwrap_or((None, None));
                 let rng_txt = |v: Option<f64>| v.map(|v| fmt(to_site(v))).unwrap_or_default();

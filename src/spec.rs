@@ -789,6 +789,32 @@ pub struct Analysis {
     /// MMRM options (ignored by other methods).
     #[serde(default)]
     pub mmrm: MmrmOptions,
+    /// Responder options (ignored by other methods).
+    #[serde(default)]
+    pub responders: ResponderOptions,
+    /// Survival options (ignored by other methods).
+    #[serde(default)]
+    pub survival: SurvivalOptions,
+}
+
+/// Responder options of an analysis (`[analyses.responders]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderOptions {
+    /// A benchmark rate; each arm's proportion is also tested against it (exact one-sample
+    /// binomial test with the Clopper-Pearson interval).
+    #[serde(default)]
+    pub benchmark: Option<f64>,
+}
+
+/// Survival options of an analysis (`[analyses.survival]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurvivalOptions {
+    /// A stratification column of the subjects file (`inputs.subjects.strata`) whose levels
+    /// replace the arms as the groups (Kaplan-Meier per level, log-rank across the levels).
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 /// MMRM options of an analysis.
@@ -986,6 +1012,11 @@ pub struct Simulation {
     /// when absent.
     #[serde(default)]
     pub assessments: Option<SimAssessments>,
+    /// Extra subject-level columns of `subjects.csv` (e.g. facts eligibility criteria read, or a
+    /// stratum). Drawn from their own random stream, so adding them leaves every other value of
+    /// the simulation unchanged.
+    #[serde(default)]
+    pub subject_columns: Vec<SimColumn>,
 }
 
 /// The model of simulated assessments: per subject and lab visit date, a latent
@@ -1021,6 +1052,47 @@ pub struct SimEncephalopathy {
     pub grade_1_2: f64,
     /// Grade 3–4.
     pub grade_3_4: f64,
+}
+
+/// One extra simulated column of the subjects file. Exactly one of `values`, `normal` or
+/// `days_before_consent` says what it holds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimColumn {
+    /// Column name (header of `subjects.csv`).
+    pub name: String,
+    /// Categories, drawn with `weights` (equal weights when empty).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Relative weights of `values`.
+    #[serde(default)]
+    pub weights: Vec<f64>,
+    /// A number: normal, clamped to `[min, max]`, written with `decimals`.
+    #[serde(default)]
+    pub normal: Option<AgeModel>,
+    /// Decimals of a `normal` column.
+    #[serde(default)]
+    pub decimals: u32,
+    /// A date this many days before the consent date, uniform over `[min, max]`.
+    #[serde(default)]
+    pub days_before_consent: Option<DayRange>,
+    /// Probability that the field is blank (the fact is absent, e.g. never happened).
+    #[serde(default)]
+    pub missing_rate: f64,
+    /// Categorical columns: log hazard ratio of death per category (added to the model of
+    /// `[simulation.survival]`); categories not listed add 0.
+    #[serde(default)]
+    pub log_hr: BTreeMap<String, f64>,
+}
+
+/// An inclusive range of whole days.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayRange {
+    /// Smallest number of days.
+    pub min: u32,
+    /// Largest number of days.
+    pub max: u32,
 }
 
 /// Age in years: normal, truncated to `[min, max]`.
@@ -1087,6 +1159,10 @@ pub struct SurvivalModel {
     /// Withdrawal rate per year (dropout: no more visits).
     #[serde(default)]
     pub withdrawal_per_year: f64,
+    /// Write `events.csv` in the `tte` layout for this endpoint code instead of the `events`
+    /// layout: the modelled event (the hazard above) or censoring, one row per subject.
+    #[serde(default)]
+    pub tte_endpoint: Option<String>,
 }
 
 /// Rates of the defects of real transfers, per row unless said otherwise.
@@ -1156,6 +1232,17 @@ pub struct SimLab {
     /// Decimals written.
     #[serde(default)]
     pub decimals: u32,
+    /// Values below this (standard unit) are written as 0, e.g. a daily insulin dose that
+    /// stopped.
+    #[serde(default)]
+    pub zero_below: Option<f64>,
+    /// Qualitative tests: categories from the lowest to the highest latent value; the model
+    /// value (on its scale) falls between consecutive `cuts`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Qualitative tests: increasing cut points of the model value, one fewer than `categories`.
+    #[serde(default)]
+    pub cuts: Vec<f64>,
 }
 
 /// Scale of a simulated test.
@@ -1848,6 +1935,7 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 "needs [derive] missing_visits = \"locf\"".to_string(),
             );
         }
+        check_analysis_options(p, i, a, &mut push);
     }
     if let Some(t) = p.validation.max_error_percent
         && !(0.0..=100.0).contains(&t)
@@ -2004,6 +2092,34 @@ fn check_criteria(lp: &LoadedPipeline, codes: &BTreeSet<&str>, out: &mut Vec<Pro
     }
 }
 
+/// `[analyses.responders] benchmark` and `[analyses.survival] by` hold usable values.
+fn check_analysis_options(
+    p: &Pipeline,
+    i: usize,
+    a: &Analysis,
+    push: &mut impl FnMut(String, String),
+) {
+    if let Some(b) = a.responders.benchmark
+        && !(b > 0.0 && b < 1.0)
+    {
+        push(
+            format!("analyses[{i}].responders.benchmark"),
+            format!("benchmark rate {b} must be between 0 and 1"),
+        );
+    }
+    if let Some(by) = &a.survival.by
+        && !p.inputs.subjects.strata.contains(by)
+    {
+        push(
+            format!("analyses[{i}].survival.by"),
+            format!(
+                "`{by}` is not one of inputs.subjects.strata ({})",
+                p.inputs.subjects.strata.join(", ")
+            ),
+        );
+    }
+}
+
 fn check_simulation(
     lp: &LoadedPipeline,
     sim: &Simulation,
@@ -2035,6 +2151,18 @@ fn check_simulation(
         push("simulation.age".into(), "need min ≤ max and sd ≥ 0".into());
     }
     let sv = &sim.survival;
+    if let Some(ep) = &sv.tte_endpoint
+        && (ep.is_empty()
+            || ep.len() > 8
+            || !ep
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    {
+        push(
+            "simulation.survival.tte_endpoint".into(),
+            format!("endpoint `{ep}` must be 1-8 upper-case letters or digits (PARAMCD)"),
+        );
+    }
     if sv.control_median_months <= 0.0 || sv.hazard_ratio <= 0.0 {
         push(
             "simulation.survival".into(),
@@ -2144,6 +2272,115 @@ fn check_simulation(
                         format!("visit `{v}` is not one of the windows"),
                     );
                 }
+            }
+        }
+        let qualitative = p
+            .labs
+            .iter()
+            .find(|t| &t.code == code)
+            .is_some_and(|t| t.result == ResultKind::Qualitative);
+        if qualitative {
+            if l.categories.is_empty() || l.cuts.len() + 1 != l.categories.len() {
+                push(
+                    format!("{key}.categories"),
+                    format!(
+                        "qualitative test {code} needs `categories` and one fewer `cuts` ({} categories, {} cuts)",
+                        l.categories.len(),
+                        l.cuts.len()
+                    ),
+                );
+            }
+            if l.cuts
+                .windows(2)
+                .any(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
+            {
+                push(format!("{key}.cuts"), "cuts must increase".into());
+            }
+        } else if !l.categories.is_empty() || !l.cuts.is_empty() {
+            push(
+                format!("{key}.categories"),
+                format!(
+                    "{code} is a numeric test; `categories` and `cuts` are for qualitative tests"
+                ),
+            );
+        }
+    }
+    let reserved = [
+        "study_id",
+        "site_id",
+        "subject_id",
+        "arm",
+        "randomization_date",
+        "consent_date",
+        "first_dose_date",
+        "doses_received",
+        "sex",
+        "age",
+        "birth_date",
+        "initials",
+    ];
+    let mut names = BTreeSet::new();
+    for (i, c) in sim.subject_columns.iter().enumerate() {
+        let key = format!("simulation.subject_columns[{i}]");
+        if c.name.trim().is_empty() || reserved.contains(&c.name.as_str()) {
+            push(
+                format!("{key}.name"),
+                format!(
+                    "`{}` is empty or a column the simulator already writes",
+                    c.name
+                ),
+            );
+        }
+        if !names.insert(c.name.as_str()) {
+            push(
+                format!("{key}.name"),
+                format!("column `{}` is declared twice", c.name),
+            );
+        }
+        let kinds = usize::from(!c.values.is_empty())
+            + usize::from(c.normal.is_some())
+            + usize::from(c.days_before_consent.is_some());
+        if kinds != 1 {
+            push(
+                key.clone(),
+                "give exactly one of `values`, `normal`, `days_before_consent`".into(),
+            );
+        }
+        if !c.weights.is_empty()
+            && (c.weights.len() != c.values.len()
+                || c.weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+                || c.weights.iter().sum::<f64>() <= 0.0)
+        {
+            push(
+                format!("{key}.weights"),
+                "one non-negative weight per value, not all zero".into(),
+            );
+        }
+        if let Some(n) = &c.normal
+            && (n.min > n.max || n.sd < 0.0)
+        {
+            push(format!("{key}.normal"), "need min ≤ max and sd ≥ 0".into());
+        }
+        if let Some(d) = c.days_before_consent
+            && d.min > d.max
+        {
+            push(
+                format!("{key}.days_before_consent"),
+                "need min ≤ max".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&c.missing_rate) {
+            push(
+                format!("{key}.missing_rate"),
+                "rate must be between 0 and 1".into(),
+            );
+        }
+        for v in c.log_hr.keys() {
+            if !c.values.contains(v) {
+                push(
+                    format!("{key}.log_hr"),
+                    format!("`{v}` is not one of the column's `values`"),
+                );
             }
         }
     }

@@ -260,3 +260,123 @@ fn assessment_columns_and_spellings() {
         ],
     );
 }
+
+/// The keys the seed pipelines added: `flag()`/`basetext()` in responses, `by` and `benchmark`
+/// in `[analyses.survival]`/`[analyses.responders]`, qualitative and subject-column simulation models, `tte_endpoint`. Each misuse is
+/// reported with its key path.
+#[test]
+fn seed_pipeline_keys_are_checked() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("check_seed_keys");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = std::fs::canonicalize("tests/fixtures/data").unwrap();
+    let base = std::fs::read_to_string(format!("{P}/minimal.toml"))
+        .unwrap()
+        .replace("../data", &data.to_string_lossy());
+    let text = format!(
+        r#"{base}
+[[analyses]]
+id = "km"
+method = "survival"
+[analyses.survival]
+by = "remission"
+
+[[analyses]]
+id = "resp"
+method = "responders"
+[analyses.responders]
+benchmark = 1.5
+
+[[labs]]
+code = "HBEAG"
+name = "HBeAg"
+unit = "1"
+result = "qualitative"
+values = ["POSITIVE", "NEGATIVE"]
+
+[[responses]]
+id = "A"
+description = "uses a later rule"
+when = "flag(B)"
+
+[[responses]]
+id = "B"
+description = "baseline category"
+when = "basetext(HBEAG) == \"POSITIVE\""
+
+[simulation]
+subjects = 10
+seed = 1
+start_date = "2020-01-01"
+accrual_days = 10
+followup_months = 12
+age = {{ mean = 50, sd = 5, min = 18, max = 80 }}
+male_fraction = 0.5
+
+[[simulation.sites]]
+id = "01"
+
+[simulation.survival]
+control_median_months = 12
+hazard_ratio = 1
+tte_endpoint = "dfs"
+
+[[simulation.subject_columns]]
+name = "age"
+values = ["A"]
+normal = {{ mean = 1, sd = 1, min = 0, max = 2 }}
+
+[[simulation.subject_columns]]
+name = "stage"
+values = ["A", "B"]
+weights = [1]
+log_hr = {{ C = 1 }}
+
+[simulation.labs.ALB]
+mean = 30
+sd = 5
+correlation = 0.5
+categories = ["LOW", "HIGH"]
+cuts = [30]
+
+[simulation.labs.HBEAG]
+mean = 0
+sd = 1
+correlation = 0.5
+"#
+    );
+    let path = dir.join("seed_keys.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = [
+        "analyses[1].survival.by: `remission` is not one of inputs.subjects.strata ()",
+        "analyses[2].responders.benchmark: benchmark rate 1.5 must be between 0 and 1",
+        "responses[0].when: flag(B): `B` is not a rule declared before this one",
+        "simulation.survival.tte_endpoint: endpoint `dfs` must be 1-8 upper-case letters or digits (PARAMCD)",
+        "simulation.labs.ALB.categories: ALB is a numeric test; `categories` and `cuts` are for qualitative tests",
+        "simulation.labs.HBEAG.categories: qualitative test HBEAG needs `categories` and one fewer `cuts` (0 categories, 0 cuts)",
+        "simulation.subject_columns[0].name: `age` is empty or a column the simulator already writes",
+        "simulation.subject_columns[0]: give exactly one of `values`, `normal`, `days_before_consent`",
+        "simulation.subject_columns[1].weights: one non-negative weight per value, not all zero",
+        "simulation.subject_columns[1].log_hr: `C` is not one of the column's `values`",
+    ];
+    for w in want {
+        assert!(
+            stderr.lines().any(|l| l.ends_with(w)),
+            "missing `{w}` in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.ends_with(&format!(
+            "trialpipe: error: {} problem(s) in the pipeline file\n",
+            want.len()
+        )),
+        "{stderr}"
+    );
+}

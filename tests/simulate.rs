@@ -65,16 +65,46 @@ fn same_seed_gives_byte_identical_files() {
     );
 }
 
+/// The pipelines `make sample-data` simulates (its `SIMULATED` list).
+fn simulated_pipelines() -> Vec<String> {
+    let make = std::fs::read_to_string("Makefile").unwrap();
+    let line = make
+        .lines()
+        .find_map(|l| l.strip_prefix("SIMULATED := "))
+        .expect("Makefile lists SIMULATED pipelines");
+    line.split_whitespace().map(str::to_string).collect()
+}
+
 #[test]
 fn committed_sample_data_is_what_make_sample_data_produces() {
-    let out = tmp("sim_sample");
-    simulate(Path::new("pipelines/msc_cirrhosis.toml"), &out, &[]);
-    let committed = files(Path::new("sample_data/msc_cirrhosis"));
-    assert_eq!(
-        files(&out),
-        committed,
-        "run `make sample-data` and commit the result"
-    );
+    let names = simulated_pipelines();
+    assert!(names.contains(&"msc_cirrhosis".to_string()));
+    for name in names {
+        let out = tmp(&format!("sim_sample_{name}"));
+        simulate(Path::new(&format!("pipelines/{name}.toml")), &out, &[]);
+        let committed = files(Path::new(&format!("sample_data/{name}")));
+        assert_eq!(
+            files(&out),
+            committed,
+            "{name}: run `make sample-data` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn every_pipeline_with_a_simulation_is_in_make_sample_data() {
+    let names = simulated_pipelines();
+    for e in std::fs::read_dir("pipelines").unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        if text.lines().any(|l| l.trim() == "[simulation]") {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            assert!(
+                names.contains(&stem),
+                "{stem} is missing from SIMULATED in the Makefile"
+            );
+        }
+    }
 }
 
 const RECOVERY: &str = r#"
@@ -257,4 +287,108 @@ fn large_trial_recovers_true_effects() {
         (hr.ln() - 0.6f64.ln()).abs() < 4.0 * se_log,
         "hazard ratio {hr:.3}, true 0.6 (SE of log HR {se_log:.3})"
     );
+}
+
+/// Extra subject columns come from their own random stream: declaring them changes no lab or
+/// event value, and only appends columns to `subjects.csv`.
+#[test]
+fn subject_columns_leave_everything_else_unchanged() {
+    let (a, b) = (tmp("sim_cols_a"), tmp("sim_cols_b"));
+    let small = RECOVERY.replace("subjects = 4000", "subjects = 200");
+    std::fs::write(a.join("sim.toml"), &small).unwrap();
+    let with_columns = format!(
+        "{small}\n[[simulation.subject_columns]]\nname = \"stage\"\nvalues = [\"I\", \"II\"]\n\n[[simulation.subject_columns]]\nname = \"diagnosis_date\"\ndays_before_consent = {{ min = 100, max = 900 }}\nmissing_rate = 0.3\n"
+    );
+    std::fs::write(b.join("sim.toml"), with_columns).unwrap();
+    simulate(&a.join("sim.toml"), &a.join("out"), &[]);
+    simulate(&b.join("sim.toml"), &b.join("out"), &[]);
+    let (fa, fb) = (files(&a.join("out")), files(&b.join("out")));
+    assert_eq!(fa["labs_site01.csv"], fb["labs_site01.csv"]);
+    assert_eq!(fa["events.csv"], fb["events.csv"]);
+    let (sa, sb) = (
+        String::from_utf8(fa["subjects.csv"].clone()).unwrap(),
+        String::from_utf8(fb["subjects.csv"].clone()).unwrap(),
+    );
+    assert_eq!(sa.lines().count(), sb.lines().count());
+    for (la, lb) in sa.lines().zip(sb.lines()) {
+        assert!(lb.starts_with(&format!("{la},")), "{la} / {lb}");
+        assert_eq!(lb.split(',').count(), la.split(',').count() + 2);
+    }
+}
+
+/// The opt-in models recover their parameters: category weights and blanks of a subject column,
+/// dates within their range, a qualitative test's category probabilities (the latent normal cut
+/// at 0, shifted by the arm effect), and the share of values written as 0 by `zero_below`.
+#[test]
+fn opt_in_models_recover_their_parameters() {
+    let dir = tmp("sim_opt_in");
+    let text = RECOVERY
+        .replace(
+            "[simulation.labs.BILI]\nscale = \"log\"",
+            "[simulation.labs.BILI]\nzero_below = 30\nscale = \"log\"",
+        )
+        .replace(
+            "[simulation]\n",
+            "[[labs]]\ncode = \"HBEAG\"\nname = \"HBeAg\"\nunit = \"1\"\nresult = \"qualitative\"\nvalues = [\"POSITIVE\", \"NEGATIVE\"]\n\n[simulation]\n",
+        )
+        + "\n[simulation.labs.HBEAG]\nmean = 0.5\nsd = 1.0\ncorrelation = 0.5\neffect = { \"WEEK 24\" = -1.0 }\ncategories = [\"NEGATIVE\", \"POSITIVE\"]\ncuts = [0.0]\n\n[[simulation.subject_columns]]\nname = \"stage\"\nvalues = [\"I\", \"II\", \"III\"]\nweights = [0.7, 0.2, 0.1]\nmissing_rate = 0.1\n\n[[simulation.subject_columns]]\nname = \"diagnosis_date\"\ndays_before_consent = { min = 10, max = 20 }\n";
+    let pipeline = dir.join("sim.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    simulate(&pipeline, &dir, &[]);
+
+    let mut arm: HashMap<String, String> = HashMap::new();
+    let mut stage: BTreeMap<String, f64> = BTreeMap::new();
+    let mut rd = csv::Reader::from_path(dir.join("subjects.csv")).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let mut n = 0.0;
+    for r in rd.records() {
+        let r = r.unwrap();
+        arm.insert(r[col("subject_id")].to_string(), r[col("arm")].to_string());
+        *stage.entry(r[col("stage")].to_string()).or_default() += 1.0;
+        let consent: chrono::NaiveDate = r[col("consent_date")].parse().unwrap();
+        let diag: chrono::NaiveDate = r[col("diagnosis_date")].parse().unwrap();
+        assert!((10..=20).contains(&(consent - diag).num_days()));
+        n += 1.0;
+    }
+    let near = |p: f64, want: f64, n: f64, what: &str| {
+        let se = (want * (1.0 - want) / n).sqrt();
+        assert!((p - want).abs() < 4.0 * se, "{what}: {p} vs {want} (n {n})");
+    };
+    near(stage[""] / n, 0.1, n, "blank stage");
+    near(stage["I"] / n, 0.9 * 0.7, n, "stage I");
+    near(stage["III"] / n, 0.9 * 0.1, n, "stage III");
+
+    // (arm, visit) -> (positive, total); zero BILI at baseline.
+    let mut q: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    let (mut zero, mut bili) = (0.0, 0.0);
+    let mut rd = csv::Reader::from_path(dir.join("labs_site01.csv")).unwrap();
+    for r in rd.records() {
+        let r = r.unwrap();
+        let (subject, visit, code, result) = (&r[2], &r[3], &r[5], &r[7]);
+        if code == "HBEAG" && visit != "UNSCHEDULED" {
+            assert!(["POSITIVE", "NEGATIVE"].contains(&result), "{result}");
+            assert_eq!(&r[8], "", "a qualitative result has no unit");
+            let c = q
+                .entry((arm[subject].clone(), visit.to_string()))
+                .or_default();
+            c.1 += 1.0;
+            c.0 += f64::from(u8::from(result == "POSITIVE"));
+        }
+        if code == "BILI" && visit == "BASELINE" {
+            bili += 1.0;
+            zero += f64::from(u8::from(result.parse::<f64>().unwrap() == 0.0));
+        }
+    }
+    // Phi(0.5) = 0.691462, Phi(-0.5) = 0.308538; P(BILI < 30) = Phi((ln 30 - 3.7) / 0.6) = 0.309240.
+    for (key, want) in [
+        (("A", "BASELINE"), 0.691462),
+        (("P", "BASELINE"), 0.691462),
+        (("P", "WEEK 24"), 0.691462),
+        (("A", "WEEK 24"), 0.308538),
+    ] {
+        let (x, m) = q[&(key.0.to_string(), key.1.to_string())];
+        near(x / m, want, m, &format!("HBEAG positive {key:?}"));
+    }
+    near(zero / bili, 0.309240, bili, "BILI written as 0");
 }

@@ -1,0 +1,170 @@
+//! Helpers shared by the seed-pipeline tests (`tests/seed_*.rs`): run a pipeline with the real
+//! binary, export derived Parquet to CSV for R, run an R oracle script, and read both result sets
+//! keyed by (METHOD, PARAMCD, AVISIT, GROUP).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use trialpipe::store::read_parquet_text;
+
+/// (method, paramcd, avisit, group).
+pub type Key = (String, String, String, String);
+
+/// Key -> quantity -> value.
+pub type Results = BTreeMap<Key, BTreeMap<String, f64>>;
+
+/// A fresh scratch directory under the cargo test temp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `trialpipe run PIPELINE --out OUT --force`; returns the exit code and stderr.
+pub fn run(pipeline: &str, out: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+        .args(["--quiet", "run", pipeline, "--force", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Columns of a Parquet file as text, by name.
+pub fn columns(parquet: &Path) -> BTreeMap<String, Vec<Option<String>>> {
+    read_parquet_text(parquet)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name.clone(), c.values))
+        .collect()
+}
+
+/// Write the named columns of a Parquet file as CSV (nulls as empty fields).
+pub fn export(parquet: &Path, csv: &Path, cols: &[&str]) {
+    let data = columns(parquet);
+    let pick: Vec<&Vec<Option<String>>> = cols
+        .iter()
+        .map(|c| data.get(*c).unwrap_or_else(|| panic!("no column {c}")))
+        .collect();
+    let mut w = csv::Writer::from_path(csv).unwrap();
+    w.write_record(cols).unwrap();
+    for i in 0..pick[0].len() {
+        w.write_record(pick.iter().map(|c| c[i].clone().unwrap_or_default()))
+            .unwrap();
+    }
+    w.flush().unwrap();
+}
+
+/// Run an R script with arguments; panics with R's stderr when it fails.
+pub fn rscript(script: &str, args: &[&Path]) {
+    let r = Command::new("Rscript")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("Rscript not found ({e}): apt-get install r-base-core r-cran-nlme r-cran-emmeans r-cran-survival")
+        });
+    assert!(
+        r.status.success(),
+        "R failed: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}
+
+/// `results/comparisons.csv` of a run.
+pub fn ours(out: &Path) -> Results {
+    let mut res = Results::new();
+    let mut rd = csv::Reader::from_path(out.join("results/comparisons.csv")).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let idx = |n: &str| h.iter().position(|x| x == n).unwrap();
+    for rec in rd.records() {
+        let rec = rec.unwrap();
+        let key = (
+            rec[idx("METHOD")].to_string(),
+            rec[idx("PARAMCD")].to_string(),
+            rec[idx("AVISIT")].to_string(),
+            rec[idx("GROUP")].to_string(),
+        );
+        let mut q = BTreeMap::new();
+        for (col, name) in [
+            ("N", "n"),
+            ("ESTIMATE", "estimate"),
+            ("SE", "se"),
+            ("DF", "df"),
+            ("LCL", "lcl"),
+            ("UCL", "ucl"),
+            ("STATISTIC", "statistic"),
+            ("PVALUE", "p_value"),
+            ("PADJ", "p_adjusted"),
+        ] {
+            if let Ok(v) = rec[idx(col)].parse::<f64>() {
+                q.insert(name.to_string(), v);
+            }
+        }
+        res.insert(key, q);
+    }
+    res
+}
+
+/// Rows `method,paramcd,avisit,group,quantity,value` written by an R oracle script.
+pub fn expected(csv: &Path) -> Vec<(Key, String, f64)> {
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(csv)
+        .unwrap();
+    rd.records()
+        .map(|r| {
+            let r = r.unwrap();
+            let s = |i: usize| {
+                let v = r[i].to_string();
+                if v == "NA" { String::new() } else { v }
+            };
+            (
+                (s(0), s(1), s(2), s(3)),
+                r[4].to_string(),
+                r[5].trim().parse().unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+/// Compare every R value with ours; `tol(method, quantity)` gives the relative tolerance.
+/// Returns the number of values compared; panics listing every mismatch.
+pub fn compare(ours: &Results, r: &Path, tol: impl Fn(&str, &str) -> f64) -> usize {
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for (key, quantity, value) in expected(r) {
+        let Some(mine) = ours.get(&key).and_then(|q| q.get(&quantity)) else {
+            failures.push(format!(
+                "{key:?} {quantity}: R {value}, missing in trialpipe"
+            ));
+            continue;
+        };
+        n += 1;
+        let rel = tol(&key.0, &quantity);
+        let se = ours[&key].get("se").copied();
+        let ok = if key.0.starts_with("mmrm") && quantity == "estimate" {
+            // nlme stops short of full convergence: estimates within `rel` of their SE.
+            (mine - value).abs() <= rel * se.unwrap_or(0.0)
+        } else {
+            (mine - value).abs() <= rel * value.abs() || (mine - value).abs() < 1e-12
+        };
+        if !ok {
+            failures.push(format!("{key:?} {quantity}: R {value}, trialpipe {mine}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    n
+}
