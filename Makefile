@@ -7,7 +7,7 @@ BIN := $(TARGET_DIR)/debug/trialpipe
 PIPELINE ?= pipelines/msc_cirrhosis.toml
 OUT ?= out/MSC-LC
 
-.PHONY: help run build test lint fmt doc sample-data bench check-pipelines ingest validate derive analyze report clean
+.PHONY: help run build test lint fmt doc sample-data bench bench-mmrm check-pipelines ingest validate derive analyze report clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,8 +50,12 @@ doc: ## Build the API documentation (target/doc)
 sample-data: build ## Regenerate sample_data/msc_cirrhosis (60 subjects, seed from the pipeline)
 	$(BIN) simulate pipelines/msc_cirrhosis.toml --out sample_data/msc_cirrhosis
 
-bench: ## Benchmarks (release build; see docs/benchmarks.md)
+bench: ## Benchmarks: validate/derive vs pandas, then MMRM vs nlme (release; docs/benchmarks.md)
 	bash benches/run.sh
+	bash benches/mmrm.sh
+
+bench-mmrm: ## MMRM vs nlme::gls only (SUBJECTS=1000000 for the large run; docs/benchmarks.md)
+	bash benches/mmrm.sh
 
 clean: ## Remove outputs (not the build cache)
 	rm -rf out
