@@ -355,7 +355,26 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                 } else {
                     a.params.iter().map(String::as_str).collect()
                 };
-                responder_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, conf);
+                let strata = p
+                    .inputs
+                    .subjects
+                    .strata
+                    .first()
+                    .map(|f| (f.as_str(), &d.strata));
+                let correction = match a.responders.cmh_correction {
+                    crate::spec::CorrectionName::None => stats::ContinuityCorrection::None,
+                    crate::spec::CorrectionName::Yates => stats::ContinuityCorrection::Yates,
+                };
+                responder_rows(
+                    &mut out.results,
+                    &a.id,
+                    &d.adrs,
+                    &ids,
+                    &arms,
+                    conf,
+                    strata,
+                    correction,
+                );
             }
             Method::Survival => {
                 survival_rows(
@@ -826,6 +845,13 @@ fn mmrm_rows(
     }
 }
 
+/// Subject strata: USUBJID -> stratification column -> level.
+type SubjectStrata = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Proportions, risk difference, odds ratio, chi-square and Fisher per responder rule, visit and
+/// arm contrast; with a stratification factor, also the Cochran-Mantel-Haenszel test and the
+/// Mantel-Haenszel common odds ratio over its levels.
+#[allow(clippy::too_many_arguments)]
 fn responder_rows(
     out: &mut Vec<ResultRow>,
     analysis: &str,
@@ -833,29 +859,44 @@ fn responder_rows(
     ids: &BTreeSet<&str>,
     arms: &Arms,
     conf: f64,
+    strata: Option<(&str, &SubjectStrata)>,
+    cmh_correction: stats::ContinuityCorrection,
 ) {
     // (rule, visit number × 1000, visit) -> arm code -> (responders, subjects with a known flag)
     type Counts<'a> = BTreeMap<&'a str, (u64, u64)>;
+    // The same per (arm code, stratum level).
+    type StratumCounts<'a> = BTreeMap<(&'a str, &'a str), (u64, u64)>;
     let mut cells: BTreeMap<(&str, i64, &str), Counts> = BTreeMap::new();
+    let mut stratified: BTreeMap<(&str, i64, &str), StratumCounts> = BTreeMap::new();
     for f in flags.iter().filter(|f| ids.contains(f.id.as_str())) {
         let (Some(v), Some(arm)) = (f.value, f.armcd.as_deref()) else {
             continue;
         };
-        let c = cells
-            .entry((
-                f.id.as_str(),
-                (f.avisitn * 1000.0).round() as i64,
-                f.avisit.as_str(),
-            ))
-            .or_default()
-            .entry(arm)
-            .or_insert((0, 0));
+        let key = (
+            f.id.as_str(),
+            (f.avisitn * 1000.0).round() as i64,
+            f.avisit.as_str(),
+        );
+        let c = cells.entry(key).or_default().entry(arm).or_insert((0, 0));
         c.1 += 1;
-        if v {
-            c.0 += 1;
+        c.0 += u64::from(v);
+        if let Some((factor, by_subject)) = strata {
+            // A subject without a level is in the stratum "" (as the stratified survival analyses).
+            let level = by_subject
+                .get(&f.usubjid)
+                .and_then(|s| s.get(factor))
+                .map_or("", String::as_str);
+            let c = stratified
+                .entry(key)
+                .or_default()
+                .entry((arm, level))
+                .or_insert((0, 0));
+            c.1 += 1;
+            c.0 += u64::from(v);
         }
     }
-    for ((id, vn, visit), by_arm) in &cells {
+    for (key, by_arm) in &cells {
+        let (id, vn, visit) = key;
         let base = ResultRow {
             analysis: analysis.to_string(),
             paramcd: Some(id.to_string()),
@@ -1001,6 +1042,104 @@ fn responder_rows(
                     },
                 },
             );
+            if let (Some((factor, _)), Some(by_stratum)) = (strata, stratified.get(key)) {
+                cmh_rows(
+                    out,
+                    &base,
+                    &group,
+                    factor,
+                    by_stratum,
+                    (code, ccode),
+                    cmh_correction,
+                    conf,
+                );
+            }
+        }
+    }
+}
+
+/// Cochran-Mantel-Haenszel test and Mantel-Haenszel common odds ratio of `arms.0` versus
+/// `arms.1` over the levels of one stratification factor (`stats::mantel_haenszel`, R's
+/// `mantelhaen.test`). Strata with fewer than 2 subjects in the two arms are left out (R refuses
+/// them; they add nothing to the statistic or the odds ratio) and the note says how many.
+#[allow(clippy::too_many_arguments)]
+fn cmh_rows(
+    out: &mut Vec<ResultRow>,
+    base: &ResultRow,
+    group: &str,
+    factor: &str,
+    by_stratum: &BTreeMap<(&str, &str), (u64, u64)>,
+    arms: (&str, &str),
+    correction: stats::ContinuityCorrection,
+    conf: f64,
+) {
+    let levels: BTreeSet<&str> = by_stratum
+        .keys()
+        .filter(|(arm, _)| *arm == arms.0 || *arm == arms.1)
+        .map(|(_, level)| *level)
+        .collect();
+    let mut tables = Vec::new();
+    let mut n_total = 0;
+    for level in &levels {
+        let (x1, n1) = by_stratum.get(&(arms.0, level)).copied().unwrap_or((0, 0));
+        let (x2, n2) = by_stratum.get(&(arms.1, level)).copied().unwrap_or((0, 0));
+        if n1 + n2 >= 2 {
+            tables.push(stats::Table2x2::new(x1, n1 - x1, x2, n2 - x2));
+            n_total += n1 + n2;
+        }
+    }
+    let left_out = levels.len() - tables.len();
+    let snote = format!(
+        "stratified by {factor} ({} strata{})",
+        tables.len(),
+        if left_out > 0 {
+            format!("; {left_out} with fewer than 2 subjects left out")
+        } else {
+            String::new()
+        }
+    );
+    let cnote = match correction {
+        stats::ContinuityCorrection::None => "no continuity correction",
+        stats::ContinuityCorrection::Yates => "continuity correction 0.5",
+    };
+    let n = Some(n_total as i64);
+    match stats::mantel_haenszel(&tables, correction, Alternative::TwoSided, conf) {
+        Ok(m) => {
+            out.push(ResultRow {
+                method: "cmh".into(),
+                group: group.to_string(),
+                n,
+                statistic: Some(m.statistic),
+                df: Some(1.0),
+                p_value: Some(m.p_value),
+                note: Some(format!("Cochran-Mantel-Haenszel, {snote}; {cnote}")),
+                ..base.clone()
+            });
+            out.push(ResultRow {
+                method: "odds_ratio_mh".into(),
+                group: group.to_string(),
+                n,
+                estimate: Some(m.common_odds_ratio),
+                se: Some(m.se_log),
+                lcl: Some(m.ci.lower),
+                ucl: Some(m.ci.upper),
+                note: Some(format!(
+                    "Mantel-Haenszel common odds ratio, {snote}; Robins-Breslow-Greenland \
+                     interval; SE of log OR"
+                )),
+                ..base.clone()
+            });
+        }
+        Err(e) => {
+            for method in ["cmh", "odds_ratio_mh"] {
+                out.push(ResultRow {
+                    method: method.into(),
+                    group: group.to_string(),
+                    n,
+                    note: Some(format!("{snote}: {e}")),
+                    ..base.clone()
+                });
+            }
         }
     }
 }

@@ -702,6 +702,30 @@ pub struct Analysis {
     /// MMRM options (ignored by other methods).
     #[serde(default)]
     pub mmrm: MmrmOptions,
+    /// Responder options (ignored by other methods).
+    #[serde(default)]
+    pub responders: ResponderOptions,
+}
+
+/// Responder options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderOptions {
+    /// Continuity correction of the Cochran-Mantel-Haenszel test stratified by the first
+    /// stratification factor (default none, as SAS PROC FREQ's CMH statistics).
+    #[serde(default)]
+    pub cmh_correction: CorrectionName,
+}
+
+/// Continuity correction of a chi-square-type test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionName {
+    /// No correction (R's `correct = FALSE`).
+    #[default]
+    None,
+    /// Yates' correction, `|Σ(a - E a)| - 0.5` (R's `correct = TRUE`, its default).
+    Yates,
 }
 
 /// MMRM options of an analysis.
