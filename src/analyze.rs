@@ -13,7 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::derive::{AdlbRow, Derived, TteRow};
 use crate::response::ResponseFlag;
-use crate::spec::{AnalysisVariable, ArmRole, LoadedPipeline, Method, Multiplicity};
+use crate::spec::{
+    AnalysisVariable, ArmRole, LoadedPipeline, Method, Multiplicity, TVarianceName, TiesName,
+    WilcoxonCorrectionName, WilcoxonMethodName,
+};
 use crate::stats::{self, Alternative, StatsError};
 use crate::store::{Column, ColumnData, Table};
 
@@ -230,6 +233,15 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
             }
             Method::TTest | Method::Wilcoxon => {
                 let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                let wmethod = match a.wilcoxon.method {
+                    WilcoxonMethodName::Auto => stats::WilcoxonMethod::Auto,
+                    WilcoxonMethodName::Exact => stats::WilcoxonMethod::Exact,
+                    WilcoxonMethodName::Normal => stats::WilcoxonMethod::Normal,
+                };
+                let wcorrection = match a.wilcoxon.correction {
+                    WilcoxonCorrectionName::Continuity => stats::ContinuityCorrection::Yates,
+                    WilcoxonCorrectionName::None => stats::ContinuityCorrection::None,
+                };
                 for param in &params {
                     for (visit, vn) in &post {
                         let rows = cell(param, visit);
@@ -253,6 +265,18 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                                             ("t_welch", stats::VarianceAssumption::Welch),
                                             ("t_pooled", stats::VarianceAssumption::Pooled),
                                         ] {
+                                            let wanted = match a.t_test.variance {
+                                                TVarianceName::Both => true,
+                                                TVarianceName::Welch => {
+                                                    va == stats::VarianceAssumption::Welch
+                                                }
+                                                TVarianceName::Pooled => {
+                                                    va == stats::VarianceAssumption::Pooled
+                                                }
+                                            };
+                                            if !wanted {
+                                                continue;
+                                            }
                                             push(
                                                 m,
                                                 group.clone(),
@@ -271,10 +295,11 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                                             "wilcoxon_rank_sum",
                                             group.clone(),
                                             n,
-                                            stats::wilcoxon_rank_sum(
+                                            stats::wilcoxon_rank_sum_with(
                                                 &x,
                                                 &y,
-                                                stats::WilcoxonMethod::Auto,
+                                                wmethod,
+                                                wcorrection,
                                                 Alternative::TwoSided,
                                                 conf,
                                             ),
@@ -303,10 +328,11 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                                             "wilcoxon_signed_rank",
                                             label.clone(),
                                             x.len(),
-                                            stats::wilcoxon_signed_rank(
+                                            stats::wilcoxon_signed_rank_with(
                                                 &x,
                                                 0.0,
-                                                stats::WilcoxonMethod::Auto,
+                                                wmethod,
+                                                wcorrection,
                                                 Alternative::TwoSided,
                                                 conf,
                                             ),
@@ -320,6 +346,13 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
             }
             Method::Ancova => {
                 let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                let stratum = p
+                    .inputs
+                    .subjects
+                    .strata
+                    .first()
+                    .filter(|_| a.ancova.stratified)
+                    .map(|f| (f.as_str(), &d.strata));
                 let Some((ccode, clabel)) = arms.control.clone() else {
                     out.skipped
                         .push((a.id.clone(), "ANCOVA needs a control arm".into()));
@@ -345,6 +378,7 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                             &ccode,
                             &clabel,
                             conf,
+                            stratum,
                         );
                     }
                 }
@@ -385,6 +419,10 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                     &arms,
                     conf,
                     &p.inputs.subjects.strata,
+                    match a.survival.ties {
+                        TiesName::Efron => stats::Ties::Efron,
+                        TiesName::Breslow => stats::Ties::Breslow,
+                    },
                 );
             }
             Method::Mmrm => {
@@ -414,6 +452,9 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
         // survival), not its variants.
         if let Some(m) = a.adjust {
             let primary: &[&str] = match a.method {
+                Method::TTest if a.t_test.variance == TVarianceName::Pooled => {
+                    &["t_pooled", "t_paired"]
+                }
                 Method::TTest => &["t_welch", "t_paired"],
                 Method::Wilcoxon => &["wilcoxon_rank_sum", "wilcoxon_signed_rank"],
                 Method::Ancova => &["ancova_difference"],
@@ -504,6 +545,7 @@ fn ancova_rows(
     ccode: &str,
     clabel: &str,
     conf: f64,
+    stratum: Option<(&str, &SubjectStrata)>,
 ) {
     // Arm levels: control first (the reference), then the experimental arms.
     let mut levels: Vec<(&str, &str)> = vec![(ccode, clabel)];
@@ -513,10 +555,47 @@ fn ancova_rows(
             .map(|(c, l)| (c.as_str(), l.as_str())),
     );
     let labels: Vec<&str> = levels.iter().map(|l| l.1).collect();
-    let kept: Vec<&&AdlbRow> = rows
+    // With a stratum factor: its level per subject; subjects without one are left out (R's lm
+    // drops rows with a missing factor) and counted in the note.
+    let level_of = |r: &AdlbRow| -> Option<&str> {
+        let (factor, by_subject) = stratum?;
+        by_subject
+            .get(&r.usubjid)
+            .and_then(|s| s.get(factor))
+            .map(String::as_str)
+            .filter(|l| !l.is_empty())
+    };
+    let in_arms: Vec<&&AdlbRow> = rows
         .iter()
         .filter(|r| levels.iter().any(|l| Some(l.0) == r.armcd.as_deref()))
         .collect();
+    let kept: Vec<&&AdlbRow> = in_arms
+        .iter()
+        .copied()
+        .filter(|r| stratum.is_none() || level_of(r).is_some())
+        .collect();
+    let no_stratum = in_arms.len() - kept.len();
+    let mut stratum_levels: Vec<&str> = kept.iter().filter_map(|r| level_of(r)).collect();
+    stratum_levels.sort_unstable();
+    stratum_levels.dedup();
+    let stratum_codes: Vec<usize> = kept
+        .iter()
+        .filter_map(|r| level_of(r))
+        .map(|l| stratum_levels.binary_search(&l).unwrap_or(0))
+        .collect();
+    let formula = match stratum {
+        None => format!("{} ~ BASE + ARM", var_name(v)),
+        Some((factor, _)) => format!(
+            "{} ~ BASE + ARM + {factor} ({} strata{})",
+            var_name(v),
+            stratum_levels.len(),
+            if no_stratum > 0 {
+                format!("; {no_stratum} subjects without a level left out")
+            } else {
+                String::new()
+            }
+        ),
+    };
     let y: Vec<f64> = kept.iter().filter_map(|r| var_of(r, v)).collect();
     let base: Vec<f64> = kept.iter().filter_map(|r| r.base).collect();
     let codes: Vec<usize> = kept
@@ -538,17 +617,25 @@ fn ancova_rows(
         n: Some(y.len() as i64),
         ..Default::default()
     };
+    let mut factors = vec![stats::Factor {
+        name: "ARM",
+        levels: &labels,
+        codes: &codes,
+    }];
+    if let Some((factor, _)) = stratum {
+        factors.push(stats::Factor {
+            name: factor,
+            levels: &stratum_levels,
+            codes: &stratum_codes,
+        });
+    }
     let model = stats::AncovaModel {
         response: &y,
         covariates: &[stats::Covariate {
             name: "BASE",
             values: &base,
         }],
-        factors: &[stats::Factor {
-            name: "ARM",
-            levels: &labels,
-            codes: &codes,
-        }],
+        factors: &factors,
         arm: 0,
         reference: 0,
         conf_level: conf,
@@ -572,10 +659,11 @@ fn ancova_rows(
                     df: Some(m.df),
                     lcl: Some(m.ci.lower),
                     ucl: Some(m.ci.upper),
-                    note: Some(format!(
-                        "{} ~ BASE + ARM; LS-mean at mean BASE",
-                        var_name(v)
-                    )),
+                    note: Some(if stratum.is_some() {
+                        format!("{formula}; LS-mean at mean BASE, strata weighted equally")
+                    } else {
+                        format!("{formula}; LS-mean at mean BASE")
+                    }),
                     ..row("ancova_lsmean", m.label.clone())
                 });
             }
@@ -588,7 +676,7 @@ fn ancova_rows(
                     ucl: Some(dd.ci.upper),
                     statistic: Some(dd.t),
                     p_value: Some(dd.p_value),
-                    note: Some(format!("{} ~ BASE + ARM", var_name(v))),
+                    note: Some(formula.clone()),
                     ..row("ancova_difference", dd.label.clone())
                 });
             }
@@ -1144,6 +1232,7 @@ fn cmh_rows(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn survival_rows(
     out: &mut Vec<ResultRow>,
     curves_out: &mut Vec<KmCurve>,
@@ -1152,6 +1241,7 @@ fn survival_rows(
     arms: &Arms,
     conf: f64,
     strata: &[String],
+    ties: stats::Ties,
 ) {
     let params: BTreeSet<&str> = tte.iter().map(|r| r.paramcd.as_str()).collect();
     let mut levels: Vec<&(String, String)> = arms.control.iter().collect();
@@ -1300,6 +1390,7 @@ fn survival_rows(
         }
         let copts = stats::CoxOptions {
             conf_level: conf,
+            ties,
             ..Default::default()
         };
         match stats::cox_ph(&time, &event, &group, None, &copts) {

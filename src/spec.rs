@@ -705,6 +705,106 @@ pub struct Analysis {
     /// Responder options (ignored by other methods).
     #[serde(default)]
     pub responders: ResponderOptions,
+    /// ANCOVA options (ignored by other methods).
+    #[serde(default)]
+    pub ancova: AncovaOptions,
+    /// t-test options (ignored by other methods).
+    #[serde(default)]
+    pub t_test: TTestOptions,
+    /// Wilcoxon options (ignored by other methods).
+    #[serde(default)]
+    pub wilcoxon: WilcoxonOptions,
+    /// Survival options (ignored by other methods).
+    #[serde(default)]
+    pub survival: SurvivalOptions,
+}
+
+/// ANCOVA options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AncovaOptions {
+    /// Add the first stratification factor of `inputs.subjects.strata` to the model
+    /// (`variable ~ BASE + ARM + STRAT1`); LS-means weight its levels equally.
+    #[serde(default)]
+    pub stratified: bool,
+}
+
+/// t-test options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TTestOptions {
+    /// Which two-sample t tests to report.
+    #[serde(default)]
+    pub variance: TVarianceName,
+}
+
+/// Variance assumption of the two-sample t test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TVarianceName {
+    /// Welch (`t_welch`) and pooled (`t_pooled`).
+    #[default]
+    Both,
+    /// Welch only (unequal variances).
+    Welch,
+    /// Pooled only (equal variances).
+    Pooled,
+}
+
+/// Wilcoxon options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WilcoxonOptions {
+    /// Exact or normal-approximation p-value and interval.
+    #[serde(default)]
+    pub method: WilcoxonMethodName,
+    /// Continuity correction of the normal approximation.
+    #[serde(default)]
+    pub correction: WilcoxonCorrectionName,
+}
+
+/// Exact or normal approximation (R's `exact =`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WilcoxonMethodName {
+    /// R's rule: exact below 50 observations per group without ties, else normal.
+    #[default]
+    Auto,
+    /// Exact (an error, in `NOTE`, when the data have ties or zero differences).
+    Exact,
+    /// Normal approximation with the tie correction.
+    Normal,
+}
+
+/// Continuity correction of the Wilcoxon normal approximation (R's `correct =`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WilcoxonCorrectionName {
+    /// 0.5 (R's default, `correct = TRUE`).
+    #[default]
+    Continuity,
+    /// None (`correct = FALSE`).
+    None,
+}
+
+/// Survival options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurvivalOptions {
+    /// Tie handling of the Cox models.
+    #[serde(default)]
+    pub ties: TiesName,
+}
+
+/// Cox tie handling (R's `coxph(ties =)`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TiesName {
+    /// Efron (R's default).
+    #[default]
+    Efron,
+    /// Breslow (SAS PROC PHREG's default).
+    Breslow,
 }
 
 /// Responder options of an analysis.
@@ -1720,6 +1820,12 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
             push(
                 format!("analyses[{i}].mmrm.locf_sensitivity"),
                 "needs [derive] missing_visits = \"locf\"".to_string(),
+            );
+        }
+        if a.ancova.stratified && p.inputs.subjects.strata.is_empty() {
+            push(
+                format!("analyses[{i}].ancova.stratified"),
+                "needs inputs.subjects.strata (the first factor is the stratum)".to_string(),
             );
         }
     }

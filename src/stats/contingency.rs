@@ -565,7 +565,8 @@ impl NoncentralHyper {
     }
 }
 
-/// Continuity correction of the chi-square and Mantel-Haenszel tests (R's `correct =`).
+/// Continuity correction of the chi-square, Mantel-Haenszel and (normal
+/// approximation) Wilcoxon tests (R's `correct =`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContinuityCorrection {
     /// Yates' correction, `|O - E| - min(0.5, |O - E|)` (R's default, `correct = TRUE`).
