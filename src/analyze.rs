@@ -1479,7 +1479,11 @@ fn survival_rows(
                         ucl: Some(t.ci.upper),
                         statistic: Some(t.z),
                         p_value: Some(t.p_value),
-                        note: Some(format!("{snote}; {:?} ties; SE of log HR", fit.ties)),
+                        note: Some(format!(
+                            "{snote}; {:?} ties; SE of log HR{}",
+                            fit.ties,
+                            if fit.converged { "" } else { "; NOT CONVERGED" }
+                        )),
                         ..base.clone()
                     });
                 }
@@ -1594,5 +1598,133 @@ pub fn descriptive_table(rows: &[DescRow]) -> Table {
                 ),
             ),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One flag: subject `id` in `arm`, stratum level in `strata`.
+    fn flag(id: &str, arm: &str, value: bool) -> ResponseFlag {
+        ResponseFlag {
+            id: "R".into(),
+            usubjid: id.into(),
+            armcd: Some(arm.into()),
+            trtp: None,
+            avisit: "WEEK 12".into(),
+            avisitn: 12.0,
+            value: Some(value),
+            detail: String::new(),
+            error: None,
+        }
+    }
+
+    fn arms() -> Arms {
+        Arms {
+            control: Some(("C".into(), "Control".into())),
+            experimental: vec![("E".into(), "Exp".into())],
+        }
+    }
+
+    fn run(flags: &[ResponseFlag], strata: &[(&str, &str)]) -> Vec<ResultRow> {
+        let by_subject: SubjectStrata = strata
+            .iter()
+            .map(|(id, l)| {
+                (
+                    id.to_string(),
+                    BTreeMap::from([("site".to_string(), l.to_string())]),
+                )
+            })
+            .collect();
+        let ids = BTreeSet::from(["R"]);
+        let mut out = Vec::new();
+        responder_rows(
+            &mut out,
+            "resp",
+            flags,
+            &ids,
+            &arms(),
+            0.95,
+            Some(("site", &by_subject)),
+            stats::ContinuityCorrection::None,
+        );
+        // Every number written is finite: a result that cannot be computed has a note instead.
+        for r in &out {
+            for x in [r.estimate, r.se, r.df, r.lcl, r.ucl, r.statistic, r.p_value] {
+                assert!(x.is_none_or(f64::is_finite), "{r:?}");
+            }
+            assert!(
+                r.estimate.is_some() || r.statistic.is_some() || r.note.is_some(),
+                "{r:?}"
+            );
+        }
+        out
+    }
+
+    fn row<'a>(out: &'a [ResultRow], method: &str) -> &'a ResultRow {
+        out.iter().find(|r| r.method == method).unwrap()
+    }
+
+    #[test]
+    fn cmh_leaves_out_strata_with_fewer_than_two_subjects() {
+        let mut flags = Vec::new();
+        let mut strata = Vec::new();
+        let ids: Vec<String> = (0..21).map(|i| format!("S{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let arm = if i % 2 == 0 { "E" } else { "C" };
+            flags.push(flag(id, arm, i % 3 == 0));
+            // 10 + 10 subjects in two sites, one subject alone in a third.
+            strata.push((id.as_str(), ["A", "B", "Z"][i / 10]));
+        }
+        let out = run(&flags, &strata);
+        let cmh = row(&out, "cmh");
+        assert!(cmh.p_value.is_some(), "{cmh:?}");
+        let note = cmh.note.as_deref().unwrap();
+        assert!(
+            note.contains("(2 strata; 1 with fewer than 2 subjects left out)"),
+            "{note}"
+        );
+        assert_eq!(cmh.n, Some(20));
+        assert!(row(&out, "odds_ratio_mh").estimate.is_some());
+    }
+
+    #[test]
+    fn degenerate_tables_give_notes_not_nan() {
+        // Everyone responds: no variance for the CMH test, odds ratios undefined.
+        let flags: Vec<ResponseFlag> = (0..8)
+            .map(|i| flag(&format!("S{i}"), ["E", "C"][i % 2], true))
+            .collect();
+        let strata: Vec<(String, &str)> = (0..8)
+            .map(|i| (format!("S{i}"), ["A", "B"][i / 4]))
+            .collect();
+        let strata: Vec<(&str, &str)> = strata.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        let out = run(&flags, &strata);
+        for m in ["cmh", "odds_ratio_mh", "odds_ratio_wald", "chi_square"] {
+            let r = row(&out, m);
+            assert!(r.estimate.is_none() && r.p_value.is_none(), "{r:?}");
+            assert!(r.note.is_some(), "{r:?}");
+        }
+        // Every stratum too small: the CMH rows say why.
+        let out = run(&flags[..2], &[("S0", "A"), ("S1", "B")]);
+        assert!(
+            row(&out, "cmh")
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("0 strata")
+        );
+        // An arm without subjects: proportions of that arm carry a note.
+        let only_e: Vec<ResponseFlag> = flags
+            .iter()
+            .filter(|f| f.armcd.as_deref() == Some("E"))
+            .cloned()
+            .collect();
+        let out = run(&only_e, &strata);
+        assert!(
+            out.iter().any(|r| r.method == "proportion_wilson"
+                && r.group == "Control"
+                && r.note.is_some())
+        );
     }
 }
