@@ -11,7 +11,7 @@ OUT ?= out/MSC-LC
 INPUTS ?= $(wildcard sample_data/$(basename $(notdir $(PIPELINE)))/*)
 SOURCES := Cargo.toml Cargo.lock $(shell find src -type f)
 
-.PHONY: help run build test lint fmt doc sample-data bench check-pipelines ingest validate derive analyze report clean
+.PHONY: help run build test lint fmt doc sample-data bench bench-mmrm check-pipelines ingest validate derive analyze report clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
@@ -77,8 +77,12 @@ sample-data: build ## Regenerate sample_data/<name> of every simulated pipeline 
 	@for p in $(SIMULATED); do echo "$(BIN) simulate pipelines/$$p.toml --out sample_data/$$p"; \
 	  $(BIN) simulate pipelines/$$p.toml --out sample_data/$$p || exit $$?; done
 
-bench: ## Benchmarks (release build; see docs/benchmarks.md)
+bench: ## Benchmarks: validate/derive vs pandas, then MMRM vs nlme (release; docs/benchmarks.md)
 	bash benches/run.sh
+	bash benches/mmrm.sh
+
+bench-mmrm: ## MMRM vs nlme::gls only (SUBJECTS=1000000 for the large run; docs/benchmarks.md)
+	bash benches/mmrm.sh
 
 clean: ## Remove outputs (not the build cache)
 	rm -rf out

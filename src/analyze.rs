@@ -13,7 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::derive::{AdlbRow, Derived, TteRow};
 use crate::response::ResponseFlag;
-use crate::spec::{AnalysisVariable, ArmRole, LoadedPipeline, Method, Multiplicity};
+use crate::spec::{
+    AnalysisVariable, ArmRole, LoadedPipeline, Method, Multiplicity, TVarianceName, TiesName,
+    WilcoxonCorrectionName, WilcoxonMethodName,
+};
 use crate::stats::{self, Alternative, StatsError};
 use crate::store::{Column, ColumnData, Table};
 
@@ -230,6 +233,15 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
             }
             Method::TTest | Method::Wilcoxon => {
                 let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                let wmethod = match a.wilcoxon.method {
+                    WilcoxonMethodName::Auto => stats::WilcoxonMethod::Auto,
+                    WilcoxonMethodName::Exact => stats::WilcoxonMethod::Exact,
+                    WilcoxonMethodName::Normal => stats::WilcoxonMethod::Normal,
+                };
+                let wcorrection = match a.wilcoxon.correction {
+                    WilcoxonCorrectionName::Continuity => stats::ContinuityCorrection::Yates,
+                    WilcoxonCorrectionName::None => stats::ContinuityCorrection::None,
+                };
                 for param in &params {
                     for (visit, vn) in &post {
                         let rows = cell(param, visit);
@@ -253,6 +265,18 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                                             ("t_welch", stats::VarianceAssumption::Welch),
                                             ("t_pooled", stats::VarianceAssumption::Pooled),
                                         ] {
+                                            let wanted = match a.t_test.variance {
+                                                TVarianceName::Both => true,
+                                                TVarianceName::Welch => {
+                                                    va == stats::VarianceAssumption::Welch
+                                                }
+                                                TVarianceName::Pooled => {
+                                                    va == stats::VarianceAssumption::Pooled
+                                                }
+                                            };
+                                            if !wanted {
+                                                continue;
+                                            }
                                             push(
                                                 m,
                                                 group.clone(),
@@ -271,10 +295,11 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                                             "wilcoxon_rank_sum",
                                             group.clone(),
                                             n,
-                                            stats::wilcoxon_rank_sum(
+                                            stats::wilcoxon_rank_sum_with(
                                                 &x,
                                                 &y,
-                                                stats::WilcoxonMethod::Auto,
+                                                wmethod,
+                                                wcorrection,
                                                 Alternative::TwoSided,
                                                 conf,
                                             ),
@@ -303,10 +328,11 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                                             "wilcoxon_signed_rank",
                                             label.clone(),
                                             x.len(),
-                                            stats::wilcoxon_signed_rank(
+                                            stats::wilcoxon_signed_rank_with(
                                                 &x,
                                                 0.0,
-                                                stats::WilcoxonMethod::Auto,
+                                                wmethod,
+                                                wcorrection,
                                                 Alternative::TwoSided,
                                                 conf,
                                             ),
@@ -320,6 +346,13 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
             }
             Method::Ancova => {
                 let v = a.variable.unwrap_or(AnalysisVariable::Chg);
+                let stratum = p
+                    .inputs
+                    .subjects
+                    .strata
+                    .first()
+                    .filter(|_| a.ancova.stratified)
+                    .map(|f| (f.as_str(), &d.strata));
                 let Some((ccode, clabel)) = arms.control.clone() else {
                     out.skipped
                         .push((a.id.clone(), "ANCOVA needs a control arm".into()));
@@ -345,6 +378,7 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                             &ccode,
                             &clabel,
                             conf,
+                            stratum,
                         );
                     }
                 }
@@ -355,7 +389,26 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                 } else {
                     a.params.iter().map(String::as_str).collect()
                 };
-                responder_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, conf);
+                let strata = p
+                    .inputs
+                    .subjects
+                    .strata
+                    .first()
+                    .map(|f| (f.as_str(), &d.strata));
+                let correction = match a.responders.cmh_correction {
+                    crate::spec::CorrectionName::None => stats::ContinuityCorrection::None,
+                    crate::spec::CorrectionName::Yates => stats::ContinuityCorrection::Yates,
+                };
+                responder_rows(
+                    &mut out.results,
+                    &a.id,
+                    &d.adrs,
+                    &ids,
+                    &arms,
+                    conf,
+                    strata,
+                    correction,
+                );
                 if let Some(p0) = a.responders.benchmark {
                     benchmark_rows(&mut out.results, &a.id, &d.adrs, &ids, &arms, p0, conf);
                 }
@@ -368,6 +421,10 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                     &d.adtte,
                     a.survival.by.as_deref().unwrap_or_default(),
                     conf,
+                    match a.survival.ties {
+                        TiesName::Efron => stats::Ties::Efron,
+                        TiesName::Breslow => stats::Ties::Breslow,
+                    },
                 );
             }
             Method::Survival => {
@@ -379,6 +436,10 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
                     &arms,
                     conf,
                     &p.inputs.subjects.strata,
+                    match a.survival.ties {
+                        TiesName::Efron => stats::Ties::Efron,
+                        TiesName::Breslow => stats::Ties::Breslow,
+                    },
                 );
             }
             Method::Mmrm => {
@@ -408,6 +469,9 @@ pub fn analyze(lp: &LoadedPipeline, d: &Derived) -> AnalyzeOutput {
         // survival), not its variants.
         if let Some(m) = a.adjust {
             let primary: &[&str] = match a.method {
+                Method::TTest if a.t_test.variance == TVarianceName::Pooled => {
+                    &["t_pooled", "t_paired"]
+                }
                 Method::TTest => &["t_welch", "t_paired"],
                 Method::Wilcoxon => &["wilcoxon_rank_sum", "wilcoxon_signed_rank"],
                 Method::Ancova => &["ancova_difference"],
@@ -498,6 +562,7 @@ fn ancova_rows(
     ccode: &str,
     clabel: &str,
     conf: f64,
+    stratum: Option<(&str, &SubjectStrata)>,
 ) {
     // Arm levels: control first (the reference), then the experimental arms.
     let mut levels: Vec<(&str, &str)> = vec![(ccode, clabel)];
@@ -507,10 +572,47 @@ fn ancova_rows(
             .map(|(c, l)| (c.as_str(), l.as_str())),
     );
     let labels: Vec<&str> = levels.iter().map(|l| l.1).collect();
-    let kept: Vec<&&AdlbRow> = rows
+    // With a stratum factor: its level per subject; subjects without one are left out (R's lm
+    // drops rows with a missing factor) and counted in the note.
+    let level_of = |r: &AdlbRow| -> Option<&str> {
+        let (factor, by_subject) = stratum?;
+        by_subject
+            .get(&r.usubjid)
+            .and_then(|s| s.get(factor))
+            .map(String::as_str)
+            .filter(|l| !l.is_empty())
+    };
+    let in_arms: Vec<&&AdlbRow> = rows
         .iter()
         .filter(|r| levels.iter().any(|l| Some(l.0) == r.armcd.as_deref()))
         .collect();
+    let kept: Vec<&&AdlbRow> = in_arms
+        .iter()
+        .copied()
+        .filter(|r| stratum.is_none() || level_of(r).is_some())
+        .collect();
+    let no_stratum = in_arms.len() - kept.len();
+    let mut stratum_levels: Vec<&str> = kept.iter().filter_map(|r| level_of(r)).collect();
+    stratum_levels.sort_unstable();
+    stratum_levels.dedup();
+    let stratum_codes: Vec<usize> = kept
+        .iter()
+        .filter_map(|r| level_of(r))
+        .map(|l| stratum_levels.binary_search(&l).unwrap_or(0))
+        .collect();
+    let formula = match stratum {
+        None => format!("{} ~ BASE + ARM", var_name(v)),
+        Some((factor, _)) => format!(
+            "{} ~ BASE + ARM + {factor} ({} strata{})",
+            var_name(v),
+            stratum_levels.len(),
+            if no_stratum > 0 {
+                format!("; {no_stratum} subjects without a level left out")
+            } else {
+                String::new()
+            }
+        ),
+    };
     let y: Vec<f64> = kept.iter().filter_map(|r| var_of(r, v)).collect();
     let base: Vec<f64> = kept.iter().filter_map(|r| r.base).collect();
     let codes: Vec<usize> = kept
@@ -532,17 +634,25 @@ fn ancova_rows(
         n: Some(y.len() as i64),
         ..Default::default()
     };
+    let mut factors = vec![stats::Factor {
+        name: "ARM",
+        levels: &labels,
+        codes: &codes,
+    }];
+    if let Some((factor, _)) = stratum {
+        factors.push(stats::Factor {
+            name: factor,
+            levels: &stratum_levels,
+            codes: &stratum_codes,
+        });
+    }
     let model = stats::AncovaModel {
         response: &y,
         covariates: &[stats::Covariate {
             name: "BASE",
             values: &base,
         }],
-        factors: &[stats::Factor {
-            name: "ARM",
-            levels: &labels,
-            codes: &codes,
-        }],
+        factors: &factors,
         arm: 0,
         reference: 0,
         conf_level: conf,
@@ -566,10 +676,11 @@ fn ancova_rows(
                     df: Some(m.df),
                     lcl: Some(m.ci.lower),
                     ucl: Some(m.ci.upper),
-                    note: Some(format!(
-                        "{} ~ BASE + ARM; LS-mean at mean BASE",
-                        var_name(v)
-                    )),
+                    note: Some(if stratum.is_some() {
+                        format!("{formula}; LS-mean at mean BASE, strata weighted equally")
+                    } else {
+                        format!("{formula}; LS-mean at mean BASE")
+                    }),
                     ..row("ancova_lsmean", m.label.clone())
                 });
             }
@@ -582,7 +693,7 @@ fn ancova_rows(
                     ucl: Some(dd.ci.upper),
                     statistic: Some(dd.t),
                     p_value: Some(dd.p_value),
-                    note: Some(format!("{} ~ BASE + ARM", var_name(v))),
+                    note: Some(formula.clone()),
                     ..row("ancova_difference", dd.label.clone())
                 });
             }
@@ -839,6 +950,13 @@ fn mmrm_rows(
     }
 }
 
+/// Subject strata: USUBJID -> stratification column -> level.
+type SubjectStrata = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Proportions, risk difference, odds ratio, chi-square and Fisher per responder rule, visit and
+/// arm contrast; with a stratification factor, also the Cochran-Mantel-Haenszel test and the
+/// Mantel-Haenszel common odds ratio over its levels.
+#[allow(clippy::too_many_arguments)]
 fn responder_rows(
     out: &mut Vec<ResultRow>,
     analysis: &str,
@@ -846,29 +964,44 @@ fn responder_rows(
     ids: &BTreeSet<&str>,
     arms: &Arms,
     conf: f64,
+    strata: Option<(&str, &SubjectStrata)>,
+    cmh_correction: stats::ContinuityCorrection,
 ) {
     // (rule, visit number × 1000, visit) -> arm code -> (responders, subjects with a known flag)
     type Counts<'a> = BTreeMap<&'a str, (u64, u64)>;
+    // The same per (arm code, stratum level).
+    type StratumCounts<'a> = BTreeMap<(&'a str, &'a str), (u64, u64)>;
     let mut cells: BTreeMap<(&str, i64, &str), Counts> = BTreeMap::new();
+    let mut stratified: BTreeMap<(&str, i64, &str), StratumCounts> = BTreeMap::new();
     for f in flags.iter().filter(|f| ids.contains(f.id.as_str())) {
         let (Some(v), Some(arm)) = (f.value, f.armcd.as_deref()) else {
             continue;
         };
-        let c = cells
-            .entry((
-                f.id.as_str(),
-                (f.avisitn * 1000.0).round() as i64,
-                f.avisit.as_str(),
-            ))
-            .or_default()
-            .entry(arm)
-            .or_insert((0, 0));
+        let key = (
+            f.id.as_str(),
+            (f.avisitn * 1000.0).round() as i64,
+            f.avisit.as_str(),
+        );
+        let c = cells.entry(key).or_default().entry(arm).or_insert((0, 0));
         c.1 += 1;
-        if v {
-            c.0 += 1;
+        c.0 += u64::from(v);
+        if let Some((factor, by_subject)) = strata {
+            // A subject without a level is in the stratum "" (as the stratified survival analyses).
+            let level = by_subject
+                .get(&f.usubjid)
+                .and_then(|s| s.get(factor))
+                .map_or("", String::as_str);
+            let c = stratified
+                .entry(key)
+                .or_default()
+                .entry((arm, level))
+                .or_insert((0, 0));
+            c.1 += 1;
+            c.0 += u64::from(v);
         }
     }
-    for ((id, vn, visit), by_arm) in &cells {
+    for (key, by_arm) in &cells {
+        let (id, vn, visit) = key;
         let base = ResultRow {
             analysis: analysis.to_string(),
             paramcd: Some(id.to_string()),
@@ -1014,6 +1147,18 @@ fn responder_rows(
                     },
                 },
             );
+            if let (Some((factor, _)), Some(by_stratum)) = (strata, stratified.get(key)) {
+                cmh_rows(
+                    out,
+                    &base,
+                    &group,
+                    factor,
+                    by_stratum,
+                    (code, ccode),
+                    cmh_correction,
+                    conf,
+                );
+            }
         }
     }
 }
@@ -1084,6 +1229,92 @@ fn benchmark_rows(
     }
 }
 
+/// Cochran-Mantel-Haenszel test and Mantel-Haenszel common odds ratio of `arms.0` versus
+/// `arms.1` over the levels of one stratification factor (`stats::mantel_haenszel`, R's
+/// `mantelhaen.test`). Strata with fewer than 2 subjects in the two arms are left out (R refuses
+/// them; they add nothing to the statistic or the odds ratio) and the note says how many.
+#[allow(clippy::too_many_arguments)]
+fn cmh_rows(
+    out: &mut Vec<ResultRow>,
+    base: &ResultRow,
+    group: &str,
+    factor: &str,
+    by_stratum: &BTreeMap<(&str, &str), (u64, u64)>,
+    arms: (&str, &str),
+    correction: stats::ContinuityCorrection,
+    conf: f64,
+) {
+    let levels: BTreeSet<&str> = by_stratum
+        .keys()
+        .filter(|(arm, _)| *arm == arms.0 || *arm == arms.1)
+        .map(|(_, level)| *level)
+        .collect();
+    let mut tables = Vec::new();
+    let mut n_total = 0;
+    for level in &levels {
+        let (x1, n1) = by_stratum.get(&(arms.0, level)).copied().unwrap_or((0, 0));
+        let (x2, n2) = by_stratum.get(&(arms.1, level)).copied().unwrap_or((0, 0));
+        if n1 + n2 >= 2 {
+            tables.push(stats::Table2x2::new(x1, n1 - x1, x2, n2 - x2));
+            n_total += n1 + n2;
+        }
+    }
+    let left_out = levels.len() - tables.len();
+    let snote = format!(
+        "stratified by {factor} ({} strata{})",
+        tables.len(),
+        if left_out > 0 {
+            format!("; {left_out} with fewer than 2 subjects left out")
+        } else {
+            String::new()
+        }
+    );
+    let cnote = match correction {
+        stats::ContinuityCorrection::None => "no continuity correction",
+        stats::ContinuityCorrection::Yates => "continuity correction 0.5",
+    };
+    let n = Some(n_total as i64);
+    match stats::mantel_haenszel(&tables, correction, Alternative::TwoSided, conf) {
+        Ok(m) => {
+            out.push(ResultRow {
+                method: "cmh".into(),
+                group: group.to_string(),
+                n,
+                statistic: Some(m.statistic),
+                df: Some(1.0),
+                p_value: Some(m.p_value),
+                note: Some(format!("Cochran-Mantel-Haenszel, {snote}; {cnote}")),
+                ..base.clone()
+            });
+            out.push(ResultRow {
+                method: "odds_ratio_mh".into(),
+                group: group.to_string(),
+                n,
+                estimate: Some(m.common_odds_ratio),
+                se: Some(m.se_log),
+                lcl: Some(m.ci.lower),
+                ucl: Some(m.ci.upper),
+                note: Some(format!(
+                    "Mantel-Haenszel common odds ratio, {snote}; Robins-Breslow-Greenland \
+                     interval; SE of log OR"
+                )),
+                ..base.clone()
+            });
+        }
+        Err(e) => {
+            for method in ["cmh", "odds_ratio_mh"] {
+                out.push(ResultRow {
+                    method: method.into(),
+                    group: group.to_string(),
+                    n,
+                    note: Some(format!("{snote}: {e}")),
+                    ..base.clone()
+                });
+            }
+        }
+    }
+}
+
 /// Survival grouped by the levels of a subject-level stratification column instead of the arms
 /// (arms are ignored): Kaplan-Meier per level, log-rank across the levels and Cox hazard ratios
 /// of each level against the first (levels in sorted order). Subjects with a blank level are
@@ -1095,6 +1326,7 @@ fn survival_by_rows(
     tte: &[TteRow],
     by: &str,
     conf: f64,
+    ties: stats::Ties,
 ) {
     let rows: Vec<TteRow> = tte
         .iter()
@@ -1113,9 +1345,10 @@ fn survival_by_rows(
         control: levels.next(),
         experimental: levels.collect(),
     };
-    survival_rows(out, curves_out, analysis, &rows, &groups, conf, &[]);
+    survival_rows(out, curves_out, analysis, &rows, &groups, conf, &[], ties);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn survival_rows(
     out: &mut Vec<ResultRow>,
     curves_out: &mut Vec<KmCurve>,
@@ -1124,6 +1357,7 @@ fn survival_rows(
     arms: &Arms,
     conf: f64,
     strata: &[String],
+    ties: stats::Ties,
 ) {
     let params: BTreeSet<&str> = tte.iter().map(|r| r.paramcd.as_str()).collect();
     let mut levels: Vec<&(String, String)> = arms.control.iter().collect();
@@ -1272,6 +1506,7 @@ fn survival_rows(
         }
         let copts = stats::CoxOptions {
             conf_level: conf,
+            ties,
             ..Default::default()
         };
         match stats::cox_ph(&time, &event, &group, None, &copts) {
@@ -1360,7 +1595,11 @@ fn survival_rows(
                         ucl: Some(t.ci.upper),
                         statistic: Some(t.z),
                         p_value: Some(t.p_value),
-                        note: Some(format!("{snote}; {:?} ties; SE of log HR", fit.ties)),
+                        note: Some(format!(
+                            "{snote}; {:?} ties; SE of log HR{}",
+                            fit.ties,
+                            if fit.converged { "" } else { "; NOT CONVERGED" }
+                        )),
                         ..base.clone()
                     });
                 }
@@ -1475,5 +1714,133 @@ pub fn descriptive_table(rows: &[DescRow]) -> Table {
                 ),
             ),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One flag: subject `id` in `arm`, stratum level in `strata`.
+    fn flag(id: &str, arm: &str, value: bool) -> ResponseFlag {
+        ResponseFlag {
+            id: "R".into(),
+            usubjid: id.into(),
+            armcd: Some(arm.into()),
+            trtp: None,
+            avisit: "WEEK 12".into(),
+            avisitn: 12.0,
+            value: Some(value),
+            detail: String::new(),
+            error: None,
+        }
+    }
+
+    fn arms() -> Arms {
+        Arms {
+            control: Some(("C".into(), "Control".into())),
+            experimental: vec![("E".into(), "Exp".into())],
+        }
+    }
+
+    fn run(flags: &[ResponseFlag], strata: &[(&str, &str)]) -> Vec<ResultRow> {
+        let by_subject: SubjectStrata = strata
+            .iter()
+            .map(|(id, l)| {
+                (
+                    id.to_string(),
+                    BTreeMap::from([("site".to_string(), l.to_string())]),
+                )
+            })
+            .collect();
+        let ids = BTreeSet::from(["R"]);
+        let mut out = Vec::new();
+        responder_rows(
+            &mut out,
+            "resp",
+            flags,
+            &ids,
+            &arms(),
+            0.95,
+            Some(("site", &by_subject)),
+            stats::ContinuityCorrection::None,
+        );
+        // Every number written is finite: a result that cannot be computed has a note instead.
+        for r in &out {
+            for x in [r.estimate, r.se, r.df, r.lcl, r.ucl, r.statistic, r.p_value] {
+                assert!(x.is_none_or(f64::is_finite), "{r:?}");
+            }
+            assert!(
+                r.estimate.is_some() || r.statistic.is_some() || r.note.is_some(),
+                "{r:?}"
+            );
+        }
+        out
+    }
+
+    fn row<'a>(out: &'a [ResultRow], method: &str) -> &'a ResultRow {
+        out.iter().find(|r| r.method == method).unwrap()
+    }
+
+    #[test]
+    fn cmh_leaves_out_strata_with_fewer_than_two_subjects() {
+        let mut flags = Vec::new();
+        let mut strata = Vec::new();
+        let ids: Vec<String> = (0..21).map(|i| format!("S{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let arm = if i % 2 == 0 { "E" } else { "C" };
+            flags.push(flag(id, arm, i % 3 == 0));
+            // 10 + 10 subjects in two sites, one subject alone in a third.
+            strata.push((id.as_str(), ["A", "B", "Z"][i / 10]));
+        }
+        let out = run(&flags, &strata);
+        let cmh = row(&out, "cmh");
+        assert!(cmh.p_value.is_some(), "{cmh:?}");
+        let note = cmh.note.as_deref().unwrap();
+        assert!(
+            note.contains("(2 strata; 1 with fewer than 2 subjects left out)"),
+            "{note}"
+        );
+        assert_eq!(cmh.n, Some(20));
+        assert!(row(&out, "odds_ratio_mh").estimate.is_some());
+    }
+
+    #[test]
+    fn degenerate_tables_give_notes_not_nan() {
+        // Everyone responds: no variance for the CMH test, odds ratios undefined.
+        let flags: Vec<ResponseFlag> = (0..8)
+            .map(|i| flag(&format!("S{i}"), ["E", "C"][i % 2], true))
+            .collect();
+        let strata: Vec<(String, &str)> = (0..8)
+            .map(|i| (format!("S{i}"), ["A", "B"][i / 4]))
+            .collect();
+        let strata: Vec<(&str, &str)> = strata.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+        let out = run(&flags, &strata);
+        for m in ["cmh", "odds_ratio_mh", "odds_ratio_wald", "chi_square"] {
+            let r = row(&out, m);
+            assert!(r.estimate.is_none() && r.p_value.is_none(), "{r:?}");
+            assert!(r.note.is_some(), "{r:?}");
+        }
+        // Every stratum too small: the CMH rows say why.
+        let out = run(&flags[..2], &[("S0", "A"), ("S1", "B")]);
+        assert!(
+            row(&out, "cmh")
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("0 strata")
+        );
+        // An arm without subjects: proportions of that arm carry a note.
+        let only_e: Vec<ResponseFlag> = flags
+            .iter()
+            .filter(|f| f.armcd.as_deref() == Some("E"))
+            .cloned()
+            .collect();
+        let out = run(&only_e, &strata);
+        assert!(
+            out.iter().any(|r| r.method == "proportion_wilson"
+                && r.group == "Control"
+                && r.note.is_some())
+        );
     }
 }

@@ -185,6 +185,9 @@ pub struct Derived {
     pub adtte: Vec<TteRow>,
     /// Responder flags (ADRS rows).
     pub adrs: Vec<crate::response::ResponseFlag>,
+    /// Stratification factors of each subject (USUBJID -> column name -> level), as in ADSL's
+    /// STRATnR columns; used by the stratified analyses.
+    pub strata: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Build every dataset.
@@ -202,6 +205,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
 
     // Subjects (accepted rows only; the first row of a duplicated id).
     let mut subjects: BTreeMap<&str, SubjectInfo> = BTreeMap::new();
+    let mut strata: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (s, d) in data.subjects.iter().zip(&v.subjects) {
         if !d.accepted() || subjects.contains_key(s.subject_id.as_str()) {
             continue;
@@ -223,6 +227,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 randdt: s.randomization_date,
             },
         );
+        strata.insert(usubjid(study, sdtm, &s.subject_id), s.strata.clone());
     }
 
     // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
@@ -614,6 +619,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         adlb: rows,
         adtte: tte,
         adrs: flags,
+        strata,
     }
 }
 

@@ -792,29 +792,135 @@ pub struct Analysis {
     /// Responder options (ignored by other methods).
     #[serde(default)]
     pub responders: ResponderOptions,
+    /// ANCOVA options (ignored by other methods).
+    #[serde(default)]
+    pub ancova: AncovaOptions,
+    /// t-test options (ignored by other methods).
+    #[serde(default)]
+    pub t_test: TTestOptions,
+    /// Wilcoxon options (ignored by other methods).
+    #[serde(default)]
+    pub wilcoxon: WilcoxonOptions,
     /// Survival options (ignored by other methods).
     #[serde(default)]
     pub survival: SurvivalOptions,
 }
 
-/// Responder options of an analysis (`[analyses.responders]`).
+/// ANCOVA options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AncovaOptions {
+    /// Add the first stratification factor of `inputs.subjects.strata` to the model
+    /// (`variable ~ BASE + ARM + STRAT1`); LS-means weight its levels equally.
+    #[serde(default)]
+    pub stratified: bool,
+}
+
+/// t-test options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TTestOptions {
+    /// Which two-sample t tests to report.
+    #[serde(default)]
+    pub variance: TVarianceName,
+}
+
+/// Variance assumption of the two-sample t test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TVarianceName {
+    /// Welch (`t_welch`) and pooled (`t_pooled`).
+    #[default]
+    Both,
+    /// Welch only (unequal variances).
+    Welch,
+    /// Pooled only (equal variances).
+    Pooled,
+}
+
+/// Wilcoxon options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WilcoxonOptions {
+    /// Exact or normal-approximation p-value and interval.
+    #[serde(default)]
+    pub method: WilcoxonMethodName,
+    /// Continuity correction of the normal approximation.
+    #[serde(default)]
+    pub correction: WilcoxonCorrectionName,
+}
+
+/// Exact or normal approximation (R's `exact =`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WilcoxonMethodName {
+    /// R's rule: exact below 50 observations per group without ties, else normal.
+    #[default]
+    Auto,
+    /// Exact (an error, in `NOTE`, when the data have ties or zero differences).
+    Exact,
+    /// Normal approximation with the tie correction.
+    Normal,
+}
+
+/// Continuity correction of the Wilcoxon normal approximation (R's `correct =`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WilcoxonCorrectionName {
+    /// 0.5 (R's default, `correct = TRUE`).
+    #[default]
+    Continuity,
+    /// None (`correct = FALSE`).
+    None,
+}
+
+/// Survival options of an analysis.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurvivalOptions {
+    /// Tie handling of the Cox models.
+    #[serde(default)]
+    pub ties: TiesName,
+    /// A stratification column of the subjects file (`inputs.subjects.strata`) whose levels
+    /// replace the arms as the groups (Kaplan-Meier per level, log-rank across the levels).
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// Cox tie handling (R's `coxph(ties =)`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TiesName {
+    /// Efron (R's default).
+    #[default]
+    Efron,
+    /// Breslow (SAS PROC PHREG's default).
+    Breslow,
+}
+
+/// Responder options of an analysis.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponderOptions {
+    /// Continuity correction of the Cochran-Mantel-Haenszel test stratified by the first
+    /// stratification factor (default none, as SAS PROC FREQ's CMH statistics).
+    #[serde(default)]
+    pub cmh_correction: CorrectionName,
     /// A benchmark rate; each arm's proportion is also tested against it (exact one-sample
     /// binomial test with the Clopper-Pearson interval).
     #[serde(default)]
     pub benchmark: Option<f64>,
 }
 
-/// Survival options of an analysis (`[analyses.survival]`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SurvivalOptions {
-    /// A stratification column of the subjects file (`inputs.subjects.strata`) whose levels
-    /// replace the arms as the groups (Kaplan-Meier per level, log-rank across the levels).
-    #[serde(default)]
-    pub by: Option<String>,
+/// Continuity correction of a chi-square-type test.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionName {
+    /// No correction (R's `correct = FALSE`).
+    #[default]
+    None,
+    /// Yates' correction, `|Σ(a - E a)| - 0.5` (R's `correct = TRUE`, its default).
+    Yates,
 }
 
 /// MMRM options of an analysis.
@@ -1936,6 +2042,12 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
             );
         }
         check_analysis_options(p, i, a, &mut push);
+        if a.ancova.stratified && p.inputs.subjects.strata.is_empty() {
+            push(
+                format!("analyses[{i}].ancova.stratified"),
+                "needs inputs.subjects.strata (the first factor is the stratum)".to_string(),
+            );
+        }
     }
     if let Some(t) = p.validation.max_error_percent
         && !(0.0..=100.0).contains(&t)

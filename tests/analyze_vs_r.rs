@@ -64,6 +64,11 @@ fn flagship_analyses_match_r() {
         &tmp.join("adrs.csv"),
         &["USUBJID", "ARMCD", "PARAMCD", "AVISIT", "AVALC"],
     );
+    export(
+        &out.join("adam/adsl.parquet"),
+        &tmp.join("adsl.csv"),
+        &["USUBJID", "STRAT1"],
+    );
     let expected = tmp.join("r.csv");
     let r = Command::new("Rscript")
         .arg("tests/r/flagship_analyses.R")
@@ -71,6 +76,7 @@ fn flagship_analyses_match_r() {
         .arg(tmp.join("adtte.csv"))
         .arg(&expected)
         .arg(tmp.join("adrs.csv"))
+        .arg(tmp.join("adsl.csv"))
         .output()
         .unwrap_or_else(|e| {
             panic!("Rscript not found ({e}): apt-get install r-base-core r-cran-emmeans r-cran-survival")
@@ -140,6 +146,7 @@ fn flagship_analyses_match_r() {
         }
     }
     let mut compared = 0;
+    let mut cmh_compared = 0;
     let mut failures = Vec::new();
     for rec in rd.records() {
         let rec = rec.unwrap();
@@ -207,6 +214,9 @@ fn flagship_analyses_match_r() {
             continue;
         };
         compared += 1;
+        if matches!(method, "cmh" | "odds_ratio_mh") {
+            cmh_compared += 1;
+        }
         if !rel_close(*mine, r_value, CLOSED_FORM_REL) {
             failures.push(format!("{key:?} {quantity}: R {r_value}, trialpipe {mine}"));
         }
@@ -218,4 +228,9 @@ fn flagship_analyses_match_r() {
         failures.join("\n")
     );
     assert!(compared >= 400, "only {compared} quantities compared");
+    // CMH statistic and p, MH odds ratio and its interval, for several rules and visits.
+    assert!(
+        cmh_compared >= 20,
+        "only {cmh_compared} CMH quantities compared"
+    );
 }

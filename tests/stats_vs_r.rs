@@ -12,9 +12,10 @@ use std::process::Command;
 
 use trialpipe::stats::tolerance::{CLOSED_FORM_REL, rel_close};
 use trialpipe::stats::{
-    Adjustment, Alternative, QuantileType, StatsError, TestResult, VarianceAssumption,
-    WilcoxonMethod, descriptive, p_adjust, quantiles, t_test_one_sample, t_test_paired,
-    t_test_two_sample, wilcoxon_paired, wilcoxon_rank_sum, wilcoxon_signed_rank,
+    Adjustment, Alternative, ContinuityCorrection, QuantileType, StatsError, TestResult,
+    VarianceAssumption, WilcoxonMethod, descriptive, p_adjust, quantiles, t_test_one_sample,
+    t_test_paired, t_test_two_sample, wilcoxon_paired, wilcoxon_rank_sum, wilcoxon_rank_sum_with,
+    wilcoxon_signed_rank, wilcoxon_signed_rank_with,
 };
 
 type Key = (String, String);
@@ -393,6 +394,15 @@ fn compute_rust(data: &Data) -> Rust {
         "ranksum_ties_greater",
         wilcoxon_rank_sum(&tx, &ty, Auto, Greater, 0.95),
     );
+    for (case, alt) in [
+        ("ranksum_ties_nocorrect", TwoSided),
+        ("ranksum_ties_nocorrect_less", Less),
+    ] {
+        out.add_test(
+            case,
+            wilcoxon_rank_sum_with(&tx, &ty, Auto, ContinuityCorrection::None, alt, 0.95),
+        );
+    }
 
     let (post, base) = data.pairs("VIS1", "TRT");
     let d: Vec<f64> = post.iter().zip(&base).map(|(a, b)| a - b).collect();
@@ -438,6 +448,15 @@ fn compute_rust(data: &Data) -> Rust {
         "signrank_ties_greater",
         wilcoxon_signed_rank(&td, 0.0, Auto, Greater, 0.95),
     );
+    for (case, alt) in [
+        ("signrank_ties_nocorrect", TwoSided),
+        ("signrank_ties_nocorrect_greater", Greater),
+    ] {
+        out.add_test(
+            case,
+            wilcoxon_signed_rank_with(&td, 0.0, Auto, ContinuityCorrection::None, alt, 0.95),
+        );
+    }
     out.add_test(
         "signrank_ties_tiny",
         wilcoxon_signed_rank(&head(&td, 6), 0.0, Auto, TwoSided, 0.95),

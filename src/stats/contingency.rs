@@ -565,7 +565,8 @@ impl NoncentralHyper {
     }
 }
 
-/// Continuity correction of the chi-square and Mantel-Haenszel tests (R's `correct =`).
+/// Continuity correction of the chi-square, Mantel-Haenszel and (normal
+/// approximation) Wilcoxon tests (R's `correct =`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContinuityCorrection {
     /// Yates' correction, `|O - E| - min(0.5, |O - E|)` (R's default, `correct = TRUE`).
@@ -821,6 +822,32 @@ mod tests {
         assert!(matches!(
             mantel_haenszel(&t, ContinuityCorrection::Yates, Alternative::TwoSided, 0.95),
             Err(StatsError::TooFewObservations { .. })
+        ));
+    }
+
+    #[test]
+    fn mantel_haenszel_degenerate_tables() {
+        let mh = |t: &[Table2x2]| {
+            mantel_haenszel(t, ContinuityCorrection::None, Alternative::TwoSided, 0.95)
+        };
+        assert!(matches!(mh(&[]), Err(StatsError::EmptyInput { .. })));
+        // Everyone responds in every stratum: an empty margin everywhere, variance zero.
+        let all = [Table2x2::new(3, 0, 4, 0), Table2x2::new(2, 0, 2, 0)];
+        assert!(matches!(
+            mh(&all),
+            Err(StatsError::Undefined {
+                what: "Mantel-Haenszel statistic",
+                ..
+            })
+        ));
+        // No discordant pairs (b c = 0 in every stratum): the odds ratio is infinite.
+        let inf = [Table2x2::new(3, 0, 1, 2), Table2x2::new(2, 1, 0, 3)];
+        assert!(matches!(
+            mh(&inf),
+            Err(StatsError::Undefined {
+                what: "Mantel-Haenszel odds ratio",
+                ..
+            })
         ));
     }
 }

@@ -25,6 +25,7 @@ mod inference;
 mod likelihood;
 mod linalg;
 mod optimize;
+mod parallel;
 #[cfg(test)]
 mod tests;
 

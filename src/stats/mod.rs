@@ -44,4 +44,7 @@ pub use survival::{
     kaplan_meier_by_group, log_rank,
 };
 pub use ttest::{VarianceAssumption, t_test_one_sample, t_test_paired, t_test_two_sample};
-pub use wilcoxon::{WilcoxonMethod, wilcoxon_paired, wilcoxon_rank_sum, wilcoxon_signed_rank};
+pub use wilcoxon::{
+    WilcoxonMethod, wilcoxon_paired, wilcoxon_rank_sum, wilcoxon_rank_sum_with,
+    wilcoxon_signed_rank, wilcoxon_signed_rank_with,
+};

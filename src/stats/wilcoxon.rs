@@ -10,6 +10,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::common::{
     Alternative, Ci, TestResult, check_conf_level, check_finite, paired_differences,
 };
+use super::contingency::ContinuityCorrection;
 use super::descriptive::median_sorted;
 use super::error::StatsError;
 use super::exact::{RankSumDist, SignedRankDist};
@@ -56,6 +57,27 @@ pub fn wilcoxon_rank_sum(
     alternative: Alternative,
     conf_level: f64,
 ) -> Result<TestResult, StatsError> {
+    wilcoxon_rank_sum_with(
+        x,
+        y,
+        method,
+        ContinuityCorrection::Yates,
+        alternative,
+        conf_level,
+    )
+}
+
+/// [`wilcoxon_rank_sum`] with a choice of continuity correction for the
+/// normal approximation (R's `correct =`; `Yates` is R's default `TRUE`, a
+/// correction of 0.5 in the p-value and the interval); the exact test ignores it.
+pub fn wilcoxon_rank_sum_with(
+    x: &[f64],
+    y: &[f64],
+    method: WilcoxonMethod,
+    correction: ContinuityCorrection,
+    alternative: Alternative,
+    conf_level: f64,
+) -> Result<TestResult, StatsError> {
     check_conf_level(conf_level)?;
     check_finite(x, "x")?;
     check_finite(y, "y")?;
@@ -75,7 +97,16 @@ pub fn wilcoxon_rank_sum(
     if exact {
         rank_sum_exact(x, y, statistic, alternative, conf_level)
     } else {
-        rank_sum_normal(x, y, statistic, ranked.tie_term, alternative, conf_level)
+        let correct = correction == ContinuityCorrection::Yates;
+        rank_sum_normal(
+            x,
+            y,
+            statistic,
+            ranked.tie_term,
+            correct,
+            alternative,
+            conf_level,
+        )
     }
 }
 
@@ -202,7 +233,11 @@ fn normal_p_value(z: f64, alternative: Alternative) -> f64 {
 }
 
 /// R's continuity correction for the given alternative and centred statistic.
-fn continuity(z: f64, alternative: Alternative) -> f64 {
+/// Zero when `correct` is false.
+fn continuity(z: f64, alternative: Alternative, correct: bool) -> f64 {
+    if !correct {
+        return 0.0;
+    }
     match alternative {
         Alternative::TwoSided => r_sign(z) * 0.5,
         Alternative::Greater => 0.5,
@@ -234,6 +269,7 @@ fn rank_sum_normal(
     y: &[f64],
     statistic: f64,
     tie_term: f64,
+    correct: bool,
     alternative: Alternative,
     conf_level: f64,
 ) -> Result<TestResult, StatsError> {
@@ -244,7 +280,7 @@ fn rank_sum_normal(
         return Err(StatsError::AllTied { what: "x and y" });
     }
     let z0 = statistic - nx * ny / 2.0;
-    let z = (z0 - continuity(z0, alternative)) / sigma;
+    let z = (z0 - continuity(z0, alternative, correct)) / sigma;
     let p_value = normal_p_value(z, alternative);
 
     // Confidence interval: invert the standardised statistic in the shift d.
@@ -259,7 +295,7 @@ fn rank_sum_normal(
         let sum_x: f64 = r.ranks[..x.len()].iter().sum();
         let dz = sum_x - nx * (nx + 1.0) / 2.0 - nx * ny / 2.0;
         let corr = if correct {
-            continuity(dz, alternative)
+            continuity(dz, alternative, true)
         } else {
             0.0
         };
@@ -271,8 +307,8 @@ fn rank_sum_normal(
         }
         Ok((dz - corr) / sigma_ci)
     };
-    let w_min = w(mumin, true)?;
-    let w_max = w(mumax, true)?;
+    let w_min = w(mumin, correct)?;
+    let w_max = w(mumax, correct)?;
     let root = |zq: f64| -> Result<f64, StatsError> {
         let f_lower = w_min - zq;
         if f_lower <= 0.0 {
@@ -283,7 +319,7 @@ fn rank_sum_normal(
             return Ok(mumax);
         }
         uniroot(
-            |d| Ok(w(d, true)? - zq),
+            |d| Ok(w(d, correct)? - zq),
             mumin,
             mumax,
             f_lower,
@@ -310,7 +346,11 @@ fn rank_sum_normal(
             upper,
             level: conf_level,
         }),
-        method: "Wilcoxon rank sum test with continuity correction",
+        method: if correct {
+            "Wilcoxon rank sum test with continuity correction"
+        } else {
+            "Wilcoxon rank sum test"
+        },
     })
 }
 
@@ -333,10 +373,30 @@ pub fn wilcoxon_signed_rank(
     alternative: Alternative,
     conf_level: f64,
 ) -> Result<TestResult, StatsError> {
+    wilcoxon_signed_rank_with(
+        x,
+        mu,
+        method,
+        ContinuityCorrection::Yates,
+        alternative,
+        conf_level,
+    )
+}
+
+/// [`wilcoxon_signed_rank`] with a choice of continuity correction for the
+/// normal approximation (R's `correct =`, as [`wilcoxon_rank_sum_with`]).
+pub fn wilcoxon_signed_rank_with(
+    x: &[f64],
+    mu: f64,
+    method: WilcoxonMethod,
+    correction: ContinuityCorrection,
+    alternative: Alternative,
+    conf_level: f64,
+) -> Result<TestResult, StatsError> {
     check_conf_level(conf_level)?;
     check_finite(x, "x")?;
     check_finite(&[mu], "mu")?;
-    signed_rank(x, mu, method, alternative, conf_level)
+    signed_rank(x, mu, method, correction, alternative, conf_level)
 }
 
 /// Wilcoxon signed-rank test on the paired differences `x[i] - y[i]`, as R's
@@ -352,13 +412,21 @@ pub fn wilcoxon_paired(
 ) -> Result<TestResult, StatsError> {
     check_conf_level(conf_level)?;
     let d = paired_differences(x, y)?;
-    signed_rank(&d, 0.0, method, alternative, conf_level)
+    signed_rank(
+        &d,
+        0.0,
+        method,
+        ContinuityCorrection::Yates,
+        alternative,
+        conf_level,
+    )
 }
 
 fn signed_rank(
     x: &[f64],
     mu: f64,
     method: WilcoxonMethod,
+    correction: ContinuityCorrection,
     alternative: Alternative,
     conf_level: f64,
 ) -> Result<TestResult, StatsError> {
@@ -395,7 +463,15 @@ fn signed_rank(
     if exact {
         signed_rank_exact(&back, statistic, alternative, conf_level)
     } else {
-        signed_rank_normal(&back, statistic, ranked.tie_term, alternative, conf_level)
+        let correct = correction == ContinuityCorrection::Yates;
+        signed_rank_normal(
+            &back,
+            statistic,
+            ranked.tie_term,
+            correct,
+            alternative,
+            conf_level,
+        )
     }
 }
 
@@ -477,13 +553,14 @@ fn signed_rank_normal(
     x: &[f64],
     statistic: f64,
     tie_term: f64,
+    correct: bool,
     alternative: Alternative,
     conf_level: f64,
 ) -> Result<TestResult, StatsError> {
     let nf = x.len() as f64;
     let sigma = (nf * (nf + 1.0) * (2.0 * nf + 1.0) / 24.0 - tie_term / 48.0).sqrt();
     let z0 = statistic - nf * (nf + 1.0) / 4.0;
-    let z = (z0 - continuity(z0, alternative)) / sigma;
+    let z = (z0 - continuity(z0, alternative, correct)) / sigma;
     let p_value = normal_p_value(z, alternative);
 
     let (mumin, mumax) = min_max(x);
@@ -510,17 +587,17 @@ fn signed_rank_normal(
             return Err(StatsError::AllTied { what: "x" });
         }
         let corr = if correct {
-            continuity(zd, alternative)
+            continuity(zd, alternative, true)
         } else {
             0.0
         };
         Ok((zd - corr) / sigma_ci)
     };
-    let w_min = w(mumin, true)?;
-    let w_max = w(mumax, true)?;
+    let w_min = w(mumin, correct)?;
+    let w_max = w(mumax, correct)?;
     let root = |zq: f64| {
         uniroot(
-            |d| Ok(w(d, true)? - zq),
+            |d| Ok(w(d, correct)? - zq),
             mumin,
             mumax,
             w_min - zq,
@@ -594,7 +671,11 @@ fn signed_rank_normal(
             upper,
             level,
         }),
-        method: "Wilcoxon signed rank test with continuity correction",
+        method: if correct {
+            "Wilcoxon signed rank test with continuity correction"
+        } else {
+            "Wilcoxon signed rank test"
+        },
     })
 }
 

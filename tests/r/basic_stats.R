@@ -140,6 +140,9 @@ stopifnot(anyDuplicated(c(tx, ty)) > 0L)
 add_htest("ranksum_ties", wt(tx, ty))
 add_htest("ranksum_ties_less", wt(tx, ty, alternative = "less"))
 add_htest("ranksum_ties_greater", wt(tx, ty, alternative = "greater"))
+# Without the continuity correction (correct = FALSE): p-value and interval.
+add_htest("ranksum_ties_nocorrect", wt(tx, ty, correct = FALSE))
+add_htest("ranksum_ties_nocorrect_less", wt(tx, ty, correct = FALSE, alternative = "less"))
 
 # Signed rank, exact: first 15 changes from baseline, TRT at VIS1.
 p <- pairs_of("VIS1", "TRT")
@@ -157,6 +160,8 @@ stopifnot(anyDuplicated(abs(td[td != 0])) > 0L, any(td == 0))
 add_htest("signrank_ties", wt(td))
 add_htest("signrank_ties_less", wt(td, alternative = "less"))
 add_htest("signrank_ties_greater", wt(td, alternative = "greater"))
+add_htest("signrank_ties_nocorrect", wt(td, correct = FALSE))
+add_htest("signrank_ties_nocorrect_greater", wt(td, correct = FALSE, alternative = "greater"))
 # Six of those: too few for the requested level, R widens alpha.
 add_htest("signrank_ties_tiny", wt(head(td, 6L)))
 

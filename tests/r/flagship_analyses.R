@@ -1,7 +1,8 @@
 # R oracle for `trialpipe analyze` on the flagship sample data.
-# Usage: Rscript flagship_analyses.R adlb.csv adtte.csv out.csv
+# Usage: Rscript flagship_analyses.R adlb.csv adtte.csv out.csv [adrs.csv [adsl.csv]]
 # adlb.csv: USUBJID, ARMCD, PARAMCD, AVISIT, ANL01FL, BASE, CHG (exported from adam/adlb.parquet)
 # adtte.csv: USUBJID, ARMCD, PARAMCD, AVAL, CNSR, STRAT1 (from adam/adtte.parquet)
+# adrs.csv: USUBJID, ARMCD, PARAMCD, AVISIT, AVALC; adsl.csv: USUBJID, STRAT1
 # Writes rows method,paramcd,avisit,quantity,value with 17 significant digits.
 suppressPackageStartupMessages({
   library(emmeans)
@@ -125,6 +126,10 @@ for (p in c("OS", "TFS")) {
 if (length(args) >= 4) {
   rs <- read.csv(args[4], stringsAsFactors = FALSE, na.strings = "")
   rs <- rs[!is.na(rs$AVALC), ]
+  if (length(args) >= 5) {
+    adsl <- read.csv(args[5], stringsAsFactors = FALSE, na.strings = "", colClasses = "character")
+    strat1 <- setNames(adsl$STRAT1, adsl$USUBJID)
+  }
   wilson <- function(x, n) { z <- qnorm(0.975); p <- x / n
     c((p + z^2 / (2 * n) - z * sqrt(p * (1 - p) / n + z^2 / (4 * n^2))) / (1 + z^2 / n),
       (p + z^2 / (2 * n) + z * sqrt(p * (1 - p) / n + z^2 / (4 * n^2))) / (1 + z^2 / n)) }
@@ -159,6 +164,24 @@ if (length(args) >= 4) {
       ch <- suppressWarnings(chisq.test(tab, correct = FALSE))
       put("chi_square", id, v, "statistic", unname(ch$statistic))
       put("chi_square", id, v, "p_value", ch$p.value)
+    }
+    # Stratified by STRAT1 of ADSL (args[5]): CMH without continuity correction (the pipeline's
+    # default) and the Mantel-Haenszel odds ratio with its Robins-Breslow-Greenland interval.
+    # Strata with fewer than 2 subjects are left out (mantelhaen.test refuses them).
+    if (length(args) >= 5) {
+      d$STRAT <- strat1[d$USUBJID]
+      d$STRAT[is.na(d$STRAT)] <- ""
+      arr <- table(factor(d$ARMCD, levels = c("MSC", "SALINE")),
+                   factor(d$AVALC == "Y", levels = c(TRUE, FALSE)), d$STRAT)
+      arr <- arr[, , apply(arr, 3, sum) >= 2, drop = FALSE]
+      mh <- tryCatch(mantelhaen.test(arr, correct = FALSE), error = function(e) NULL)
+      if (!is.null(mh) && is.finite(mh$estimate) && mh$estimate > 0) {
+        put("cmh", id, v, "statistic", unname(mh$statistic))
+        put("cmh", id, v, "p_value", mh$p.value)
+        put("odds_ratio_mh", id, v, "estimate", unname(mh$estimate))
+        put("odds_ratio_mh", id, v, "lcl", mh$conf.int[1])
+        put("odds_ratio_mh", id, v, "ucl", mh$conf.int[2])
+      }
     }
   }
 }

@@ -5,9 +5,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 
+use rayon::prelude::*;
+
 use super::super::ancova::{Covariate, Factor};
 use super::super::error::StatsError;
-use super::MmrmSpec;
+use super::{MmrmSpec, parallel};
 
 /// The long table the MMRM is fitted to: one row per subject and visit.
 ///
@@ -397,17 +399,17 @@ pub(crate) fn build_design(
     }
 
     // Subjects.
-    let n_subjects_input = encode_ids(data.subject).iter().max().map_or(0, |m| m + 1);
+    let n_subjects_input = encode_codes(data.subject).iter().max().map_or(0, |m| m + 1);
     let used_ids: Vec<usize> = rows.iter().map(|&i| data.subject[i]).collect();
-    let subject = encode_ids(&used_ids);
+    let subject = encode_codes(&used_ids);
     let n_subjects = subject.iter().max().map_or(0, |m| m + 1);
     let visit: Vec<usize> = rows
         .iter()
         .map(|&i| data.factors[visit_factor].codes[i])
         .collect();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = vec![false; n_subjects * t];
     for (k, (&s, &v)) in subject.iter().zip(&visit).enumerate() {
-        if !seen.insert((s, v)) {
+        if std::mem::replace(&mut seen[s * t + v], true) {
             return invalid(format!(
                 "subject {} has more than one observation at visit {}",
                 used_ids[k], visit_levels[v]
@@ -500,12 +502,16 @@ pub(crate) fn build_design(
             Component::Covariate(c) => data.covariates[c].values[row],
         }
     };
-    let mut x = Vec::with_capacity(rows.len() * p);
-    for &i in &rows {
-        for recipe in &recipes {
-            x.push(recipe.iter().fold(1.0, |acc, c| acc * value(i, c)));
-        }
-    }
+    let mut x = vec![0.0; rows.len() * p];
+    x.par_chunks_mut(p * parallel::CHUNK)
+        .zip(rows.par_chunks(parallel::CHUNK))
+        .for_each(|(xc, rc)| {
+            for (xr, &i) in xc.chunks_exact_mut(p).zip(rc) {
+                for (xv, recipe) in xr.iter_mut().zip(&recipes) {
+                    *xv = recipe.iter().fold(1.0, |acc, c| acc * value(i, c));
+                }
+            }
+        });
     let y: Vec<f64> = rows.iter().map(|&i| data.response[i]).collect();
     let n_used = rows.len();
     if rank == RankCheck::Enforce && !aliased_columns(&x, n_used, p).is_empty() {
@@ -528,12 +534,12 @@ pub(crate) fn build_design(
     }
 
     // Within-subject variation of each column.
-    let mut first_value: Vec<Vec<f64>> = vec![vec![f64::NAN; p]; n_subjects];
+    let mut first_value = vec![f64::NAN; n_subjects * p];
     let mut within = vec![false; p];
     for (k, &s) in subject.iter().enumerate() {
         for j in 0..p {
             let v = x[k * p + j];
-            let f = &mut first_value[s][j];
+            let f = &mut first_value[s * p + j];
             if f.is_nan() {
                 *f = v;
             } else if *f != v {
@@ -574,33 +580,53 @@ pub(crate) fn build_design(
 /// of the non-aliased columns before them (modified Gram-Schmidt with
 /// re-orthogonalization, R's `lm` criterion). Empty when `x` has full column
 /// rank.
+///
+/// Dot products are summed in fixed chunks reduced in order
+/// ([`parallel::dot`]), so the decision does not depend on the number of threads.
 fn aliased_columns(x: &[f64], n: usize, p: usize) -> Vec<usize> {
     let mut basis: Vec<Vec<f64>> = Vec::new();
     let mut aliased = Vec::new();
     for j in 0..p {
         let mut v: Vec<f64> = (0..n).map(|i| x[i * p + j]).collect();
-        let norm0 = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let norm0 = parallel::dot(&v, &v).sqrt();
         if norm0 == 0.0 {
             aliased.push(j);
             continue;
         }
         for _ in 0..2 {
             for q in &basis {
-                let d: f64 = q.iter().zip(&v).map(|(a, b)| a * b).sum();
-                for (vi, qi) in v.iter_mut().zip(q) {
-                    *vi -= d * qi;
-                }
+                let d = parallel::dot(q, &v);
+                parallel::axpy_neg(&mut v, d, q);
             }
         }
-        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let norm = parallel::dot(&v, &v).sqrt();
         if norm < 1e-7 * norm0 {
             aliased.push(j);
             continue;
         }
-        for vi in &mut v {
-            *vi /= norm;
-        }
+        v.par_iter_mut().for_each(|vi| *vi /= norm);
         basis.push(v);
     }
     aliased
+}
+
+/// [`encode_ids`] for integer codes: a lookup table instead of hashing when
+/// the codes are not much larger than their number (the usual case: codes
+/// from [`encode_ids`] itself), the same result either way.
+fn encode_codes(ids: &[usize]) -> Vec<usize> {
+    let max = ids.iter().copied().max().unwrap_or(0);
+    if max > 4 * ids.len() + 1024 {
+        return encode_ids(ids);
+    }
+    let mut map = vec![usize::MAX; max + 1];
+    let mut next = 0;
+    ids.iter()
+        .map(|&id| {
+            if map[id] == usize::MAX {
+                map[id] = next;
+                next += 1;
+            }
+            map[id]
+        })
+        .collect()
 }

@@ -8,7 +8,10 @@
 //! data through `Σ_i Z_iᵀ M Z_i` ("quad") or `Σ_i Z_i N Z_iᵀ` ("tquad"),
 //! where `Z_i = [X_i | y_i]`. For patterns shared by many subjects the
 //! cross-products `Σ_i z_ia z_ibᵀ` are summed once, so that an evaluation
-//! costs nothing per subject; rare patterns keep their rows.
+//! costs nothing per subject; rare patterns keep their rows. The sums over
+//! subjects (building the cross-products, and the per-subject rows of rare
+//! patterns) run in parallel in fixed chunks reduced in order
+//! (`super::parallel`), so results do not depend on the number of threads.
 //!
 //! With `P = V⁻¹ - V⁻¹XΦXᵀV⁻¹`, `Φ = (XᵀV⁻¹X)⁻¹`, `r = y - Xβ̂`:
 //! * `-2ℓ_R = (n-p) log 2π + log|V| + log|XᵀV⁻¹X| + rᵀV⁻¹r` (REML),
@@ -27,6 +30,7 @@ use super::linalg::{
     cholesky_in_place, cholesky_inverse, cholesky_logdet, frobenius, matmul, packed_block,
     packed_len, pidx, scatter_add, submatrix, symmetrize, trace_of_product,
 };
+use super::parallel;
 use super::{Estimation, StoragePolicy};
 
 /// Data of one missingness pattern.
@@ -125,16 +129,36 @@ impl Problem {
         let p = design.p();
         let q = p + 1;
         let t = design.visit_levels.len();
-        // Rows of each subject, ordered by visit.
-        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); design.n_subjects];
-        for (k, &s) in design.subject.iter().enumerate() {
-            rows[s].push(k);
+        // Rows of each subject (compressed: offsets into one index array), ordered by visit.
+        let ns = design.n_subjects;
+        let mut offsets = vec![0usize; ns + 1];
+        for &s in &design.subject {
+            offsets[s + 1] += 1;
         }
+        for s in 0..ns {
+            offsets[s + 1] += offsets[s];
+        }
+        let mut fill = offsets.clone();
+        let mut order = vec![0usize; design.subject.len()];
+        for (k, &s) in design.subject.iter().enumerate() {
+            order[fill[s]] = k;
+            fill[s] += 1;
+        }
+        for s in 0..ns {
+            order[offsets[s]..offsets[s + 1]].sort_by_key(|&k| design.visit[k]);
+        }
+        let rows = |s: usize| &order[offsets[s]..offsets[s + 1]];
         let mut groups: BTreeMap<Vec<usize>, Vec<usize>> = BTreeMap::new();
-        for (s, r) in rows.iter_mut().enumerate() {
-            r.sort_by_key(|&k| design.visit[k]);
-            let key: Vec<usize> = r.iter().map(|&k| design.visit[k]).collect();
-            groups.entry(key).or_default().push(s);
+        let mut key: Vec<usize> = Vec::with_capacity(t);
+        for s in 0..ns {
+            key.clear();
+            key.extend(rows(s).iter().map(|&k| design.visit[k]));
+            match groups.get_mut(key.as_slice()) {
+                Some(members) => members.push(s),
+                None => {
+                    groups.insert(key.clone(), vec![s]);
+                }
+            }
         }
         let z_row = |k: usize, out: &mut Vec<f64>| {
             out.extend_from_slice(&design.x[k * p..(k + 1) * p]);
@@ -153,39 +177,44 @@ impl Problem {
                     StoragePolicy::PerSubject => false,
                 };
                 let data = if aggregate {
-                    let mut blocks = vec![vec![0.0; packed_len(q)]; packed_len(tk)];
-                    let mut z = Vec::with_capacity(tk * q);
-                    for &s in &subjects {
-                        z.clear();
-                        for &k in &rows[s] {
-                            z_row(k, &mut z);
-                        }
-                        for a in 0..tk {
-                            let za = &z[a * q..(a + 1) * q];
-                            for b in a..tk {
-                                let zb = &z[b * q..(b + 1) * q];
-                                let block = &mut blocks[pidx(a, b)];
-                                if a == b {
-                                    for c in 0..q {
-                                        for d in 0..=c {
-                                            block[pidx(c, d)] += za[c] * za[d];
+                    // Block (a, b) of the packed visit pairs, each a packed q × q matrix.
+                    let bl = packed_len(q);
+                    let mut flat = vec![0.0; packed_len(tk) * bl];
+                    parallel::sum_into(nk, &mut flat, |range, acc| {
+                        let mut z = Vec::with_capacity(tk * q);
+                        for &s in &subjects[range] {
+                            z.clear();
+                            for &k in rows(s) {
+                                z_row(k, &mut z);
+                            }
+                            for a in 0..tk {
+                                let za = &z[a * q..(a + 1) * q];
+                                for b in a..tk {
+                                    let zb = &z[b * q..(b + 1) * q];
+                                    let o = pidx(a, b) * bl;
+                                    let block = &mut acc[o..o + bl];
+                                    if a == b {
+                                        for c in 0..q {
+                                            for d in 0..=c {
+                                                block[pidx(c, d)] += za[c] * za[d];
+                                            }
                                         }
-                                    }
-                                } else {
-                                    for c in 0..q {
-                                        for d in 0..=c {
-                                            block[pidx(c, d)] += za[c] * zb[d] + zb[c] * za[d];
+                                    } else {
+                                        for c in 0..q {
+                                            for d in 0..=c {
+                                                block[pidx(c, d)] += za[c] * zb[d] + zb[c] * za[d];
+                                            }
                                         }
                                     }
                                 }
                             }
                         }
-                    }
-                    PatternData::Aggregated(blocks)
+                    });
+                    PatternData::Aggregated(flat.chunks_exact(bl).map(<[f64]>::to_vec).collect())
                 } else {
                     let mut z = Vec::with_capacity(nk * tk * q);
                     for &s in &subjects {
-                        for &k in &rows[s] {
+                        for &k in rows(s) {
                             z_row(k, &mut z);
                         }
                     }
@@ -262,31 +291,34 @@ impl Problem {
                 }
             }
             PatternData::PerSubject(z) => {
-                let mut y = vec![0.0; tk * q];
-                for zi in z.chunks_exact(tk * q) {
-                    // y = M Z_i
-                    y.iter_mut().for_each(|v| *v = 0.0);
-                    for a in 0..tk {
-                        for b in 0..tk {
-                            let mab = m[a * tk + b];
+                let stride = tk * q;
+                parallel::sum_into(pat.n_subjects, out, |range, out| {
+                    let mut y = vec![0.0; stride];
+                    for zi in z[range.start * stride..range.end * stride].chunks_exact(stride) {
+                        // y = M Z_i
+                        y.iter_mut().for_each(|v| *v = 0.0);
+                        for a in 0..tk {
+                            for b in 0..tk {
+                                let mab = m[a * tk + b];
+                                for c in 0..q {
+                                    y[a * q + c] += mab * zi[b * q + c];
+                                }
+                            }
+                        }
+                        for a in 0..tk {
                             for c in 0..q {
-                                y[a * q + c] += mab * zi[b * q + c];
+                                let zac = scale * zi[a * q + c];
+                                if zac == 0.0 {
+                                    continue;
+                                }
+                                let base = c * (c + 1) / 2;
+                                for d in 0..=c {
+                                    out[base + d] += zac * y[a * q + d];
+                                }
                             }
                         }
                     }
-                    for a in 0..tk {
-                        for c in 0..q {
-                            let zac = scale * zi[a * q + c];
-                            if zac == 0.0 {
-                                continue;
-                            }
-                            let base = c * (c + 1) / 2;
-                            for d in 0..=c {
-                                out[base + d] += zac * y[a * q + d];
-                            }
-                        }
-                    }
-                }
+                });
             }
         }
     }
@@ -324,18 +356,21 @@ impl Problem {
                         dense[c * q + d] = n_packed[pidx(c, d)];
                     }
                 }
-                for zi in z.chunks_exact(tk * q) {
-                    let v = matmul(zi, &dense, tk, q, q);
-                    for a in 0..tk {
-                        for b in 0..=a {
-                            let s: f64 = (0..q).map(|c| v[a * q + c] * zi[b * q + c]).sum();
-                            out[a * tk + b] += s;
-                            if a != b {
-                                out[b * tk + a] += s;
+                let stride = tk * q;
+                parallel::sum_into(pat.n_subjects, &mut out, |range, out| {
+                    for zi in z[range.start * stride..range.end * stride].chunks_exact(stride) {
+                        let v = matmul(zi, &dense, tk, q, q);
+                        for a in 0..tk {
+                            for b in 0..=a {
+                                let s: f64 = (0..q).map(|c| v[a * q + c] * zi[b * q + c]).sum();
+                                out[a * tk + b] += s;
+                                if a != b {
+                                    out[b * tk + a] += s;
+                                }
                             }
                         }
                     }
-                }
+                });
             }
         }
         out

@@ -216,6 +216,54 @@ fn storage_policies_agree() {
     }
 }
 
+/// More subjects than one chunk of the parallel sums: the fit is the same bit
+/// for bit with one thread and with three, and the per-subject storage (its
+/// own chunked sums) agrees with the aggregated one to rounding.
+#[test]
+fn parallel_sums_do_not_depend_on_the_thread_count() {
+    let sim = simulate(3 * super::parallel::CHUNK + 123, 4, 29);
+    let spec = MmrmSpec::new(sim_terms(), "AVISIT").with_arm("ARMCD");
+    let fit_with = |threads: usize| {
+        sim_data!(data, sim);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| fit_mmrm(&data, &spec).unwrap())
+    };
+    let one = fit_with(1);
+    let three = fit_with(3);
+    assert!(one.n_subjects > 3 * super::parallel::CHUNK);
+    assert_eq!(one.m2_log_lik.to_bits(), three.m2_log_lik.to_bits());
+    for (a, b) in one.fixed_effects.iter().zip(&three.fixed_effects) {
+        assert_eq!(a.estimate.to_bits(), b.estimate.to_bits(), "{}", a.name);
+        assert_eq!(a.se.to_bits(), b.se.to_bits(), "{}", a.name);
+        assert_eq!(a.df.to_bits(), b.df.to_bits(), "{}", a.name);
+    }
+
+    let st = CovStructure::Unstructured;
+    let a = problem(&sim, st, Estimation::Reml, StoragePolicy::Aggregated);
+    let b = problem(&sim, st, Estimation::Reml, StoragePolicy::PerSubject);
+    assert!(
+        b.patterns
+            .iter()
+            .any(|p| p.n_subjects > super::parallel::CHUNK)
+    );
+    let theta = one.theta.clone();
+    let ea = a.evaluate(&theta, Order::Hessian).unwrap();
+    let eb = b.evaluate(&theta, Order::Hessian).unwrap();
+    assert!((ea.value - eb.value).abs() < 1e-10 * ea.value.abs());
+    for (x, y) in ea.beta.iter().zip(&one.coefficients()) {
+        assert!((x - y).abs() < 1e-12 * (1.0 + x.abs()));
+    }
+    for (x, y) in ea.beta.iter().zip(&eb.beta) {
+        assert!((x - y).abs() < 1e-9 * (1.0 + x.abs()));
+    }
+    for (x, y) in ea.hessian.iter().zip(&eb.hessian) {
+        assert!((x - y).abs() < 1e-7 * (1.0 + x.abs()));
+    }
+}
+
 #[test]
 fn fits_every_structure_and_reports_diagnostics() {
     let sim = simulate(150, 4, 3);
