@@ -341,6 +341,8 @@ pub struct LabRecord {
     pub visit: Ustr,
     /// Collection date.
     pub collection_date: Option<NaiveDate>,
+    /// The collection date exactly as read (the study day, for `timing = "study_day"`).
+    pub date_raw: Ustr,
     /// Study day (CDISC, no day 0); None without a date or reference date, or when a study-day
     /// column holds a bad value.
     pub study_day: Option<i64>,
@@ -613,6 +615,7 @@ struct RawLab {
     subject_id: Ustr,
     visit: Ustr,
     collection_date: Option<NaiveDate>,
+    date_raw: Ustr,
     study_day: Option<i64>,
     /// Whether the layout's timing (date or study day) is usable.
     timing_ok: bool,
@@ -722,6 +725,7 @@ impl<'p> Standardizer<'p> {
                 subject_id: raw.subject_id,
                 visit: raw.visit,
                 collection_date: raw.collection_date,
+                date_raw: raw.date_raw,
                 study_day: raw.study_day,
                 test_code,
                 test_name: raw.test_name,
@@ -802,6 +806,7 @@ impl<'p> Standardizer<'p> {
             subject_id: raw.subject_id,
             visit: raw.visit,
             collection_date: raw.collection_date,
+            date_raw: raw.date_raw,
             study_day: raw.study_day,
             test_code,
             test_name: raw.test_name,
@@ -945,6 +950,7 @@ fn read_long(
             site_id: row.sym("site_id"),
             visit: row.upper("visit"),
             collection_date,
+            date_raw: row.sym("collection_date"),
             study_day: ctx.day_of(&subject_id, collection_date),
             timing_ok: collection_date.is_some(),
             subject_id,
@@ -990,6 +996,10 @@ fn read_wide(
     while let Some(row) = rd.next()? {
         n += 1;
         let subject_id = row.sym("subject_id");
+        let date_raw = row.sym(match ctx.input.timing {
+            Timing::Date => "collection_date",
+            Timing::StudyDay => "study_day",
+        });
         let (collection_date, study_day, timing_ok) = match ctx.input.timing {
             Timing::Date => {
                 let d = parse_date(&row.text("collection_date"), ctx.date_format());
@@ -1009,6 +1019,7 @@ fn read_wide(
                 subject_id,
                 visit: row.upper("visit"),
                 collection_date,
+                date_raw,
                 study_day,
                 timing_ok,
                 test_code: upper_sym(t.code.trim()),
@@ -1066,6 +1077,7 @@ fn read_sdtm(
                 site_id: or_subject("SITEID", |s| s.site_id),
                 visit: row.upper("VISIT"),
                 collection_date,
+                date_raw: row.sym("LBDTC"),
                 study_day,
                 timing_ok,
                 subject_id,

@@ -98,6 +98,13 @@ pub const RULES: &[Rule] = &[
         "The unit is known but has no conversion path to the test's standard unit.",
     ),
     rule(
+        "unexpected_unit",
+        "labs",
+        Warning,
+        Flag,
+        "The unit converts to the standard unit but is not one of the test's declared `source_units`.",
+    ),
+    rule(
         "non_numeric",
         "labs",
         Error,
@@ -697,6 +704,21 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     // Labs, row by row.
     let panel: HashMap<&str, &crate::spec::LabTest> =
         p.labs.iter().map(|t| (t.code.as_str(), t)).collect();
+    // Declared source units per test, in canonical spelling (none declared: no check).
+    let registry = crate::units::Registry::builtin();
+    let declared: HashMap<&str, Vec<&str>> = p
+        .labs
+        .iter()
+        .filter(|t| !t.source_units.is_empty())
+        .map(|t| {
+            let units = t
+                .source_units
+                .iter()
+                .map(|u| registry.canonical(u).unwrap_or(u.as_str()))
+                .collect();
+            (t.code.as_str(), units)
+        })
+        .collect();
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
     for (i, r) in data.labs.iter().enumerate() {
         let d = &mut lab_disp[i];
@@ -759,12 +781,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     r.result_raw, r.test_code
                 ),
             ),
-            ParseStatus::BadDate => fire(
-                &mut ctx,
-                "bad_date",
-                None,
-                "collection date is missing or not a date".into(),
-            ),
+            ParseStatus::BadDate => fire(&mut ctx, "bad_date", date_value(r), bad_date_message(r)),
             ParseStatus::BlankResult => fire(&mut ctx, "blank_result", None, "blank result".into()),
             ParseStatus::NotDone => fire(&mut ctx, "not_done", res, "result not done".into()),
             ParseStatus::Censored => fire(
@@ -774,15 +791,26 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 format!("censored result `{}`", r.result_raw),
             ),
         }
-        // A row may also have a bad date behind another status.
-        if r.collection_date.is_none() && r.study_day.is_none() && r.status != ParseStatus::BadDate
+        if matches!(r.status, ParseStatus::Ok | ParseStatus::Censored)
+            && let (Some(unit), Some(allowed)) = (r.unit, declared.get(r.test_code.as_str()))
+            && !allowed.contains(&unit.as_str())
         {
             fire(
                 &mut ctx,
-                "bad_date",
-                None,
-                "collection date is missing or not a date".into(),
+                "unexpected_unit",
+                Some(&r.unit_raw),
+                format!(
+                    "unit `{}` of {} is not one of its declared source units {}",
+                    r.unit_raw,
+                    r.test_code,
+                    allowed.join(", ")
+                ),
             );
+        }
+        // A row may also have a bad date behind another status.
+        if r.collection_date.is_none() && r.study_day.is_none() && r.status != ParseStatus::BadDate
+        {
+            fire(&mut ctx, "bad_date", date_value(r), bad_date_message(r));
         }
         let subject = subjects.get(r.subject_id.as_str());
         if subject.is_none() {
@@ -1185,6 +1213,20 @@ fn eligibility_facts(
         .collect()
 }
 
+/// The date as read, unless blank.
+fn date_value(r: &LabRecord) -> Option<&str> {
+    Some(r.date_raw.as_str()).filter(|d| !d.is_empty())
+}
+
+fn bad_date_message(r: &LabRecord) -> String {
+    match date_value(r) {
+        None => "collection date is missing".into(),
+        Some(d) => {
+            format!("collection date `{d}` is not a date (or study day) in the expected form")
+        }
+    }
+}
+
 fn value_key(r: &LabRecord) -> String {
     match (&r.result, r.std_value) {
         (_, Some(v)) => format!("{v:.9e}"),
@@ -1359,7 +1401,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
                 subject: r.subject_id.to_string(),
                 test: Some(r.test_code.to_string()),
                 visit: Some(r.visit.to_string()),
-                date: r.collection_date.map(|d| d.to_string()),
+                date: Some(r.date_raw.to_string()).filter(|d| !d.is_empty()),
                 result: Some(r.result_raw.to_string()),
                 unit: Some(r.unit_raw.to_string()),
                 reasons: d.quarantine.join(";"),

@@ -95,7 +95,13 @@ const CASES: &[(&str, &str, u64, &str)] = &[
         "bad_date",
         "bad_date",
         2,
-        "collection date is missing or not a date",
+        "collection date `2020-13-45` is not a date (or study day) in the expected form",
+    ),
+    (
+        "unexpected_unit",
+        "unexpected_unit",
+        2,
+        "unit `mg/dL` of ALB is not one of its declared source units g/L, g/dL",
     ),
     (
         "unknown_subject",
