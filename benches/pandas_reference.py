@@ -617,16 +617,26 @@ def validate_labs(pl: Pipeline, labs: pd.DataFrame, subjects: pd.DataFrame, deat
             "result",
             lambda x: "result `" + x["result"] + "` of numeric test " + x["test_code"] + " is not a number",
         ),
-        "bad_date": ("bad_date", None, lambda x: "collection date is missing or not a date"),
         "blank_result": ("blank_result", None, lambda x: "blank result"),
         "not_done": ("not_done", "result", lambda x: "result not done"),
         "censored": ("censored", "result", lambda x: "censored result `" + x["result"] + "`"),
     }
+    def fire_bad_date(mask):
+        # The date as read is the value; the message names it (or says it is missing).
+        x = rows(mask, "collection_date")
+        raw = x["collection_date"].fillna("").str.strip()
+        msg = ("collection date `" + raw + "` is not a date (or study day) in the expected form").where(
+            raw != "", "collection date is missing"
+        )
+        fd.fire("bad_date", x, raw.where(raw != "", None), msg, st)
+
     for code, (rule, vcol, msg) in per_status.items():
+        if code == "bad_date":
+            continue
         x = rows(status == code, "result", "unit", "std_unit")
         fd.fire(rule, x, x[vcol] if vcol else None, msg(x), st)
-    x = rows(labs["date"].isna() & (status != "bad_date"))
-    fd.fire("bad_date", x, None, "collection date is missing or not a date", st)
+    fire_bad_date(status == "bad_date")
+    fire_bad_date(labs["date"].isna() & (status != "bad_date"))
 
     known = labs["subject_id"].isin(subjects.index)
     x = rows(~known)
