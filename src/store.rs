@@ -211,8 +211,9 @@ impl TextColumn {
     }
 }
 
-impl<'a> FromIterator<Option<&'a str>> for TextColumn {
-    fn from_iter<I: IntoIterator<Item = Option<&'a str>>>(iter: I) -> Self {
+impl TextColumn {
+    /// A column from values of any string type.
+    fn collect_from<S: AsRef<str>>(iter: impl IntoIterator<Item = Option<S>>) -> TextColumn {
         let iter = iter.into_iter();
         let mut c = TextColumn {
             buf: String::new(),
@@ -220,30 +221,27 @@ impl<'a> FromIterator<Option<&'a str>> for TextColumn {
             nulls: Vec::with_capacity(iter.size_hint().0),
         };
         for v in iter {
-            c.push(v);
+            c.push(v.as_ref().map(AsRef::as_ref));
         }
         c
+    }
+}
+
+impl<'a> FromIterator<Option<&'a str>> for TextColumn {
+    fn from_iter<I: IntoIterator<Item = Option<&'a str>>>(iter: I) -> Self {
+        TextColumn::collect_from(iter)
     }
 }
 
 impl FromIterator<Option<String>> for TextColumn {
     fn from_iter<I: IntoIterator<Item = Option<String>>>(iter: I) -> Self {
-        let iter = iter.into_iter();
-        let mut c = TextColumn {
-            buf: String::new(),
-            ends: Vec::with_capacity(iter.size_hint().0),
-            nulls: Vec::with_capacity(iter.size_hint().0),
-        };
-        for v in iter {
-            c.push(v.as_deref());
-        }
-        c
+        TextColumn::collect_from(iter)
     }
 }
 
 impl FromIterator<Option<ustr::Ustr>> for TextColumn {
     fn from_iter<I: IntoIterator<Item = Option<ustr::Ustr>>>(iter: I) -> Self {
-        iter.into_iter().map(|v| v.map(|u| u.as_str())).collect()
+        TextColumn::collect_from(iter.into_iter().map(|v| v.map(|u| u.as_str())))
     }
 }
 
