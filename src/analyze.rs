@@ -577,7 +577,7 @@ fn ancova_rows(
     let level_of = |r: &AdlbRow| -> Option<&str> {
         let (factor, by_subject) = stratum?;
         by_subject
-            .get(&r.usubjid)
+            .get(r.usubjid.as_str())
             .and_then(|s| s.get(factor))
             .map(String::as_str)
             .filter(|l| !l.is_empty())

@@ -16,6 +16,7 @@
 //! Derive never reads files and never prints.
 
 use std::collections::{BTreeMap, HashMap};
+use ustr::Ustr;
 
 use chrono::NaiveDate;
 
@@ -44,35 +45,35 @@ pub struct DeriveOutput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdlbRow {
     /// USUBJID.
-    pub usubjid: String,
+    pub usubjid: Ustr,
     /// SUBJID.
-    pub subjid: String,
+    pub subjid: Ustr,
     /// SITEID.
-    pub siteid: String,
+    pub siteid: Ustr,
     /// Planned treatment (arm label).
-    pub trtp: Option<String>,
+    pub trtp: Option<Ustr>,
     /// Planned arm code.
-    pub armcd: Option<String>,
+    pub armcd: Option<Ustr>,
     /// Actual treatment (null when the subject received no dose).
-    pub trta: Option<String>,
+    pub trta: Option<Ustr>,
     /// PARAMCD.
-    pub paramcd: String,
+    pub paramcd: Ustr,
     /// PARAM, e.g. "Albumin (g/L)".
-    pub param: String,
+    pub param: Ustr,
     /// PARAMN (panel order, from 1).
     pub paramn: i64,
     /// AVAL in the standard unit.
     pub aval: Option<f64>,
     /// AVALC, the standard character result.
-    pub avalc: Option<String>,
+    pub avalc: Option<Ustr>,
     /// Unit of AVAL.
-    pub avalu: String,
+    pub avalu: Ustr,
     /// Analysis date.
     pub adt: Option<NaiveDate>,
     /// Analysis study day.
     pub ady: Option<i64>,
     /// Analysis window name.
-    pub avisit: Option<String>,
+    pub avisit: Option<Ustr>,
     /// Analysis window number.
     pub avisitn: Option<f64>,
     /// Window target day.
@@ -98,7 +99,7 @@ pub struct AdlbRow {
     /// Baseline ANRIND.
     pub bnrind: Option<&'static str>,
     /// "BNRIND to ANRIND" for post-baseline records.
-    pub shift1: Option<String>,
+    pub shift1: Option<Ustr>,
     /// The record the window rule selected.
     pub anl01fl: Option<&'static str>,
     /// Highest post-baseline value of the subject and parameter.
@@ -110,17 +111,17 @@ pub struct AdlbRow {
     /// SDTM LBSEQ of the source record.
     pub lbseq: Option<i64>,
     /// Source file.
-    pub srcfile: String,
+    pub srcfile: Ustr,
     /// Source line.
     pub srcline: i64,
 }
 
 struct SubjectInfo {
-    usubjid: String,
-    siteid: String,
-    armcd: Option<String>,
-    trtp: Option<String>,
-    trta: Option<String>,
+    usubjid: Ustr,
+    siteid: Ustr,
+    armcd: Option<Ustr>,
+    trtp: Option<Ustr>,
+    trta: Option<Ustr>,
     sex: Option<String>,
     /// Age in years at randomization (ADSL `AGE`) and the randomization date, for FIB-4.
     age: Option<f64>,
@@ -215,13 +216,13 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         subjects.insert(
             &s.subject_id,
             SubjectInfo {
-                usubjid: usubjid(study, sdtm, &s.subject_id),
-                siteid: s.site_id.clone(),
-                armcd: known_arm.map(str::to_string),
-                trtp: known_arm.map(|a| arm_label[a].to_string()),
+                usubjid: Ustr::from(&usubjid(study, sdtm, &s.subject_id)),
+                siteid: Ustr::from(&s.site_id),
+                armcd: known_arm.map(Ustr::from),
+                trtp: known_arm.map(|a| Ustr::from(arm_label[a])),
                 trta: known_arm
                     .filter(|_| dosed)
-                    .map(|a| arm_label[a].to_string()),
+                    .map(|a| Ustr::from(arm_label[a])),
                 sex: s.sex.clone(),
                 age: s.age,
                 randdt: s.randomization_date,
@@ -450,24 +451,24 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let (lo, hi) = ranges(r);
         let aval = r.std_value;
         rows.push(AdlbRow {
-            usubjid: s.usubjid.clone(),
-            subjid: r.subject_id.to_string(),
-            siteid: s.siteid.clone(),
-            trtp: s.trtp.clone(),
-            armcd: s.armcd.clone(),
-            trta: s.trta.clone(),
-            paramcd: t.code.clone(),
+            usubjid: s.usubjid,
+            subjid: r.subject_id,
+            siteid: s.siteid,
+            trtp: s.trtp,
+            armcd: s.armcd,
+            trta: s.trta,
+            paramcd: Ustr::from(&t.code),
             param: match t.result {
-                crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
-                crate::spec::ResultKind::Qualitative => t.name.clone(),
+                crate::spec::ResultKind::Numeric => Ustr::from(&format!("{} ({})", t.name, t.unit)),
+                crate::spec::ResultKind::Qualitative => Ustr::from(&t.name),
             },
             paramn: pi as i64 + 1,
             aval,
-            avalc: stresc(r),
-            avalu: t.unit.clone(),
+            avalc: stresc(r).map(|x| Ustr::from(&x)),
+            avalu: Ustr::from(&t.unit),
             adt: r.collection_date,
             ady: r.study_day,
-            avisit: w.map(|w| w.name.clone()),
+            avisit: w.map(|w| Ustr::from(&w.name)),
             avisitn: w.map(|w| w.number),
             awtarget: w.map(|w| i64::from(w.target)),
             awlo: w.map(|w| i64::from(w.low)),
@@ -486,7 +487,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             worstlfl: None,
             dtype: None,
             lbseq: lbseq[i],
-            srcfile: r.lineage.file.to_string(),
+            srcfile: r.lineage.file,
             srcline: r.lineage.line as i64,
         });
     }
@@ -524,7 +525,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
                 }
                 if let (Some(b), Some(a)) = (base_ind, row.anrind) {
-                    row.shift1 = Some(format!("{b} to {a}"));
+                    row.shift1 = Some(Ustr::from(&format!("{b} to {a}")));
                 }
             }
         }
@@ -566,7 +567,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     (Some(r), _) => last = Some(r),
                     (None, Some(prev)) => {
                         let mut c = prev.clone();
-                        c.avisit = Some(w.name.clone());
+                        c.avisit = Some(Ustr::from(&w.name));
                         c.avisitn = Some(w.number);
                         c.awtarget = Some(i64::from(w.target));
                         c.awlo = Some(i64::from(w.low));
@@ -663,9 +664,9 @@ fn score_rows(
     for r in rows {
         if let (Some(adt), Some(v)) = (r.adt, r.aval) {
             by_date
-                .entry((r.usubjid.clone(), adt))
+                .entry((r.usubjid.to_string(), adt))
                 .or_default()
-                .entry(r.paramcd.clone())
+                .entry(r.paramcd.to_string())
                 .or_insert((v, r));
         }
     }
@@ -747,7 +748,7 @@ fn score_rows(
                 }
                 "CPS" | "CPSCL" => {
                     let grades = assessments
-                        .get(&(template.subjid.clone(), *adt))
+                        .get(&(template.subjid.to_string(), *adt))
                         .and_then(|a| Some((a.ascites?, a.encephalopathy?)));
                     match (
                         get("BILI", "mg/dL"),
@@ -805,13 +806,13 @@ fn score_rows(
                 .ady
                 .and_then(|d| crate::windows::window_of(d, windows));
             out.push(AdlbRow {
-                paramcd: score.clone(),
-                param: score_param(score, p.derive.hyslaw_alp).to_string(),
+                paramcd: Ustr::from(score),
+                param: Ustr::from(score_param(score, p.derive.hyslaw_alp)),
                 paramn: (panel.len() + k + 1) as i64,
                 aval: Some(aval),
-                avalc: Some(avalc),
+                avalc: Some(Ustr::from(&avalc)),
                 avalu: "1".into(),
-                avisit: w.map(|i| windows[i].name.clone()),
+                avisit: w.map(|i| Ustr::from(&windows[i].name)),
                 avisitn: w.map(|i| windows[i].number),
                 awtarget: w.map(|i| i64::from(windows[i].target)),
                 awlo: w.map(|i| i64::from(windows[i].low)),
@@ -830,10 +831,10 @@ fn score_rows(
                 worstlfl: None,
                 dtype: None,
                 lbseq: None,
-                srcfile: format!(
+                srcfile: Ustr::from(&format!(
                     "(derived: {})",
                     score_inputs(score, &in_panel, p.derive.hyslaw_alp)
-                ),
+                )),
                 srcline: 0,
                 ..(*template).clone()
             });
@@ -844,7 +845,7 @@ fn score_rows(
     for (i, r) in out.iter().enumerate() {
         if let Some(v) = &r.avisit {
             cells
-                .entry((r.usubjid.clone(), r.paramcd.clone(), v.clone()))
+                .entry((r.usubjid.to_string(), r.paramcd.to_string(), v.to_string()))
                 .or_default()
                 .push(i);
         }
@@ -956,7 +957,7 @@ fn col(name: &'static str, label: &'static str, data: ColumnData) -> Column {
 }
 
 fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
-    let s = |f: &dyn Fn(&AdlbRow) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
+    let s = |f: &dyn Fn(&AdlbRow) -> Option<&str>| ColumnData::Str(rows.iter().map(f).collect());
     let f = |f: &dyn Fn(&AdlbRow) -> Option<f64>| ColumnData::F64(rows.iter().map(f).collect());
     let i = |f: &dyn Fn(&AdlbRow) -> Option<i64>| ColumnData::I64(rows.iter().map(f).collect());
     let fl = |f: &dyn Fn(&AdlbRow) -> Option<&'static str>| {
@@ -967,39 +968,39 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
             col(
                 "STUDYID",
                 "Study Identifier",
-                s(&|_| Some(study.to_string())),
+                ColumnData::Str(rows.iter().map(|_| Some(study)).collect()),
             ),
             col(
                 "USUBJID",
                 "Unique Subject Identifier",
-                s(&|r| Some(r.usubjid.clone())),
+                s(&|r| Some(r.usubjid.as_str())),
             ),
             col(
                 "SUBJID",
                 "Subject Identifier for the Study",
-                s(&|r| Some(r.subjid.clone())),
+                s(&|r| Some(r.subjid.as_str())),
             ),
             col(
                 "SITEID",
                 "Study Site Identifier",
-                s(&|r| Some(r.siteid.clone())),
+                s(&|r| Some(r.siteid.as_str())),
             ),
-            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.clone()))),
-            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.clone()))),
-            col("TRTA", "Actual Treatment", cat(s(&|r| r.trta.clone()))),
+            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.as_deref()))),
+            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.as_deref()))),
+            col("TRTA", "Actual Treatment", cat(s(&|r| r.trta.as_deref()))),
             col(
                 "PARAMCD",
                 "Parameter Code",
-                cat(s(&|r| Some(r.paramcd.clone()))),
+                cat(s(&|r| Some(r.paramcd.as_str()))),
             ),
-            col("PARAM", "Parameter", cat(s(&|r| Some(r.param.clone())))),
+            col("PARAM", "Parameter", cat(s(&|r| Some(r.param.as_str())))),
             col("PARAMN", "Parameter (N)", i(&|r| Some(r.paramn))),
             col("AVAL", "Analysis Value", f(&|r| r.aval)),
-            col("AVALC", "Analysis Value (C)", s(&|r| r.avalc.clone())),
+            col("AVALC", "Analysis Value (C)", s(&|r| r.avalc.as_deref())),
             col(
                 "AVALU",
                 "Analysis Value Unit",
-                s(&|r| Some(r.avalu.clone())),
+                s(&|r| Some(r.avalu.as_str())),
             ),
             col(
                 "ADT",
@@ -1007,7 +1008,7 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
                 ColumnData::Date(rows.iter().map(|r| r.adt).collect()),
             ),
             col("ADY", "Analysis Relative Day", i(&|r| r.ady)),
-            col("AVISIT", "Analysis Visit", cat(s(&|r| r.avisit.clone()))),
+            col("AVISIT", "Analysis Visit", cat(s(&|r| r.avisit.as_deref()))),
             col("AVISITN", "Analysis Visit (N)", f(&|r| r.avisitn)),
             col("AWTARGET", "Analysis Window Target", i(&|r| r.awtarget)),
             col(
@@ -1043,7 +1044,7 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
             col(
                 "SHIFT1",
                 "Shift 1 (Baseline to Analysis)",
-                s(&|r| r.shift1.clone()),
+                s(&|r| r.shift1.as_deref()),
             ),
             col(
                 "ANL01FL",
@@ -1062,7 +1063,7 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
             ),
             col("DTYPE", "Derivation Type", fl(&|r| r.dtype)),
             col("LBSEQ", "Sequence Number (SDTM LB)", i(&|r| r.lbseq)),
-            col("SRCFILE", "Source File", s(&|r| Some(r.srcfile.clone()))),
+            col("SRCFILE", "Source File", s(&|r| Some(r.srcfile.as_str()))),
             col("SRCLINE", "Source Line", i(&|r| Some(r.srcline))),
         ],
     }
@@ -1216,7 +1217,7 @@ fn adsl_table(
     };
     let y = |b: bool| b.then(|| "Y".to_string());
     let evd = |r: &crate::ingest::SubjectRecord| ev.get(r.subject_id.as_str());
-    let arm_of = |r: &crate::ingest::SubjectRecord| info(r).armcd.clone();
+    let arm_of = |r: &crate::ingest::SubjectRecord| info(r).armcd.map(|x| x.to_string());
     let dosed = |r: &crate::ingest::SubjectRecord| {
         r.doses_received.is_some_and(|n| n > 0) || r.first_dose_date.is_some()
     };
@@ -1225,7 +1226,7 @@ fn adsl_table(
         col(
             "USUBJID",
             "Unique Subject Identifier",
-            s(&|r| Some(info(r).usubjid.clone())),
+            s(&|r| Some(info(r).usubjid.to_string())),
         ),
         col(
             "SUBJID",
@@ -1241,17 +1242,17 @@ fn adsl_table(
         col(
             "ARM",
             "Description of Planned Arm",
-            s(&|r| info(r).trtp.clone()),
+            s(&|r| info(r).trtp.map(|x| x.to_string())),
         ),
         col(
             "TRT01P",
             "Planned Treatment for Period 01",
-            s(&|r| info(r).trtp.clone()),
+            s(&|r| info(r).trtp.map(|x| x.to_string())),
         ),
         col(
             "TRT01A",
             "Actual Treatment for Period 01",
-            s(&|r| info(r).trta.clone()),
+            s(&|r| info(r).trta.map(|x| x.to_string())),
         ),
         col(
             "RANDDT",
@@ -1409,9 +1410,9 @@ fn adtte_rows(
                     cnsr,
                     evntdesc: Option<&str>,
                     cnsdtdsc: Option<&str>| TteRow {
-            usubjid: info.usubjid.clone(),
-            armcd: info.armcd.clone(),
-            trtp: info.trtp.clone(),
+            usubjid: info.usubjid.to_string(),
+            armcd: info.armcd.map(|x| x.to_string()),
+            trtp: info.trtp.map(|x| x.to_string()),
             paramcd: paramcd.to_string(),
             param: param.to_string(),
             startdt: Some(start),
@@ -1477,9 +1478,9 @@ fn adtte_rows(
             .find(|s| s.subject_id == t.subject_id);
         let start = rec.and_then(|r| r.reference_date);
         rows.push(TteRow {
-            usubjid: info.usubjid.clone(),
-            armcd: info.armcd.clone(),
-            trtp: info.trtp.clone(),
+            usubjid: info.usubjid.to_string(),
+            armcd: info.armcd.map(|x| x.to_string()),
+            trtp: info.trtp.map(|x| x.to_string()),
             paramcd: t.paramcd.clone(),
             param: format!("{} (days)", t.paramcd),
             startdt: start,

@@ -1193,7 +1193,7 @@ fn param_list(ctx: &Ctx<'_>) -> Vec<ParamMeta> {
             let lab = p.labs.iter().find(|t| t.code == code);
             let first = input.derived.adlb.iter().find(|r| r.paramcd == code);
             let unit = first
-                .map(|r| r.avalu.clone())
+                .map(|r| r.avalu.to_string())
                 .or_else(|| lab.map(|t| t.unit.clone()))
                 .unwrap_or_default();
             // Panel tests by their name; derived parameters (scores) by their ADLB PARAM.

@@ -115,13 +115,13 @@ impl Env for VisitEnv<'_> {
             "uln" => num(row.and_then(|r| r.anrhi)),
             "lln" => num(row.and_then(|r| r.anrlo)),
             "text" => row
-                .and_then(|r| r.avalc.clone())
-                .map_or(Value::Missing, Value::Str),
+                .and_then(|r| r.avalc)
+                .map_or(Value::Missing, |t| Value::Str(t.to_string())),
             "basetext" => self
                 .base_rows
                 .and_then(|b| b.get(code.as_str()))
-                .and_then(|r| r.avalc.clone())
-                .map_or(Value::Missing, Value::Str),
+                .and_then(|r| r.avalc)
+                .map_or(Value::Missing, |t| Value::Str(t.to_string())),
             other => return Err(EvalError(format!("unknown function `{other}`"))),
         };
         self.used.borrow_mut().push(format!("{name}({code})={v}"));
@@ -196,8 +196,8 @@ pub fn evaluate(
             out.push(ResponseFlag {
                 id: rule.id.clone(),
                 usubjid: usubjid.to_string(),
-                armcd: any.and_then(|r| r.armcd.clone()),
-                trtp: any.and_then(|r| r.trtp.clone()),
+                armcd: any.and_then(|r| r.armcd.map(|x| x.to_string())),
+                trtp: any.and_then(|r| r.trtp.map(|x| x.to_string())),
                 avisit: avisit.to_string(),
                 avisitn: any.and_then(|r| r.avisitn).unwrap_or(f64::NAN),
                 value,
@@ -309,7 +309,7 @@ mod tests {
             param: paramcd.into(),
             paramn: 1,
             aval: Some(aval),
-            avalc: Some(format!("{aval}")),
+            avalc: Some(format!("{aval}").as_str().into()),
             avalu: "U/L".into(),
             adt: None,
             ady: None,
@@ -332,7 +332,7 @@ mod tests {
             worstlfl: None,
             dtype: None,
             lbseq: None,
-            srcfile: String::new(),
+            srcfile: Default::default(),
             srcline: 0,
         }
     }
