@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 fn trialpipe(args: &[&str], out: &Path, pipeline: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_trialpipe"))
         .args(args)
@@ -17,25 +19,9 @@ fn trialpipe(args: &[&str], out: &Path, pipeline: &Path) -> Output {
 
 /// A private copy of the flagship pipeline and its sample data, so inputs can be changed.
 fn workspace(name: &str) -> (PathBuf, PathBuf) {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("pipelines")).unwrap();
-    std::fs::create_dir_all(root.join("sample_data/msc_cirrhosis")).unwrap();
-    std::fs::copy(
-        "pipelines/msc_cirrhosis.toml",
-        root.join("pipelines/msc_cirrhosis.toml"),
-    )
-    .unwrap();
-    for e in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(
-            &p,
-            root.join("sample_data/msc_cirrhosis")
-                .join(p.file_name().unwrap()),
-        )
-        .unwrap();
-    }
-    (root.join("pipelines/msc_cirrhosis.toml"), root.join("out"))
+    let pipeline = common::flagship_copy(name, |t| t);
+    let out = pipeline.parent().unwrap().parent().unwrap().join("out");
+    (pipeline, out)
 }
 
 fn stderr(o: &Output) -> String {

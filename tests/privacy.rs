@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 const KEY_VAR: &str = "TRIALPIPE_TEST_ID_KEY";
 
 fn run(pipeline: &Path, out: &Path, key: Option<&str>) -> Output {
@@ -23,27 +25,13 @@ fn run(pipeline: &Path, out: &Path, key: Option<&str>) -> Output {
 
 /// A copy of the flagship whose `[output]` asks for pseudonyms keyed by `KEY_VAR`.
 fn workspace(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("pipelines")).unwrap();
-    std::fs::create_dir_all(root.join("sample_data/msc_cirrhosis")).unwrap();
-    let text = std::fs::read_to_string("pipelines/msc_cirrhosis.toml").unwrap();
-    assert!(text.contains("\n[output]\n"));
-    let text = text.replace(
-        "\n[output]\n",
-        &format!("\n[output]\npseudonymize = {{ key_env = \"{KEY_VAR}\" }}\n"),
-    );
-    std::fs::write(root.join("pipelines/msc_cirrhosis.toml"), text).unwrap();
-    for e in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(
-            &p,
-            root.join("sample_data/msc_cirrhosis")
-                .join(p.file_name().unwrap()),
+    common::flagship_copy(name, |text| {
+        assert!(text.contains("\n[output]\n"));
+        text.replace(
+            "\n[output]\n",
+            &format!("\n[output]\npseudonymize = {{ key_env = \"{KEY_VAR}\" }}\n"),
         )
-        .unwrap();
-    }
-    root.join("pipelines/msc_cirrhosis.toml")
+    })
 }
 
 /// Every subject id of the raw subjects file.

@@ -1,6 +1,7 @@
-//! Helpers shared by the seed-pipeline tests (`tests/seed_*.rs`): run a pipeline with the real
-//! binary, export derived Parquet to CSV for R, run an R oracle script, and read both result sets
-//! keyed by (METHOD, PARAMCD, AVISIT, GROUP).
+//! Helpers shared by integration tests: a private copy of the flagship to change, and for the
+//! seed-pipeline tests (`tests/seed_*.rs`) running a pipeline with the real binary, exporting
+//! derived Parquet to CSV for R, running an R oracle script, and reading both result sets keyed
+//! by (METHOD, PARAMCD, AVISIT, GROUP).
 
 #![allow(dead_code)]
 
@@ -22,6 +23,26 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// A private copy of the flagship pipeline (passed through `edit`) and its sample data in a
+/// scratch directory, so a test can change inputs or settings; returns the pipeline's path.
+pub fn flagship_copy(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let root = scratch(name);
+    std::fs::create_dir_all(root.join("pipelines")).unwrap();
+    std::fs::create_dir_all(root.join("sample_data/msc_cirrhosis")).unwrap();
+    let text = std::fs::read_to_string("pipelines/msc_cirrhosis.toml").unwrap();
+    std::fs::write(root.join("pipelines/msc_cirrhosis.toml"), edit(text)).unwrap();
+    for e in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(
+            &p,
+            root.join("sample_data/msc_cirrhosis")
+                .join(p.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    root.join("pipelines/msc_cirrhosis.toml")
 }
 
 /// `trialpipe run PIPELINE --out OUT --force`; returns the exit code and stderr.
