@@ -1137,7 +1137,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     } else {
         Verdict::Clean
     };
-    let files = accounting(data, &subj_disp, &lab_disp, &ev_disp, &tte_disp);
+    let files = accounting(lp, data, &subj_disp, &lab_disp, &ev_disp, &tte_disp);
     ValidationOutput {
         findings,
         labs: lab_disp,
@@ -1261,56 +1261,45 @@ pub fn severity_name(s: Severity) -> &'static str {
 }
 
 fn accounting(
+    lp: &LoadedPipeline,
     data: &IngestOutput,
     subj: &[Disposition],
     labs: &[Disposition],
     events: &[Disposition],
     tte: &[Disposition],
 ) -> Vec<FileAccounting> {
-    let mut acc: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut last: Option<(&str, (u64, u64))> = None;
-    for (d, file) in subj
-        .iter()
-        .zip(data.subjects.iter().map(|s| s.lineage.file.as_str()))
-        .chain(
-            labs.iter()
-                .zip(data.labs.iter().map(|r| r.lineage.file.as_str())),
-        )
-        .chain(
-            events
-                .iter()
-                .zip(data.events.iter().map(|e| e.lineage.file.as_str())),
-        )
-        .chain(
-            tte.iter()
-                .zip(data.tte.iter().map(|t| t.lineage.file.as_str())),
-        )
-    {
-        // Rows come file after file: look the file up only when it changes.
-        if last.as_ref().is_none_or(|(f, _)| *f != file) {
-            if let Some((f, counts)) = last.take() {
-                let e = acc.entry(f).or_insert((0, 0));
-                e.0 += counts.0;
-                e.1 += counts.1;
-            }
-            last = Some((file, (0, 0)));
-        }
-        let e = &mut last.as_mut().expect("set above").1;
-        if d.accepted() {
-            e.0 += 1;
-        } else {
-            e.1 += 1;
-        }
-    }
-    if let Some((f, counts)) = last {
-        let e = acc.entry(f).or_insert((0, 0));
-        e.0 += counts.0;
-        e.1 += counts.1;
-    }
+    // Ingest lists the files in the order it read them, and each file's records are contiguous
+    // in their domain, `rows_read` of them: walk each domain's dispositions file by file. (A key
+    // by path would merge two sheets of one workbook, or one file named by two inputs.)
+    let tte_layout = lp
+        .pipeline
+        .inputs
+        .events
+        .as_ref()
+        .is_some_and(|e| e.layout == crate::spec::EventsLayout::Tte);
+    let mut subj = subj.iter();
+    let mut labs = labs.iter();
+    let mut events = if tte_layout {
+        tte.iter()
+    } else {
+        events.iter()
+    };
     data.files
         .iter()
         .map(|f| {
-            let (a, q) = acc.get(f.file.as_str()).copied().unwrap_or((0, 0));
+            let domain = match f.kind {
+                "subjects" => &mut subj,
+                "labs" => &mut labs,
+                _ => &mut events,
+            };
+            let (mut a, mut q) = (0, 0);
+            for d in domain.by_ref().take(f.rows_read as usize) {
+                if d.accepted() {
+                    a += 1;
+                } else {
+                    q += 1;
+                }
+            }
             FileAccounting {
                 file: f.file.clone(),
                 kind: f.kind,

@@ -389,6 +389,21 @@ fn xlsx_numbers_dates_and_lineage() {
 
     let files: Vec<(&str, u64)> = out.files.iter().map(|f| (f.kind, f.rows_read)).collect();
     assert_eq!(files, vec![("subjects", 2), ("labs", 4)]);
+
+    // Row accounting per input, although both sheets are one file: each entry counts its own
+    // sheet's records only.
+    let lp = load(&xlsx_pipeline("xlsx", "Labs"));
+    let v = trialpipe::validate::validate(&lp, &out);
+    let acc: Vec<(&str, u64, u64, u64)> = v
+        .summary
+        .files
+        .iter()
+        .map(|f| (f.kind, f.rows_read, f.rows_accepted, f.rows_quarantined))
+        .collect();
+    assert_eq!(acc.len(), 2);
+    for (kind, read, accepted, quarantined) in acc {
+        assert_eq!(read, accepted + quarantined, "{kind}");
+    }
 }
 
 #[test]
