@@ -300,16 +300,7 @@ pub fn execute(cli: Cli) -> Result<i32, CliError> {
             );
             let _lock = run::lock(&dir)?;
             let staging = run::stage(&dir)?;
-            let bar = Progress::new(quiet);
-            let ingested = run::run_ingest(&lp, &staging.dir, &|p| {
-                if let Some(b) = &bar {
-                    run::Observer::file(b, p);
-                }
-            });
-            if let Some(b) = &bar {
-                b.finish();
-            }
-            let (_, files, stage) = ingested?;
+            let (_, files, stage) = ingest_with_progress(&lp, &staging.dir, quiet)?;
             staging.publish()?;
             tracing::info!(rows = ?stage.rows, files = files.len(), "ingest written to {}", dir.join("ingest").display());
             Ok(exit::OK)
@@ -341,16 +332,7 @@ fn stages_until(
     let _lock = run::lock(&dir)?;
     let staging = run::stage(&dir)?;
     let work = staging.dir.clone();
-    let bar = Progress::new(quiet);
-    let ingested = run::run_ingest(&lp, &work, &|p| {
-        if let Some(b) = &bar {
-            run::Observer::file(b, p);
-        }
-    });
-    if let Some(b) = &bar {
-        b.finish();
-    }
-    let (data, _, _) = ingested?;
+    let (data, _, _) = ingest_with_progress(&lp, &work, quiet)?;
     let (v, _, _) = run::run_validate(&lp, &work, &data)?;
     print_validation_summary(&v, quiet);
     let status = run::verdict_exit(v.summary.verdict);
@@ -390,6 +372,31 @@ fn stages_until(
             status
         },
     )
+}
+
+/// The ingest stage with a progress bar per large lab file (on a terminal only).
+fn ingest_with_progress(
+    lp: &LoadedPipeline,
+    dir: &std::path::Path,
+    quiet: bool,
+) -> Result<
+    (
+        crate::ingest::IngestOutput,
+        Vec<crate::store::FileRecord>,
+        run::StageRecord,
+    ),
+    CliError,
+> {
+    let bar = Progress::new(quiet);
+    let ingested = run::run_ingest(lp, dir, &|p| {
+        if let Some(b) = &bar {
+            run::Observer::file(b, p);
+        }
+    });
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    Ok(ingested?)
 }
 
 /// Lab files smaller than this get no progress bar of their own (they are read in a blink).
