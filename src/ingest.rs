@@ -630,6 +630,16 @@ struct RawLab {
     not_done: bool,
 }
 
+/// What standardization decided for one result (the rest of a record is the raw row's).
+struct Standardized {
+    result: ParsedResult,
+    status: ParseStatus,
+    std_value: Option<f64>,
+    std_limit: Option<f64>,
+    std_unit: Option<Ustr>,
+    std_ref: (Option<f64>, Option<f64>),
+}
+
 /// Parses and standardizes lab results: the panel's standard units and conversions, the
 /// censoring policy, and a cache of conversions by (test, unit spelling).
 struct Standardizer<'p> {
@@ -684,11 +694,39 @@ impl<'p> Standardizer<'p> {
     }
 
     fn record(&mut self, raw: RawLab) -> LabRecord {
+        let unit = self.registry.canonical(&raw.unit_raw).map(Ustr::from);
+        let s = self.standardize(&raw);
+        LabRecord {
+            lineage: raw.lineage,
+            source_column: raw.source_column,
+            study_id: raw.study_id,
+            site_id: raw.site_id,
+            subject_id: raw.subject_id,
+            visit: raw.visit,
+            collection_date: raw.collection_date,
+            date_raw: raw.date_raw,
+            study_day: raw.study_day,
+            test_code: raw.test_code,
+            test_name: raw.test_name,
+            result_raw: raw.result_raw,
+            result: s.result,
+            unit_raw: raw.unit_raw,
+            unit,
+            std_value: s.std_value,
+            std_limit: s.std_limit,
+            std_unit: s.std_unit,
+            std_ref_low: s.std_ref.0,
+            std_ref_high: s.std_ref.1,
+            status: s.status,
+        }
+    }
+
+    /// Parse the result and convert it to the test's standard unit.
+    fn standardize(&mut self, raw: &RawLab) -> Standardized {
         let result = match parse_result(&raw.result_raw) {
             ParsedResult::Missing if raw.not_done => ParsedResult::NotDone,
             r => r,
         };
-        let unit = self.registry.canonical(&raw.unit_raw).map(Ustr::from);
         let mut status = match (&result, raw.field_count_ok) {
             (_, false) => ParseStatus::FieldCount,
             (ParsedResult::Missing, _) => ParseStatus::BlankResult,
@@ -717,28 +755,13 @@ impl<'p> Standardizer<'p> {
                 }
                 other => (other, status),
             };
-            return LabRecord {
-                lineage: raw.lineage,
-                source_column: raw.source_column,
-                study_id: raw.study_id,
-                site_id: raw.site_id,
-                subject_id: raw.subject_id,
-                visit: raw.visit,
-                collection_date: raw.collection_date,
-                date_raw: raw.date_raw,
-                study_day: raw.study_day,
-                test_code,
-                test_name: raw.test_name,
-                result_raw: raw.result_raw,
+            return Standardized {
                 result,
-                unit_raw: raw.unit_raw,
-                unit,
+                status,
                 std_value: None,
                 std_limit: None,
                 std_unit: None,
-                std_ref_low: None,
-                std_ref_high: None,
-                status,
+                std_ref: (None, None),
             };
         }
         let mut std_value = None;
@@ -798,28 +821,13 @@ impl<'p> Standardizer<'p> {
         if status == ParseStatus::Ok && !raw.timing_ok {
             status = ParseStatus::BadDate;
         }
-        LabRecord {
-            lineage: raw.lineage,
-            source_column: raw.source_column,
-            study_id: raw.study_id,
-            site_id: raw.site_id,
-            subject_id: raw.subject_id,
-            visit: raw.visit,
-            collection_date: raw.collection_date,
-            date_raw: raw.date_raw,
-            study_day: raw.study_day,
-            test_code,
-            test_name: raw.test_name,
-            result_raw: raw.result_raw,
+        Standardized {
             result,
-            unit_raw: raw.unit_raw,
-            unit,
+            status,
             std_value,
             std_limit,
             std_unit,
-            std_ref_low: std_ref.0,
-            std_ref_high: std_ref.1,
-            status,
+            std_ref,
         }
     }
 }
