@@ -193,6 +193,7 @@ pub struct Derived {
 
 /// Build every dataset.
 pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
+    let mut laps = crate::timing::Laps::start("derive");
     let p = &lp.pipeline;
     let data = input.data;
     let v = input.validation;
@@ -299,6 +300,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         }
     };
 
+    laps.lap("subjects and LBSEQ");
     // SDTM LB.
     let lb = {
         let rows = &accepted;
@@ -435,6 +437,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         }
     };
 
+    laps.lap("SDTM LB table");
     // ADLB: numeric parameters of the panel, accepted records with a standard value.
     let mut rows: Vec<AdlbRow> = Vec::new();
     for &i in &accepted {
@@ -491,10 +494,12 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             srcline: r.lineage.line as i64,
         });
     }
+    laps.lap("ADLB rows");
     // Derived scores as their own parameters, from same-date standardized values.
     let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
     rows.extend(scored);
 
+    laps.lap("scores");
     // Baseline, change, shift, worst flags per subject and parameter.
     // (Rows are sorted below by a total order, so the order groups are visited in is free.)
     let groups = crate::group::Groups::by(rows.len(), |k| {
@@ -584,6 +589,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         }
         rows.extend(extra);
     }
+    laps.lap("baseline, change, worst, LOCF");
     // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
     // comparisons); the index sort is stable, as a sort of the rows would be.
     fn key(
@@ -615,13 +621,16 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .map(|k| slots[k].take().expect("each row once"))
         .collect();
     drop(slots);
+    laps.lap("sort ADLB");
     let adlb = adlb_table(study, &rows);
-
+    laps.lap("ADLB table");
     let adsl = adsl_table(lp, input, &subjects);
     let tte = adtte_rows(lp, input, &subjects);
     let adtte = adtte_table(lp, &tte);
+    laps.lap("ADSL, ADTTE");
     let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
     let adrs = adrs_table(lp, &flags);
+    laps.lap("responses, ADRS");
     Derived {
         output: DeriveOutput {
             lb,

@@ -24,6 +24,7 @@ pub mod simulate;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod timing;
 pub mod units;
 pub mod validate;
 pub mod windows;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::ingest::{self, IngestError, IngestOutput};
 use crate::spec::{self, FileCheck, LoadedPipeline, Problem};
 use crate::store::{self, ColumnData, FileRecord, StoreError, Table};
+use crate::timing::timed;
 use crate::validate::{self, ValidationOutput, Verdict};
 
 /// The stages in the order they run.
@@ -180,19 +181,21 @@ pub fn run_ingest(
     out: &Path,
     on_file: ingest::OnFile<'_>,
 ) -> Result<(IngestOutput, Vec<FileRecord>, StageRecord), RunError> {
-    let mut data = ingest::ingest_observed(lp, on_file)?;
+    let mut data = timed("ingest: read and standardize", || {
+        ingest::ingest_observed(lp, on_file)
+    })?;
     if let Some(p) = pseudonymizer(lp)? {
         crate::pseudonym::apply(&mut data, &p)?;
     }
     let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
-    let labs = ingest::labs_table(&data.labs);
-    outputs.push(store::write_parquet(
-        &out.join("ingest/labs.parquet"),
-        &labs,
-        "ingest_labs",
-        &kv,
-    )?);
+    let labs = timed("ingest: build labs table", || {
+        ingest::labs_table(&data.labs)
+    });
+    outputs.push(timed("ingest: write labs.parquet", || {
+        store::write_parquet(&out.join("ingest/labs.parquet"), &labs, "ingest_labs", &kv)
+    })?);
+    drop(labs);
     outputs.push(store::write_parquet(
         &out.join("ingest/subjects.parquet"),
         &subjects_table(&data),
@@ -255,21 +258,25 @@ pub fn run_validate(
     out: &Path,
     data: &IngestOutput,
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
-    let v = validate::validate(lp, data);
+    let v = timed("validate: rules", || validate::validate(lp, data));
     let kv = pipeline_kv(lp)?;
     let outputs = vec![
-        store::write_parquet(
-            &out.join("validation/findings.parquet"),
-            &validate::findings_table(&v.findings),
-            "validation_findings",
-            &kv,
-        )?,
-        store::write_parquet(
-            &out.join("quarantine/rejected.parquet"),
-            &validate::quarantine_table(data, &v),
-            "quarantine_rejected",
-            &kv,
-        )?,
+        timed("validate: write findings.parquet", || {
+            store::write_parquet(
+                &out.join("validation/findings.parquet"),
+                &validate::findings_table(&v.findings),
+                "validation_findings",
+                &kv,
+            )
+        })?,
+        timed("validate: write rejected.parquet", || {
+            store::write_parquet(
+                &out.join("quarantine/rejected.parquet"),
+                &validate::quarantine_table(data, &v),
+                "quarantine_rejected",
+                &kv,
+            )
+        })?,
         store::write_parquet(
             &out.join("validation/eligibility.parquet"),
             &validate::eligibility_table(&v.criteria),
@@ -313,14 +320,16 @@ pub fn run_derive(
     if let Some(p) = pseudonymizer(lp)? {
         assessments = crate::pseudonym::apply_assessments(assessments, &p);
     }
-    let derived = crate::derive::derive(
-        lp,
-        &crate::derive::DeriveInput {
-            data,
-            validation: v,
-            assessments: &assessments,
-        },
-    );
+    let derived = timed("derive: datasets", || {
+        crate::derive::derive(
+            lp,
+            &crate::derive::DeriveInput {
+                data,
+                validation: v,
+                assessments: &assessments,
+            },
+        )
+    });
     let d = &derived.output;
     let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
@@ -341,7 +350,9 @@ pub fn run_derive(
                 "PARAMCD",
             )?);
         } else {
-            outputs.push(store::write_parquet(&out.join(rel), table, name, &kv)?);
+            outputs.push(timed(&format!("derive: write {rel}"), || {
+                store::write_parquet(&out.join(rel), table, name, &kv)
+            })?);
         }
         rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
     }
