@@ -16,6 +16,8 @@
 //! Derive never reads files and never prints.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use ustr::Ustr;
 
 use chrono::NaiveDate;
@@ -26,15 +28,14 @@ use crate::spec::{LoadedPipeline, MissingVisitPolicy};
 use crate::store::{Column, ColumnData, Table};
 use crate::validate::ValidationOutput;
 
-/// The datasets derive produces.
+/// The datasets derive produces as tables; ADLB is built from [`Derived::adlb`] by
+/// [`adlb_table`] when it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeriveOutput {
-    /// SDTM LB.
+    /// SDTM LB (taken out, and so empty, once the run has written it).
     pub lb: Table,
     /// ADaM ADSL.
     pub adsl: Table,
-    /// ADaM ADLB.
-    pub adlb: Table,
     /// ADaM ADTTE.
     pub adtte: Table,
     /// Responder flags per subject, visit and response rule (ADRS).
@@ -165,6 +166,41 @@ fn nrind(v: f64, lo: Option<f64>, hi: Option<f64>) -> Option<&'static str> {
     }
 }
 
+/// Interned text for values that repeat across records, so each distinct one is formatted and
+/// interned once: formatted numbers (LBSTRESC, AVALC), and fixed codes (`LOW`, `Y`, ...).
+struct TextCache {
+    /// (value bits, decimals, prefix) -> text.
+    values: FxHashMap<(u64, Option<u32>, &'static str), Ustr>,
+    /// Fixed codes by their text.
+    fixed: FxHashMap<&'static str, Ustr>,
+}
+
+impl TextCache {
+    /// A cache that knows the fixed codes derive writes.
+    fn new() -> TextCache {
+        TextCache {
+            values: FxHashMap::default(),
+            fixed: ["LOW", "NORMAL", "HIGH", "Y", "LOCF"]
+                .into_iter()
+                .map(|t| (t, Ustr::from(t)))
+                .collect(),
+        }
+    }
+
+    /// `prefix` followed by the value formatted as [`fmt_value`] does.
+    fn value(&mut self, v: f64, decimals: Option<u32>, prefix: &'static str) -> Ustr {
+        *self
+            .values
+            .entry((v.to_bits(), decimals, prefix))
+            .or_insert_with(|| Ustr::from(&format!("{prefix}{}", fmt_value(v, decimals))))
+    }
+
+    /// A fixed code, interned once.
+    fn fixed(&self, t: &'static str) -> Ustr {
+        self.fixed.get(t).copied().unwrap_or_else(|| Ustr::from(t))
+    }
+}
+
 /// Everything derive needs besides the pipeline.
 pub struct DeriveInput<'a> {
     /// Ingested records.
@@ -233,31 +269,44 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     }
 
     // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
+    // Per-row lookups by hash; `subjects` keeps its order for ADSL.
+    let subject_of: FxHashMap<&str, &SubjectInfo> = subjects.iter().map(|(k, v)| (*k, v)).collect();
     let mut accepted: Vec<usize> = (0..data.labs.len())
         .filter(|&i| {
-            v.labs[i].accepted() && subjects.contains_key(data.labs[i].subject_id.as_str())
+            v.labs[i].accepted() && subject_of.contains_key(data.labs[i].subject_id.as_str())
         })
         .collect();
-    // The sort key is built once per record (USUBJID looked up, not formatted, per comparison).
-    accepted.sort_by_cached_key(|&i| {
-        let r = &data.labs[i];
-        (
-            subjects[r.subject_id.as_str()].usubjid.as_str(),
-            r.test_code,
-            r.collection_date,
-            r.lineage.file,
-            r.lineage.line,
-        )
-    });
+    // The sort compares small integers: each USUBJID, test code and file is replaced by its rank
+    // in string order, which gives the order of the strings themselves. The row index last makes
+    // every key distinct, so the unstable sort gives the stable sort's order.
+    let usubjid_rank = crate::group::ranks(subjects.values().map(|s| s.usubjid));
+    let test_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].test_code));
+    let file_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].lineage.file));
+    let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> = accepted
+        .iter()
+        .map(|&i| {
+            let r = &data.labs[i];
+            (
+                usubjid_rank[&subject_of[r.subject_id.as_str()].usubjid],
+                test_rank[&r.test_code],
+                r.collection_date,
+                file_rank[&r.lineage.file],
+                r.lineage.line,
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    accepted = keyed.into_iter().map(|k| k.5).collect();
     // LBSEQ by lab row index (None: not accepted).
     let mut lbseq: Vec<Option<i64>> = vec![None; data.labs.len()];
-    let mut counter: HashMap<&str, i64> = HashMap::new();
+    let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
     for &i in &accepted {
-        let c = counter.entry(data.labs[i].subject_id.as_str()).or_insert(0);
+        let c = counter.entry(data.labs[i].subject_id).or_insert(0);
         *c += 1;
         lbseq[i] = Some(*c);
     }
-    let panel: HashMap<&str, (usize, &crate::spec::LabTest)> = p
+    let panel: FxHashMap<&str, (usize, &crate::spec::LabTest)> = p
         .labs
         .iter()
         .enumerate()
@@ -265,9 +314,6 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .collect();
     let windows = &p.visits.windows;
     let baseline_w = p.visits.baseline_index();
-    // Per-row lookups by hash; `subjects` keeps its order for ADSL.
-    let subject_of: rustc_hash::FxHashMap<&str, &SubjectInfo> =
-        subjects.iter().map(|(k, v)| (*k, v)).collect();
 
     let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
         let sex = subject_of
@@ -278,53 +324,77 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             None => (r.std_ref_low, r.std_ref_high),
         }
     };
-    let stresc = |r: &LabRecord| -> Option<String> {
+    // Text made per record is interned through small caches: lab values, dates and visit names
+    // repeat, and formatting a number costs more than looking it up.
+    let mut text = TextCache::new();
+    let stresc = |r: &LabRecord, text: &mut TextCache| -> Option<Ustr> {
         let dec = panel
             .get(r.test_code.as_str())
             .and_then(|(_, t)| t.decimals);
         match &r.result {
-            ParsedResult::Numeric(_) => r.std_value.map(|x| fmt_value(x, dec)),
+            ParsedResult::Numeric(_) => r.std_value.map(|x| text.value(x, dec, "")),
             ParsedResult::Censored(op, lim) => {
                 let sign = match op {
                     crate::ingest::Censoring::Below => "<",
                     crate::ingest::Censoring::Above => ">",
                 };
                 r.std_limit
-                    .map(|x| format!("{sign}{}", fmt_value(x, dec)))
-                    .or_else(|| {
-                        (r.unit == r.std_unit).then(|| format!("{sign}{}", fmt_value(*lim, dec)))
-                    })
+                    .map(|x| text.value(x, dec, sign))
+                    .or_else(|| (r.unit == r.std_unit).then(|| text.value(*lim, dec, sign)))
             }
-            ParsedResult::Text(t) => Some(t.clone()),
+            ParsedResult::Text(t) => Some(Ustr::from(t)),
             ParsedResult::Missing | ParsedResult::NotDone => None,
         }
     };
+    // Per accepted record, in `accepted` order: the reference range, LBSTRESC.
+    let acc_ranges: Vec<(Option<f64>, Option<f64>)> =
+        accepted.iter().map(|&i| ranges(&data.labs[i])).collect();
+    let acc_stresc: Vec<Option<Ustr>> = accepted
+        .iter()
+        .map(|&i| stresc(&data.labs[i], &mut text))
+        .collect();
 
-    laps.lap("subjects and LBSEQ");
     // SDTM LB.
     let lb = {
         let rows = &accepted;
         let r = |i: &usize| &data.labs[*i];
-        let s = |f: &dyn Fn(&LabRecord) -> Option<String>| {
-            ColumnData::Str(rows.iter().map(|i| f(r(i))).collect())
+        let u = |f: &dyn Fn(usize, &LabRecord) -> Option<Ustr>| {
+            ColumnData::Str(rows.iter().enumerate().map(|(k, i)| f(k, r(i))).collect())
         };
-        let f = |f: &dyn Fn(&LabRecord) -> Option<f64>| {
-            ColumnData::F64(rows.iter().map(|i| f(r(i))).collect())
+        let f = |f: &dyn Fn(usize, &LabRecord) -> Option<f64>| {
+            ColumnData::F64(rows.iter().enumerate().map(|(k, i)| f(k, r(i))).collect())
         };
-        let visitnum = |x: &LabRecord| {
-            windows
-                .iter()
-                .find(|w| w.name.eq_ignore_ascii_case(&x.visit))
-                .map(|w| w.number)
-        };
+        let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
+        let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
+        for &i in rows {
+            let x = &data.labs[i];
+            visitnum.entry(x.visit).or_insert_with(|| {
+                windows
+                    .iter()
+                    .find(|w| w.name.eq_ignore_ascii_case(&x.visit))
+                    .map(|w| w.number)
+            });
+            if let Some(d) = x.collection_date {
+                lbdtc.entry(d).or_insert_with(|| Ustr::from(&d.to_string()));
+            }
+        }
+        let study_u = Ustr::from(study);
+        let lb_u = Ustr::from("LB");
+        let not_done = Ustr::from("NOT DONE");
+        let test_name: FxHashMap<&str, Ustr> = p
+            .labs
+            .iter()
+            .map(|t| (t.code.as_str(), Ustr::from(&t.name)))
+            .collect();
+        let nonblank = |t: Ustr| Some(t).filter(|t| !t.is_empty());
         Table {
             columns: vec![
-                col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
-                col("DOMAIN", "Domain Abbreviation", s(&|_| Some("LB".into()))),
+                col("STUDYID", "Study Identifier", u(&|_, _| Some(study_u))),
+                col("DOMAIN", "Domain Abbreviation", u(&|_, _| Some(lb_u))),
                 col(
                     "USUBJID",
                     "Unique Subject Identifier",
-                    s(&|x| Some(usubjid(study, sdtm, &x.subject_id))),
+                    u(&|_, x| Some(subject_of[x.subject_id.as_str()].usubjid)),
                 ),
                 col(
                     "LBSEQ",
@@ -334,63 +404,59 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 col(
                     "LBTESTCD",
                     "Lab Test or Examination Short Name",
-                    s(&|x| Some(x.test_code.to_string())),
+                    u(&|_, x| Some(x.test_code)),
                 ),
                 col(
                     "LBTEST",
                     "Lab Test or Examination Name",
-                    s(&|x| {
-                        panel
+                    u(&|_, x| {
+                        test_name
                             .get(x.test_code.as_str())
-                            .map(|(_, t)| t.name.clone())
-                            .or_else(|| Some(x.test_name.to_string()))
+                            .copied()
+                            .or(Some(x.test_name))
                     }),
                 ),
                 col(
                     "LBORRES",
                     "Result or Finding in Original Units",
-                    s(&|x| Some(x.result_raw.to_string()).filter(|t| !t.is_empty())),
+                    u(&|_, x| nonblank(x.result_raw)),
                 ),
                 col(
                     "LBORRESU",
                     "Original Units",
-                    s(&|x| Some(x.unit_raw.to_string()).filter(|t| !t.is_empty())),
+                    u(&|_, x| nonblank(x.unit_raw)),
                 ),
                 col(
                     "LBSTRESC",
                     "Character Result/Finding in Std Format",
-                    s(&stresc),
+                    u(&|k, _| acc_stresc[k]),
                 ),
                 col(
                     "LBSTRESN",
                     "Numeric Result/Finding in Standard Units",
-                    f(&|x| match x.result {
+                    f(&|_, x| match x.result {
                         ParsedResult::Numeric(_) => x.std_value,
                         _ => None,
                     }),
                 ),
-                col(
-                    "LBSTRESU",
-                    "Standard Units",
-                    cat(s(&|x| x.std_unit.map(|u| u.to_string()))),
-                ),
+                col("LBSTRESU", "Standard Units", cat(u(&|_, x| x.std_unit))),
                 col(
                     "LBSTNRLO",
                     "Normal Range Lower Limit-Std Units",
-                    f(&|x| ranges(x).0),
+                    f(&|k, _| acc_ranges[k].0),
                 ),
                 col(
                     "LBSTNRHI",
                     "Normal Range Upper Limit-Std Units",
-                    f(&|x| ranges(x).1),
+                    f(&|k, _| acc_ranges[k].1),
                 ),
                 col(
                     "LBNRIND",
                     "Reference Range Indicator",
-                    s(&|x| match x.result {
+                    u(&|k, x| match x.result {
                         ParsedResult::Numeric(_) => x.std_value.and_then(|y| {
-                            let (lo, hi) = ranges(x);
-                            nrind(y, lo, hi).map(str::to_string)
+                            let (lo, hi) = acc_ranges[k];
+                            nrind(y, lo, hi).map(|t| text.fixed(t))
                         }),
                         _ => None,
                     }),
@@ -398,32 +464,24 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 col(
                     "LBSTAT",
                     "Completion Status",
-                    s(&|x| {
+                    u(&|_, x| {
                         matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
-                            .then(|| "NOT DONE".to_string())
+                            .then_some(not_done)
                     }),
                 ),
-                col("VISITNUM", "Visit Number", f(&visitnum)),
-                col(
-                    "VISIT",
-                    "Visit Name",
-                    cat(s(&|x| Some(x.visit.to_string()))),
-                ),
+                col("VISITNUM", "Visit Number", f(&|_, x| visitnum[&x.visit])),
+                col("VISIT", "Visit Name", cat(u(&|_, x| Some(x.visit)))),
                 col(
                     "LBDTC",
                     "Date/Time of Specimen Collection",
-                    s(&|x| x.collection_date.map(|d| d.to_string())),
+                    u(&|_, x| x.collection_date.map(|d| lbdtc[&d])),
                 ),
                 col(
                     "LBDY",
                     "Study Day of Specimen Collection",
                     ColumnData::I64(rows.iter().map(|i| r(i).study_day).collect()),
                 ),
-                col(
-                    "SRCFILE",
-                    "Source File",
-                    s(&|x| Some(x.lineage.file.to_string())),
-                ),
+                col("SRCFILE", "Source File", u(&|_, x| Some(x.lineage.file))),
                 col(
                     "SRCLINE",
                     "Source Line",
@@ -436,13 +494,25 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             ],
         }
     };
-
     laps.lap("SDTM LB table");
     // ADLB: numeric parameters of the panel, accepted records with a standard value.
-    let mut rows: Vec<AdlbRow> = Vec::new();
-    for &i in &accepted {
+    // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
+    let param_text: Vec<(Ustr, Ustr, Ustr)> = p
+        .labs
+        .iter()
+        .map(|t| {
+            let param = match t.result {
+                crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
+                crate::spec::ResultKind::Qualitative => t.name.clone(),
+            };
+            (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
+        })
+        .collect();
+    let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
+    let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
+    for (k, &i) in accepted.iter().enumerate() {
         let r = &data.labs[i];
-        let Some((pi, t)) = panel.get(r.test_code.as_str()).copied() else {
+        let Some((pi, _)) = panel.get(r.test_code.as_str()).copied() else {
             continue;
         };
         if !r.has_value() {
@@ -451,7 +521,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let s = subject_of[r.subject_id.as_str()];
         let pl = v.placement[i];
         let w = pl.window.map(|k| &windows[k]);
-        let (lo, hi) = ranges(r);
+        let (lo, hi) = acc_ranges[k];
+        let (paramcd, param, avalu) = param_text[pi];
         let aval = r.std_value;
         rows.push(AdlbRow {
             usubjid: s.usubjid,
@@ -460,18 +531,15 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             trtp: s.trtp,
             armcd: s.armcd,
             trta: s.trta,
-            paramcd: Ustr::from(&t.code),
-            param: match t.result {
-                crate::spec::ResultKind::Numeric => Ustr::from(&format!("{} ({})", t.name, t.unit)),
-                crate::spec::ResultKind::Qualitative => Ustr::from(&t.name),
-            },
+            paramcd,
+            param,
             paramn: pi as i64 + 1,
             aval,
-            avalc: stresc(r).map(|x| Ustr::from(&x)),
-            avalu: Ustr::from(&t.unit),
+            avalc: acc_stresc[k],
+            avalu,
             adt: r.collection_date,
             ady: r.study_day,
-            avisit: w.map(|w| Ustr::from(&w.name)),
+            avisit: pl.window.map(|k| window_name[k]),
             avisitn: w.map(|w| w.number),
             awtarget: w.map(|w| i64::from(w.target)),
             awlo: w.map(|w| i64::from(w.low)),
@@ -502,9 +570,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     laps.lap("scores");
     // Baseline, change, shift, worst flags per subject and parameter.
     // (Rows are sorted below by a total order, so the order groups are visited in is free.)
-    let groups = crate::group::Groups::by(rows.len(), |k| {
-        Some((rows[k].usubjid.as_str(), rows[k].paramcd.as_str()))
-    });
+    let groups = crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
     for idx in groups.iter() {
         let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
         let base = idx
@@ -591,41 +657,35 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     }
     laps.lap("baseline, change, worst, LOCF");
     // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
-    // comparisons); the index sort is stable, as a sort of the rows would be.
-    fn key(
-        r: &AdlbRow,
-    ) -> (
-        &str,
-        i64,
-        Option<OrdF64>,
-        Option<NaiveDate>,
-        Option<&str>,
-        &str,
-        i64,
-    ) {
-        (
-            r.usubjid.as_str(),
-            r.paramn,
-            r.avisitn.map(OrdF64),
-            r.adt,
-            r.dtype,
-            r.srcfile.as_str(),
-            r.srcline,
-        )
-    }
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| key(&rows[a]).cmp(&key(&rows[b])));
-    let mut slots: Vec<Option<AdlbRow>> = rows.into_iter().map(Some).collect();
-    let rows: Vec<AdlbRow> = order
-        .into_iter()
-        .map(|k| slots[k].take().expect("each row once"))
+    // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
+    // the file compare by rank (their order as strings); the row index last makes every key
+    // distinct, so the unstable sort gives the order of a stable sort.
+    let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
+    let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
+    let mut keyed: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            (
+                usubjid_rank[&r.usubjid],
+                r.paramn,
+                r.avisitn.map(OrdF64),
+                r.adt,
+                r.dtype,
+                file_rank[&r.srcfile],
+                r.srcline,
+                k,
+            )
+        })
         .collect();
-    drop(slots);
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
+    crate::group::permute(&mut rows, order);
     laps.lap("sort ADLB");
-    let adlb = adlb_table(study, &rows);
-    laps.lap("ADLB table");
-    let adsl = adsl_table(lp, input, &subjects);
-    let tte = adtte_rows(lp, input, &subjects);
+    let ev = event_dates(input);
+    let first = first_records(input);
+    let adsl = adsl_table(lp, input, &subjects, &ev, &first);
+    let tte = adtte_rows(lp, input, &subjects, &ev, &first);
     let adtte = adtte_table(lp, &tte);
     laps.lap("ADSL, ADTTE");
     let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
@@ -635,7 +695,6 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         output: DeriveOutput {
             lb,
             adsl,
-            adlb,
             adtte,
             adrs,
         },
@@ -653,7 +712,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
 fn score_rows(
     lp: &LoadedPipeline,
     rows: &[AdlbRow],
-    panel: &HashMap<&str, (usize, &crate::spec::LabTest)>,
+    panel: &FxHashMap<&str, (usize, &crate::spec::LabTest)>,
     subjects: &BTreeMap<&str, SubjectInfo>,
     assessments: &crate::assessments::AssessmentIndex,
 ) -> Vec<AdlbRow> {
@@ -965,59 +1024,48 @@ fn col(name: &'static str, label: &'static str, data: ColumnData) -> Column {
     Column { name, label, data }
 }
 
-fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
-    let s = |f: &dyn Fn(&AdlbRow) -> Option<&str>| ColumnData::Str(rows.iter().map(f).collect());
+/// The ADLB dataset of the typed rows (built when it is written, so that the table and the large
+/// SDTM LB are not in memory together).
+pub fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
+    // Text columns hold the rows' interned values; fixed codes are interned once.
+    let s = |f: &dyn Fn(&AdlbRow) -> Option<Ustr>| ColumnData::Str(rows.iter().map(f).collect());
+    let text = TextCache::new();
     let f = |f: &dyn Fn(&AdlbRow) -> Option<f64>| ColumnData::F64(rows.iter().map(f).collect());
     let i = |f: &dyn Fn(&AdlbRow) -> Option<i64>| ColumnData::I64(rows.iter().map(f).collect());
     let fl = |f: &dyn Fn(&AdlbRow) -> Option<&'static str>| {
-        ColumnData::Str(rows.iter().map(|r| f(r).map(str::to_string)).collect())
+        ColumnData::Str(rows.iter().map(|r| f(r).map(|t| text.fixed(t))).collect())
     };
+    let study = Ustr::from(study);
     Table {
         columns: vec![
-            col(
-                "STUDYID",
-                "Study Identifier",
-                ColumnData::Str(rows.iter().map(|_| Some(study)).collect()),
-            ),
+            col("STUDYID", "Study Identifier", s(&|_| Some(study))),
             col(
                 "USUBJID",
                 "Unique Subject Identifier",
-                s(&|r| Some(r.usubjid.as_str())),
+                s(&|r| Some(r.usubjid)),
             ),
             col(
                 "SUBJID",
                 "Subject Identifier for the Study",
-                s(&|r| Some(r.subjid.as_str())),
+                s(&|r| Some(r.subjid)),
             ),
-            col(
-                "SITEID",
-                "Study Site Identifier",
-                s(&|r| Some(r.siteid.as_str())),
-            ),
-            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.as_deref()))),
-            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.as_deref()))),
-            col("TRTA", "Actual Treatment", cat(s(&|r| r.trta.as_deref()))),
-            col(
-                "PARAMCD",
-                "Parameter Code",
-                cat(s(&|r| Some(r.paramcd.as_str()))),
-            ),
-            col("PARAM", "Parameter", cat(s(&|r| Some(r.param.as_str())))),
+            col("SITEID", "Study Site Identifier", s(&|r| Some(r.siteid))),
+            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd))),
+            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp))),
+            col("TRTA", "Actual Treatment", cat(s(&|r| r.trta))),
+            col("PARAMCD", "Parameter Code", cat(s(&|r| Some(r.paramcd)))),
+            col("PARAM", "Parameter", cat(s(&|r| Some(r.param)))),
             col("PARAMN", "Parameter (N)", i(&|r| Some(r.paramn))),
             col("AVAL", "Analysis Value", f(&|r| r.aval)),
-            col("AVALC", "Analysis Value (C)", s(&|r| r.avalc.as_deref())),
-            col(
-                "AVALU",
-                "Analysis Value Unit",
-                s(&|r| Some(r.avalu.as_str())),
-            ),
+            col("AVALC", "Analysis Value (C)", s(&|r| r.avalc)),
+            col("AVALU", "Analysis Value Unit", s(&|r| Some(r.avalu))),
             col(
                 "ADT",
                 "Analysis Date",
                 ColumnData::Date(rows.iter().map(|r| r.adt).collect()),
             ),
             col("ADY", "Analysis Relative Day", i(&|r| r.ady)),
-            col("AVISIT", "Analysis Visit", cat(s(&|r| r.avisit.as_deref()))),
+            col("AVISIT", "Analysis Visit", cat(s(&|r| r.avisit))),
             col("AVISITN", "Analysis Visit (N)", f(&|r| r.avisitn)),
             col("AWTARGET", "Analysis Window Target", i(&|r| r.awtarget)),
             col(
@@ -1050,11 +1098,7 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
                 "Baseline Reference Range Indicator",
                 fl(&|r| r.bnrind),
             ),
-            col(
-                "SHIFT1",
-                "Shift 1 (Baseline to Analysis)",
-                s(&|r| r.shift1.as_deref()),
-            ),
+            col("SHIFT1", "Shift 1 (Baseline to Analysis)", s(&|r| r.shift1)),
             col(
                 "ANL01FL",
                 "Analysis Flag 01 (Selected by Window Rule)",
@@ -1072,7 +1116,7 @@ fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
             ),
             col("DTYPE", "Derivation Type", fl(&|r| r.dtype)),
             col("LBSEQ", "Sequence Number (SDTM LB)", i(&|r| r.lbseq)),
-            col("SRCFILE", "Source File", s(&|r| Some(r.srcfile.as_str()))),
+            col("SRCFILE", "Source File", s(&|r| Some(r.srcfile))),
             col("SRCLINE", "Source Line", i(&|r| Some(r.srcline))),
         ],
     }
@@ -1153,16 +1197,16 @@ struct EventDates {
 /// The first subjects-file row of each subject id.
 fn first_records<'a>(
     input: &DeriveInput<'a>,
-) -> HashMap<&'a str, &'a crate::ingest::SubjectRecord> {
-    let mut out = HashMap::new();
+) -> FxHashMap<&'a str, &'a crate::ingest::SubjectRecord> {
+    let mut out = FxHashMap::default();
     for s in &input.data.subjects {
         out.entry(s.subject_id.as_str()).or_insert(s);
     }
     out
 }
 
-fn event_dates<'a>(input: &DeriveInput<'a>) -> HashMap<&'a str, EventDates> {
-    let mut out: HashMap<&'a str, EventDates> = HashMap::new();
+fn event_dates<'a>(input: &DeriveInput<'a>) -> FxHashMap<&'a str, EventDates> {
+    let mut out: FxHashMap<&'a str, EventDates> = FxHashMap::default();
     let min = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.min(b)));
     let max = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.max(b)));
     for (e, d) in input.data.events.iter().zip(&input.validation.events) {
@@ -1202,17 +1246,17 @@ fn adsl_table(
     lp: &LoadedPipeline,
     input: &DeriveInput<'_>,
     subjects: &BTreeMap<&str, SubjectInfo>,
+    ev: &FxHashMap<&str, EventDates>,
+    first: &FxHashMap<&str, &crate::ingest::SubjectRecord>,
 ) -> Table {
     let p = &lp.pipeline;
     let study = &p.study.id;
-    let ev = event_dates(input);
     let elig: HashMap<&str, &SubjectEligibility> = input
         .validation
         .eligibility
         .iter()
         .map(|e| (e.subject_id.as_str(), e))
         .collect();
-    let first = first_records(input);
     let recs: Vec<&crate::ingest::SubjectRecord> = subjects
         .keys()
         .filter_map(|id| first.get(id).copied())
@@ -1394,8 +1438,9 @@ fn adtte_rows(
     lp: &LoadedPipeline,
     input: &DeriveInput<'_>,
     subjects: &BTreeMap<&str, SubjectInfo>,
+    ev: &FxHashMap<&str, EventDates>,
+    first: &FxHashMap<&str, &crate::ingest::SubjectRecord>,
 ) -> Vec<TteRow> {
-    let ev = event_dates(input);
     let mut rows = Vec::new();
     // OS and TFS come from an events file; without one there is nothing to derive them from.
     let has_events = lp
@@ -1404,7 +1449,6 @@ fn adtte_rows(
         .events
         .as_ref()
         .is_some_and(|e| e.layout == crate::spec::EventsLayout::Events);
-    let first = first_records(input);
     for (id, info) in subjects.iter().filter(|_| has_events) {
         let Some(rec) = first.get(id).copied() else {
             continue;
@@ -1480,11 +1524,7 @@ fn adtte_rows(
         ) else {
             continue;
         };
-        let rec = input
-            .data
-            .subjects
-            .iter()
-            .find(|s| s.subject_id == t.subject_id);
+        let rec = first.get(t.subject_id.as_str()).copied();
         let start = rec.and_then(|r| r.reference_date);
         rows.push(TteRow {
             usubjid: info.usubjid.to_string(),

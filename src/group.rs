@@ -89,9 +89,66 @@ impl Groups {
     }
 }
 
+/// The rank of each distinct value in sorted order (0 for the smallest): sorting rows by these
+/// small integers gives the order a sort by the values themselves would, with integer rather
+/// than string comparisons.
+pub fn ranks<K: Hash + Eq + Ord + Copy>(values: impl IntoIterator<Item = K>) -> FxHashMap<K, u32> {
+    let mut seen: FxHashMap<K, u32> = FxHashMap::default();
+    for v in values {
+        seen.entry(v).or_insert(0);
+    }
+    let mut distinct: Vec<K> = seen.keys().copied().collect();
+    distinct.sort_unstable();
+    for (r, v) in distinct.into_iter().enumerate() {
+        seen.insert(v, r as u32);
+    }
+    seen
+}
+
+/// Reorder `items` in place so that position `k` holds what was at `order[k]` (`order` a
+/// permutation of the positions): each cycle of the permutation is followed with swaps, so no
+/// second copy of the items is made, which matters for millions of wide rows.
+///
+/// `order` must be a permutation of `0..items.len()` (panics when the lengths differ).
+pub fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    assert_eq!(order.len(), items.len(), "order and items differ in length");
+    for start in 0..order.len() {
+        // Follow the cycle through `start`, marking visited positions with usize::MAX.
+        let mut k = start;
+        while order[k] != usize::MAX {
+            let from = order[k];
+            order[k] = usize::MAX;
+            if from == start || order[from] == usize::MAX {
+                break;
+            }
+            items.swap(k, from);
+            k = from;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permute_moves_each_item_to_its_place() {
+        let order = vec![3, 0, 4, 1, 2, 5];
+        let mut items = vec!["a", "b", "c", "d", "e", "f"];
+        let want: Vec<&str> = order.iter().map(|&k| items[k]).collect();
+        permute(&mut items, order);
+        assert_eq!(items, want);
+        let mut none: Vec<u8> = Vec::new();
+        permute(&mut none, Vec::new());
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn ranks_follow_the_sort_order_of_the_values() {
+        let r = ranks(["pear", "apple", "pear", "fig"]);
+        assert_eq!((r["apple"], r["fig"], r["pear"]), (0, 1, 2));
+        assert_eq!(r.len(), 3);
+    }
 
     #[test]
     fn groups_in_first_row_order_and_rows_in_input_order() {

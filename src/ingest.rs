@@ -278,7 +278,7 @@ pub enum ParsedResult {
 }
 
 /// What parsing found for a lab record. Everything but `Ok` becomes a finding in `validate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParseStatus {
     /// Parsed and standardized.
@@ -1726,13 +1726,21 @@ pub fn number_text(v: f64) -> String {
 
 /// The standardized long lab table, as written to `ingest/labs.parquet`.
 pub fn labs_table(labs: &[LabRecord]) -> Table {
-    let s = |f: &dyn Fn(&LabRecord) -> Option<&str>| ColumnData::Str(labs.iter().map(f).collect());
+    // Every text column holds interned values: one pointer per cell, no text copied.
+    let s = |f: &dyn Fn(&LabRecord) -> Option<Ustr>| ColumnData::Str(labs.iter().map(f).collect());
     let col = |name, label, data| Column { name, label, data };
+    let (below, above) = (Ustr::from("<"), Ustr::from(">"));
     let qual = |r: &LabRecord| match r.result {
-        ParsedResult::Censored(Censoring::Below, _) => Some("<"),
-        ParsedResult::Censored(Censoring::Above, _) => Some(">"),
+        ParsedResult::Censored(Censoring::Below, _) => Some(below),
+        ParsedResult::Censored(Censoring::Above, _) => Some(above),
         _ => None,
     };
+    let mut status_code: FxHashMap<ParseStatus, Ustr> = FxHashMap::default();
+    for r in labs {
+        status_code
+            .entry(r.status)
+            .or_insert_with(|| Ustr::from(r.status.code()));
+    }
     let num = |r: &LabRecord| match r.result {
         ParsedResult::Numeric(v) => Some(v),
         ParsedResult::Censored(_, v) => Some(v),
@@ -1740,11 +1748,7 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
     };
     Table {
         columns: vec![
-            col(
-                "SRCFILE",
-                "Source file",
-                s(&|r| Some(r.lineage.file.as_str())),
-            ),
+            col("SRCFILE", "Source file", s(&|r| Some(r.lineage.file))),
             col(
                 "SRCLINE",
                 "Source line",
@@ -1753,33 +1757,21 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "SRCSHEET",
                 "Source worksheet (workbook inputs)",
-                s(&|r| r.lineage.sheet.as_deref()),
+                s(&|r| r.lineage.sheet),
             ),
             col(
                 "SRCCOL",
                 "Source column (wide inputs)",
-                s(&|r| r.source_column.as_deref()),
+                s(&|r| r.source_column),
             ),
-            col(
-                "STUDYID",
-                "Study Identifier",
-                s(&|r| Some(r.study_id.as_str())),
-            ),
-            col(
-                "SITEID",
-                "Study Site Identifier",
-                s(&|r| Some(r.site_id.as_str())),
-            ),
+            col("STUDYID", "Study Identifier", s(&|r| Some(r.study_id))),
+            col("SITEID", "Study Site Identifier", s(&|r| Some(r.site_id))),
             col(
                 "SUBJID",
                 "Subject Identifier for the Study",
-                s(&|r| Some(r.subject_id.as_str())),
+                s(&|r| Some(r.subject_id)),
             ),
-            col(
-                "VISIT",
-                "Visit Name as reported",
-                s(&|r| Some(r.visit.as_str())),
-            ),
+            col("VISIT", "Visit Name as reported", s(&|r| Some(r.visit))),
             col(
                 "LBDT",
                 "Date of Specimen Collection",
@@ -1790,20 +1782,16 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
                 "Study Day of Specimen Collection",
                 ColumnData::I64(labs.iter().map(|r| r.study_day).collect()),
             ),
-            col(
-                "LBTESTCD",
-                "Lab Test Short Name",
-                s(&|r| Some(r.test_code.as_str())),
-            ),
+            col("LBTESTCD", "Lab Test Short Name", s(&|r| Some(r.test_code))),
             col(
                 "LBTEST",
                 "Lab Test Name as reported",
-                s(&|r| Some(r.test_name.as_str())),
+                s(&|r| Some(r.test_name)),
             ),
             col(
                 "LBORRES",
                 "Result as Originally Received",
-                s(&|r| Some(r.result_raw.as_str())),
+                s(&|r| Some(r.result_raw)),
             ),
             col(
                 "LBORRESN",
@@ -1814,19 +1802,19 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "LBORRESU",
                 "Original Unit as Received",
-                s(&|r| Some(r.unit_raw.as_str())),
+                s(&|r| Some(r.unit_raw)),
             ),
             col(
                 "LBORUNIT",
                 "Original Unit, Canonical Spelling",
-                s(&|r| r.unit.as_deref()),
+                s(&|r| r.unit),
             ),
             col(
                 "LBSTRESN",
                 "Numeric Result in Standard Unit",
                 ColumnData::F64(labs.iter().map(|r| r.std_value).collect()),
             ),
-            col("LBSTRESU", "Standard Unit", s(&|r| r.std_unit.as_deref())),
+            col("LBSTRESU", "Standard Unit", s(&|r| r.std_unit)),
             col(
                 "LBSTNRLO",
                 "Site Reference Range Lower Limit, Standard Unit",
@@ -1837,7 +1825,11 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
                 "Site Reference Range Upper Limit, Standard Unit",
                 ColumnData::F64(labs.iter().map(|r| r.std_ref_high).collect()),
             ),
-            col("PARSESTS", "Parse Status", s(&|r| Some(r.status.code()))),
+            col(
+                "PARSESTS",
+                "Parse Status",
+                s(&|r| Some(status_code[&r.status])),
+            ),
         ],
     }
 }

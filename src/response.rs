@@ -140,6 +140,9 @@ pub fn evaluate(
     adlb: &[AdlbRow],
     baseline_visitn: f64,
 ) -> Vec<ResponseFlag> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
     // (USUBJID, AVISITN bits, AVISIT) -> PARAMCD -> row.
     let mut visits: BTreeMap<(&str, u64, &str), BTreeMap<&str, &AdlbRow>> = BTreeMap::new();
     // USUBJID -> PARAMCD -> baseline record.

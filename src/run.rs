@@ -193,18 +193,17 @@ pub fn run_ingest(
         ingest::labs_table(&data.labs)
     });
     outputs.push(timed("ingest: write labs.parquet", || {
-        store::write_parquet(&out.join("ingest/labs.parquet"), &labs, "ingest_labs", &kv)
+        store::write_parquet(&out.join("ingest/labs.parquet"), labs, "ingest_labs", &kv)
     })?);
-    drop(labs);
     outputs.push(store::write_parquet(
         &out.join("ingest/subjects.parquet"),
-        &subjects_table(&data),
+        subjects_table(&data),
         "ingest_subjects",
         &kv,
     )?);
     outputs.push(store::write_parquet(
         &out.join("ingest/events.parquet"),
-        &events_table(&data),
+        events_table(&data),
         "ingest_events",
         &kv,
     )?);
@@ -264,7 +263,7 @@ pub fn run_validate(
         timed("validate: write findings.parquet", || {
             store::write_parquet(
                 &out.join("validation/findings.parquet"),
-                &validate::findings_table(&v.findings),
+                validate::findings_table(&v.findings),
                 "validation_findings",
                 &kv,
             )
@@ -272,14 +271,14 @@ pub fn run_validate(
         timed("validate: write rejected.parquet", || {
             store::write_parquet(
                 &out.join("quarantine/rejected.parquet"),
-                &validate::quarantine_table(data, &v),
+                validate::quarantine_table(data, &v),
                 "quarantine_rejected",
                 &kv,
             )
         })?,
         store::write_parquet(
             &out.join("validation/eligibility.parquet"),
-            &validate::eligibility_table(&v.criteria),
+            validate::eligibility_table(&v.criteria),
             "validation_eligibility",
             &kv,
         )?,
@@ -320,7 +319,7 @@ pub fn run_derive(
     if let Some(p) = pseudonymizer(lp)? {
         assessments = crate::pseudonym::apply_assessments(assessments, &p);
     }
-    let derived = timed("derive: datasets", || {
+    let mut derived = timed("derive: datasets", || {
         crate::derive::derive(
             lp,
             &crate::derive::DeriveInput {
@@ -330,17 +329,38 @@ pub fn run_derive(
             },
         )
     });
-    let d = &derived.output;
     let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
     let mut rows = std::collections::BTreeMap::new();
-    for (rel, name, table) in [
-        ("sdtm/lb.parquet", "LB", &d.lb),
-        ("adam/adsl.parquet", "ADSL", &d.adsl),
-        ("adam/adlb.parquet", "ADLB", &d.adlb),
-        ("adam/adtte.parquet", "ADTTE", &d.adtte),
-        ("adam/adrs.parquet", "ADRS", &d.adrs),
-    ] {
+    // One dataset at a time, each built (ADLB from its typed rows) just before it is written and
+    // freed by the write: the large ones, SDTM LB and ADLB, are never in memory together.
+    let lb = std::mem::take(&mut derived.output.lb);
+    let datasets: [(&str, &str, Box<dyn FnOnce() -> Table + '_>); 5] = [
+        ("sdtm/lb.parquet", "LB", Box::new(move || lb)),
+        (
+            "adam/adsl.parquet",
+            "ADSL",
+            Box::new(|| derived.output.adsl.clone()),
+        ),
+        (
+            "adam/adlb.parquet",
+            "ADLB",
+            Box::new(|| crate::derive::adlb_table(&lp.pipeline.study.id, &derived.adlb)),
+        ),
+        (
+            "adam/adtte.parquet",
+            "ADTTE",
+            Box::new(|| derived.output.adtte.clone()),
+        ),
+        (
+            "adam/adrs.parquet",
+            "ADRS",
+            Box::new(|| derived.output.adrs.clone()),
+        ),
+    ];
+    for (rel, name, build) in datasets {
+        let table = timed(&format!("derive: build {name} table"), build);
+        rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
         if name == "ADLB" && lp.pipeline.output.partition_adlb {
             outputs.extend(store::write_parquet_partitioned(
                 &out.join("adam/adlb"),
@@ -354,7 +374,6 @@ pub fn run_derive(
                 store::write_parquet(&out.join(rel), table, name, &kv)
             })?);
         }
-        rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
     }
     Ok((
         derived,
@@ -380,7 +399,7 @@ pub fn run_analyze(
     for (name, table) in [("comparisons", &comparisons), ("descriptive", &descriptive)] {
         outputs.push(store::write_parquet(
             &out.join(format!("results/{name}.parquet")),
-            table,
+            table.clone(),
             name,
             &kv,
         )?);

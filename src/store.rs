@@ -159,45 +159,84 @@ pub enum ColumnData {
     Cat(TextColumn),
 }
 
-/// A text column held as one buffer and offsets: building it copies each value once instead of
-/// allocating a `String` per cell, which matters for the millions of rows of a lab table.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TextColumn {
-    /// All values, concatenated.
-    buf: String,
-    /// Value `i` is `buf[ends[i - 1]..ends[i]]` (with `ends[-1] = 0`).
-    ends: Vec<usize>,
-    /// Value `i` is null when `nulls[i]`.
-    nulls: Vec<bool>,
+/// A text column, held one of two ways: interned strings (`ustr::Ustr`, one pointer per cell,
+/// nothing copied: what a stage that already holds interned values builds), or one buffer with
+/// offsets (each value copied once instead of a `String` per cell, for text made on the fly).
+/// Either way the millions of rows of a lab table cost no allocation per cell.
+#[derive(Debug, Clone)]
+pub struct TextColumn(Text);
+
+/// Equal when the values are, whichever way each column holds them.
+impl PartialEq for TextColumn {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for TextColumn {}
+
+#[derive(Debug, Clone)]
+enum Text {
+    /// Value `i` is `buf[ends[i - 1]..ends[i]]` (with `ends[-1] = 0`), null when `nulls[i]`.
+    Buf {
+        buf: String,
+        ends: Vec<usize>,
+        nulls: Vec<bool>,
+    },
+    /// Interned values.
+    Sym(Vec<Option<ustr::Ustr>>),
+}
+
+impl Default for TextColumn {
+    fn default() -> Self {
+        TextColumn(Text::Buf {
+            buf: String::new(),
+            ends: Vec::new(),
+            nulls: Vec::new(),
+        })
+    }
 }
 
 impl TextColumn {
     /// Append one value.
     pub fn push(&mut self, v: Option<&str>) {
-        if let Some(v) = v {
-            self.buf.push_str(v);
+        match &mut self.0 {
+            Text::Buf { buf, ends, nulls } => {
+                if let Some(v) = v {
+                    buf.push_str(v);
+                }
+                ends.push(buf.len());
+                nulls.push(v.is_none());
+            }
+            Text::Sym(vals) => vals.push(v.map(ustr::Ustr::from)),
         }
-        self.ends.push(self.buf.len());
-        self.nulls.push(v.is_none());
     }
 
     /// Number of values.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        match &self.0 {
+            Text::Buf { ends, .. } => ends.len(),
+            Text::Sym(vals) => vals.len(),
+        }
     }
 
     /// Whether the column is empty.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// Value `i`.
     pub fn get(&self, i: usize) -> Option<&str> {
-        if self.nulls[i] {
-            return None;
+        match &self.0 {
+            Text::Buf { buf, ends, nulls } => {
+                if nulls[i] {
+                    return None;
+                }
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                Some(&buf[start..ends[i]])
+            }
+            Text::Sym(vals) => vals[i].as_ref().map(|u| u.as_str()),
         }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.buf[start..self.ends[i]])
     }
 
     /// The values in order.
@@ -212,14 +251,14 @@ impl TextColumn {
 }
 
 impl TextColumn {
-    /// A column from values of any string type.
+    /// A column from values of any string type, copied into one buffer.
     fn collect_from<S: AsRef<str>>(iter: impl IntoIterator<Item = Option<S>>) -> TextColumn {
         let iter = iter.into_iter();
-        let mut c = TextColumn {
+        let mut c = TextColumn(Text::Buf {
             buf: String::new(),
             ends: Vec::with_capacity(iter.size_hint().0),
             nulls: Vec::with_capacity(iter.size_hint().0),
-        };
+        });
         for v in iter {
             c.push(v.as_ref().map(AsRef::as_ref));
         }
@@ -239,9 +278,10 @@ impl FromIterator<Option<String>> for TextColumn {
     }
 }
 
+/// Interned values are kept as they are: one pointer per cell, no text copied.
 impl FromIterator<Option<ustr::Ustr>> for TextColumn {
     fn from_iter<I: IntoIterator<Item = Option<ustr::Ustr>>>(iter: I) -> Self {
-        TextColumn::collect_from(iter.into_iter().map(|v| v.map(|u| u.as_str())))
+        TextColumn(Text::Sym(iter.into_iter().collect()))
     }
 }
 
@@ -292,10 +332,13 @@ impl Table {
     }
 }
 
-fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
+/// The polars frame of a table, consumed column by column: each column's Rust values are freed as
+/// soon as its polars copy exists, so a large table is never held twice in full.
+fn to_polars(table: Table) -> PolarsResult<DataFrame> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let rows = table.rows();
     let mut cols = Vec::with_capacity(table.columns.len());
-    for c in &table.columns {
+    for c in table.columns {
         let name: PlSmallStr = c.name.into();
         let s = match &c.data {
             ColumnData::Str(v) => StringChunked::from_iter_options(name, v.iter()).into_series(),
@@ -314,18 +357,25 @@ fn to_polars(table: &Table) -> PolarsResult<DataFrame> {
                 Series::new(name, days).cast(&DataType::Date)?
             }
         };
+        drop(c);
         cols.push(s.into_column());
     }
-    DataFrame::new(table.rows(), cols)
+    DataFrame::new(rows, cols)
+}
+
+/// Names and labels of a table's columns, kept for the Parquet metadata once the values are gone.
+fn heads(table: &Table) -> Vec<(&'static str, &'static str)> {
+    table.columns.iter().map(|c| (c.name, c.label)).collect()
 }
 
 /// Write a table as zstd-compressed Parquet, atomically, with file-level key-value metadata
 /// (tool version, dataset name, labels, and whatever the caller adds) and per-column
 /// Arrow field metadata (`label`, and `unit` where the column has one) that pyarrow and pandas
-/// read back from the `ARROW:schema` entry.
+/// read back from the `ARROW:schema` entry. The table is consumed as it is converted, which keeps
+/// the memory of a large write near one copy of the data.
 pub fn write_parquet(
     path: &Path,
-    table: &Table,
+    table: Table,
     dataset: &str,
     extra: &[(String, String)],
 ) -> Result<FileRecord, StoreError> {
@@ -336,8 +386,9 @@ pub fn write_parquet(
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    let heads = heads(&table);
     let df = to_polars(table).map_err(perr)?;
-    let opts = parquet_options(&df, table, dataset, extra, None);
+    let opts = parquet_options(&df, &heads, dataset, extra, None);
     write_atomic_path(path, |tmp| {
         let target = SinkTarget::Path(PlRefPath::new(tmp.to_string_lossy().as_ref()));
         df.clone()
@@ -360,7 +411,7 @@ pub fn write_parquet(
 /// at once when the run publishes. Returns every file written, sorted by path.
 pub fn write_parquet_partitioned(
     dir: &Path,
-    table: &Table,
+    table: Table,
     dataset: &str,
     extra: &[(String, String)],
     key: &str,
@@ -373,8 +424,9 @@ pub fn write_parquet_partitioned(
         path: dir.to_path_buf(),
         message: e.to_string(),
     };
+    let heads = heads(&table);
     let df = to_polars(table).map_err(perr)?;
-    let opts = parquet_options(&df, table, dataset, extra, Some(key));
+    let opts = parquet_options(&df, &heads, dataset, extra, Some(key));
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(|e| StoreError::Io {
             path: dir.to_path_buf(),
@@ -441,7 +493,7 @@ pub fn write_parquet_partitioned(
 /// column `without` (a partition key) is left out of the schema.
 fn parquet_options(
     df: &DataFrame,
-    table: &Table,
+    heads: &[(&'static str, &'static str)],
     dataset: &str,
     extra: &[(String, String)],
     without: Option<&str>,
@@ -453,10 +505,9 @@ fn parquet_options(
         polars_parquet_kv("trialpipe.version", env!("CARGO_PKG_VERSION")),
         polars_parquet_kv("trialpipe.dataset", dataset),
     ];
-    let labels: Vec<String> = table
-        .columns
+    let labels: Vec<String> = heads
         .iter()
-        .map(|c| format!("{}={}", c.name, c.label))
+        .map(|(name, label)| format!("{name}={label}"))
         .collect();
     kv.push(polars_parquet_kv("trialpipe.labels", &labels.join("\n")));
     for (k, v) in extra {
@@ -465,14 +516,14 @@ fn parquet_options(
     let compat = CompatLevel::oldest();
     let full: ArrowSchema = df.schema().to_arrow(compat);
     let mut arrow = ArrowSchema::default();
-    for (c, (name, field)) in table.columns.iter().zip(full.iter()) {
-        if Some(c.name) == without {
+    for (&(cname, clabel), (name, field)) in heads.iter().zip(full.iter()) {
+        if Some(cname) == without {
             continue;
         }
         let mut field = field.clone();
         let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
-        md.insert("label".into(), c.label.into());
-        match column_unit(dataset, c.name) {
+        md.insert("label".into(), clabel.into());
+        match column_unit(dataset, cname) {
             Some(Unit::Fixed(u)) => {
                 md.insert("unit".into(), u.into());
             }
