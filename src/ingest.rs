@@ -462,6 +462,149 @@ fn expand(lp: &LoadedPipeline, key: &str, pattern: &str) -> Result<Vec<PathBuf>,
     }
 }
 
+/// Where a source row is: file, worksheet (workbooks) and line, as [`Lineage`] names it.
+pub type RowKey = (Ustr, Option<Ustr>, u64);
+
+/// The full source rows behind some records, for the quarantine: for each wanted (file, sheet,
+/// line), every column of the file's header with its text as read (trimmed), in header order.
+/// Subjects' private columns are left out, and `map_id` is applied to the subject-id column
+/// (pseudonymization: the raw files hold the site's ids). Only files with a wanted row are read
+/// again, each up to its last wanted row.
+pub fn raw_rows(
+    lp: &LoadedPipeline,
+    wanted: &[RowKey],
+    map_id: &(dyn Fn(&str) -> String + Sync),
+) -> Result<FxHashMap<RowKey, Vec<(String, String)>>, IngestError> {
+    let mut out: FxHashMap<RowKey, Vec<(String, String)>> = FxHashMap::default();
+    let mut last_line: FxHashMap<Ustr, u64> = FxHashMap::default();
+    let want: rustc_hash::FxHashSet<RowKey> = wanted.iter().copied().collect();
+    for &(file, _, line) in wanted {
+        let l = last_line.entry(file).or_insert(0);
+        *l = (*l).max(line);
+    }
+    if want.is_empty() {
+        return Ok(out);
+    }
+    let p = &lp.pipeline;
+    // Every input as (key, path pattern, encoding, delimiter, sheet, mapping, private columns).
+    type Input<'a> = (
+        String,
+        &'a str,
+        Encoding,
+        Option<char>,
+        Option<&'a str>,
+        &'a BTreeMap<String, String>,
+        &'a [String],
+    );
+    let s = &p.inputs.subjects;
+    let mut inputs: Vec<Input<'_>> = vec![(
+        "inputs.subjects.path".into(),
+        &s.path,
+        s.encoding,
+        s.delimiter,
+        s.sheet.as_deref(),
+        &s.columns,
+        &s.private_columns,
+    )];
+    for (i, l) in p.inputs.labs.iter().enumerate() {
+        inputs.push((
+            format!("inputs.labs[{i}].path"),
+            &l.path,
+            l.encoding,
+            l.delimiter,
+            l.sheet.as_deref(),
+            &l.columns,
+            &[],
+        ));
+    }
+    if let Some(e) = &p.inputs.events {
+        inputs.push((
+            "inputs.events.path".into(),
+            &e.path,
+            e.encoding,
+            e.delimiter,
+            None,
+            &e.columns,
+            &[],
+        ));
+    }
+    // Files with a wanted row, in input order; read in parallel, merged in that order (the first
+    // input naming a row wins).
+    let mut jobs = Vec::new();
+    for (key, pattern, encoding, delimiter, sheet, columns, private) in inputs {
+        for path in expand(lp, &key, pattern)? {
+            let file = Ustr::from(&path.to_string_lossy());
+            if let Some(&last) = last_line.get(&file) {
+                jobs.push((
+                    key.clone(),
+                    path,
+                    encoding,
+                    delimiter,
+                    sheet,
+                    columns,
+                    private,
+                    last,
+                ));
+            }
+        }
+    }
+    let scan = |(key, path, encoding, delimiter, sheet, columns, private, last): &(
+        String,
+        PathBuf,
+        Encoding,
+        Option<char>,
+        Option<&str>,
+        &BTreeMap<String, String>,
+        &[String],
+        u64,
+    )| {
+        let mut found: Vec<(RowKey, Vec<(String, String)>)> = Vec::new();
+        let mut rd = Rows::open(path, *encoding, *delimiter, *sheet, key, columns)?;
+        let id_col = ["subject_id", "USUBJID"]
+            .iter()
+            .find_map(|c| rd.index.get(*c).copied());
+        let hidden: Vec<usize> = private
+            .iter()
+            .filter_map(|c| rd.index.get(c).copied())
+            .collect();
+        let header = rd.header.clone();
+        while let Some(row) = rd.next()? {
+            let k = (row.file, row.sheet, row.line);
+            if want.contains(&k) {
+                let fields = (0..header.len().max(row.record.len()))
+                    .filter(|i| !hidden.contains(i))
+                    .map(|i| {
+                        let name = header
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("#{}", i + 1));
+                        let v = row.at(i);
+                        let v = if Some(i) == id_col {
+                            map_id(v)
+                        } else {
+                            v.to_string()
+                        };
+                        (name, v)
+                    })
+                    .collect();
+                found.push((k, fields));
+            }
+            if row.line >= *last {
+                break;
+            }
+        }
+        Ok::<_, IngestError>(found)
+    };
+    use rayon::prelude::*;
+    let results: Vec<Result<_, IngestError>> = jobs.par_iter().map(scan).collect();
+    for r in results {
+        for (k, fields) in r? {
+            out.entry(k).or_insert(fields);
+        }
+    }
+    Ok(out)
+}
+
 /// Contract name → SDTM DM variable.
 const DM_COLUMNS: &[(&str, &str)] = &[
     ("study_id", "STUDYID"),

@@ -269,12 +269,20 @@ pub fn run_validate(
             )
         })?,
         timed("validate: write rejected.parquet", || {
-            store::write_parquet(
+            // The full source rows are read again from the inputs, with ids pseudonymized as the
+            // records are.
+            let pseudo = pseudonymizer(lp)?;
+            let map_id = |id: &str| match &pseudo {
+                Some(p) if !id.is_empty() => p.pseudonym(id),
+                _ => id.to_string(),
+            };
+            let raw = ingest::raw_rows(lp, &validate::quarantined_rows(data, &v), &map_id)?;
+            Ok::<_, RunError>(store::write_parquet(
                 &out.join("quarantine/rejected.parquet"),
-                validate::quarantine_table(data, &v),
+                validate::quarantine_table(data, &v, &raw),
                 "quarantine_rejected",
                 &kv,
-            )
+            )?)
         })?,
         store::write_parquet(
             &out.join("validation/eligibility.parquet"),

@@ -330,7 +330,7 @@ pub struct Finding {
     /// Source line.
     pub line: u64,
     /// The offending value as read.
-    pub value: Option<String>,
+    pub value: Option<Ustr>,
     /// Plain message.
     pub message: String,
 }
@@ -465,6 +465,8 @@ struct Ctx {
     /// Per rule id: its index in [`RULES`] and its effective severity (None: turned off).
     rules: FxHashMap<&'static str, (usize, Option<Severity>)>,
     findings: Vec<Finding>,
+    /// Numbers already formatted for messages, by their bits.
+    numbers: FxHashMap<u64, Ustr>,
 }
 
 impl Ctx {
@@ -484,6 +486,7 @@ impl Ctx {
         Ctx {
             rules,
             findings: Vec::new(),
+            numbers: FxHashMap::default(),
         }
     }
 
@@ -499,6 +502,22 @@ impl Ctx {
         value: Option<&str>,
         message: String,
     ) -> Option<Severity> {
+        let sym = |v: Option<&str>| v.map(Ustr::from);
+        let keys = [sym(subject), sym(test), sym(visit)];
+        self.fire_sym(disp, id, keys, lineage, sym(value), message)
+    }
+
+    /// [`Ctx::fire`] for values already interned (subject, test and visit, then the value): the
+    /// path of the lab rows, which can fire a million times.
+    fn fire_sym(
+        &mut self,
+        disp: &mut Disposition,
+        id: &'static str,
+        [subject, test, visit]: [Option<Ustr>; 3],
+        lineage: &crate::ingest::Lineage,
+        value: Option<Ustr>,
+        message: String,
+    ) -> Option<Severity> {
         // Every id used in this module is in RULES: a missing one is a bug, not a data problem.
         let (index, sev) = *self.rules.get(id).expect("rule id in RULES");
         let sev = sev?;
@@ -512,15 +531,23 @@ impl Ctx {
         self.findings.push(Finding {
             rule: id,
             severity: sev,
-            subject_id: subject.map(Ustr::from),
-            test_code: test.map(Ustr::from),
-            visit: visit.map(Ustr::from),
+            subject_id: subject,
+            test_code: test,
+            visit,
             file: lineage.file,
             line: lineage.line,
-            value: value.map(str::to_string),
+            value,
             message,
         });
         Some(sev)
+    }
+
+    /// A number as messages show it ([`fmt_num`]), formatted once per distinct value.
+    fn num(&mut self, v: f64) -> Ustr {
+        *self
+            .numbers
+            .entry(v.to_bits())
+            .or_insert_with(|| Ustr::from(&fmt_num(v)))
     }
 }
 
@@ -722,13 +749,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
     for (i, r) in data.labs.iter().enumerate() {
         let d = &mut lab_disp[i];
-        let sid = Some(r.subject_id.as_str());
-        let test = Some(r.test_code.as_str());
-        let visit = Some(r.visit.as_str());
-        let mut fire = |ctx: &mut Ctx, id, value: Option<&str>, msg: String| {
-            ctx.fire(d, id, sid, test, visit, &r.lineage, value, msg);
+        let keys = [Some(r.subject_id), Some(r.test_code), Some(r.visit)];
+        let test = Some(r.test_code);
+        let mut fire = |ctx: &mut Ctx, id, value: Option<Ustr>, msg: String| {
+            ctx.fire_sym(d, id, keys, &r.lineage, value, msg);
         };
-        let res = Some(r.result_raw.as_str());
+        let res = Some(r.result_raw);
         match r.status {
             ParseStatus::Ok => {}
             ParseStatus::FieldCount => fire(
@@ -746,7 +772,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             ParseStatus::UnknownUnit => fire(
                 &mut ctx,
                 "unknown_unit",
-                Some(&r.unit_raw),
+                Some(r.unit_raw),
                 format!(
                     "unit `{}` of {} is not in the unit registry",
                     r.unit_raw, r.test_code
@@ -755,7 +781,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             ParseStatus::NoConversion => fire(
                 &mut ctx,
                 "no_unit_path",
-                Some(&r.unit_raw),
+                Some(r.unit_raw),
                 format!(
                     "no conversion for {} from `{}` to `{}`",
                     r.test_code,
@@ -781,7 +807,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     r.result_raw, r.test_code
                 ),
             ),
-            ParseStatus::BadDate => fire(&mut ctx, "bad_date", date_value(r), bad_date_message(r)),
+            ParseStatus::BadDate => fire(
+                &mut ctx,
+                "bad_date",
+                date_value(r).map(Ustr::from),
+                bad_date_message(r),
+            ),
             ParseStatus::BlankResult => fire(&mut ctx, "blank_result", None, "blank result".into()),
             ParseStatus::NotDone => fire(&mut ctx, "not_done", res, "result not done".into()),
             ParseStatus::Censored => fire(
@@ -798,7 +829,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             fire(
                 &mut ctx,
                 "unexpected_unit",
-                Some(&r.unit_raw),
+                Some(r.unit_raw),
                 format!(
                     "unit `{}` of {} is not one of its declared source units {}",
                     r.unit_raw,
@@ -810,14 +841,19 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         // A row may also have a bad date behind another status.
         if r.collection_date.is_none() && r.study_day.is_none() && r.status != ParseStatus::BadDate
         {
-            fire(&mut ctx, "bad_date", date_value(r), bad_date_message(r));
+            fire(
+                &mut ctx,
+                "bad_date",
+                date_value(r).map(Ustr::from),
+                bad_date_message(r),
+            );
         }
         let subject = subjects.get(r.subject_id.as_str());
         if subject.is_none() {
             fire(
                 &mut ctx,
                 "unknown_subject",
-                sid,
+                Some(r.subject_id),
                 format!("subject {} is not in the subjects file", r.subject_id),
             );
         }
@@ -825,35 +861,30 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             && let Some(pl) = t.plausible
         {
             if v < pl.low || v > pl.high {
+                let (vs, lo, hi) = (ctx.num(v), ctx.num(pl.low), ctx.num(pl.high));
                 fire(
                     &mut ctx,
                     "implausible",
                     res,
                     format!(
                         "{} {} {} is outside the plausible range {}..{} {}",
-                        r.test_code,
-                        fmt_num(v),
-                        t.unit,
-                        fmt_num(pl.low),
-                        fmt_num(pl.high),
-                        t.unit
+                        r.test_code, vs, t.unit, lo, hi, t.unit
                     ),
                 );
             } else {
                 let sex = subject.and_then(|s| s.sex.as_deref());
                 let (lo, hi) = normal_range(r, t, sex);
                 if lo.is_some_and(|lo| v < lo) || hi.is_some_and(|hi| v > hi) {
+                    let vs = ctx.num(v);
+                    let lo = lo.map(|x| ctx.num(x)).unwrap_or_default();
+                    let hi = hi.map(|x| ctx.num(x)).unwrap_or_default();
                     fire(
                         &mut ctx,
                         "abnormal",
                         res,
                         format!(
                             "{} {} {} is outside the normal range {}..{}",
-                            r.test_code,
-                            fmt_num(v),
-                            t.unit,
-                            lo.map(fmt_num).unwrap_or_default(),
-                            hi.map(fmt_num).unwrap_or_default()
+                            r.test_code, vs, t.unit, lo, hi
                         ),
                     );
                 }
@@ -866,7 +897,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 fire(
                     &mut ctx,
                     "before_consent",
-                    Some(&date.to_string()),
+                    Some(Ustr::from(&date.to_string())),
                     format!("collected {date}, before informed consent on {c}"),
                 );
             }
@@ -876,7 +907,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 fire(
                     &mut ctx,
                     "after_death",
-                    Some(&date.to_string()),
+                    Some(Ustr::from(&date.to_string())),
                     format!("collected {date}, after death on {dd}"),
                 );
             }
@@ -903,14 +934,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         let first = &labs[g[0] as usize];
         for &i in &g[1..] {
             let r = &labs[i as usize];
-            ctx.fire(
+            ctx.fire_sym(
                 &mut lab_disp[i as usize],
                 "duplicate_exact",
-                Some(&r.subject_id),
-                Some(&r.test_code),
-                Some(&r.visit),
+                [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                 &r.lineage,
-                Some(&r.result_raw),
+                Some(r.result_raw),
                 format!(
                     "exact copy of {}:{}",
                     first.lineage.file, first.lineage.line
@@ -947,14 +976,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             .collect();
         for &i in g {
             let r = &labs[i as usize];
-            ctx.fire(
+            ctx.fire_sym(
                 &mut lab_disp[i as usize],
                 "duplicate_conflict",
-                Some(&r.subject_id),
-                Some(&r.test_code),
-                Some(&r.visit),
+                [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                 &r.lineage,
-                Some(&r.result_raw),
+                Some(r.result_raw),
                 format!(
                     "{} on {} has conflicting results: {}",
                     r.test_code,
@@ -974,12 +1001,10 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             continue;
         }
         let Some(day) = r.study_day else {
-            ctx.fire(
+            ctx.fire_sym(
                 &mut lab_disp[i],
                 "no_study_day",
-                Some(&r.subject_id),
-                Some(&r.test_code),
-                Some(&r.visit),
+                [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                 &r.lineage,
                 None,
                 "no study day: the subject has no reference date".into(),
@@ -988,14 +1013,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         };
         match windows::window_of(day, windows) {
             None => {
-                ctx.fire(
+                ctx.fire_sym(
                     &mut lab_disp[i],
                     "out_of_window",
-                    Some(&r.subject_id),
-                    Some(&r.test_code),
-                    Some(&r.visit),
+                    [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                     &r.lineage,
-                    Some(&day.to_string()),
+                    Some(Ustr::from(&day.to_string())),
                     format!("study day {day} (visit `{}`) is in no window", r.visit),
                 );
             }
@@ -1027,14 +1050,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             } else if let Some(sel) = pick {
                 let r = &labs[i];
                 let chosen = &labs[sel];
-                ctx.fire(
+                ctx.fire_sym(
                     &mut lab_disp[i],
                     "multiple_in_window",
-                    Some(&r.subject_id),
-                    Some(&r.test_code),
-                    Some(&r.visit),
+                    [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                     &r.lineage,
-                    Some(&r.result_raw),
+                    Some(r.result_raw),
                     format!(
                         "window {} also holds day {} ({}:{}), which the window rule selected",
                         windows[w].name,
@@ -1367,9 +1388,14 @@ pub fn findings_table(findings: &[Finding]) -> Table {
 }
 
 /// `quarantine/rejected.parquet`: every quarantined input row, raw, with its reason codes.
-pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
+pub fn quarantine_table(
+    data: &IngestOutput,
+    v: &ValidationOutput,
+    raw: &FxHashMap<crate::ingest::RowKey, Vec<(String, String)>>,
+) -> Table {
     struct Q {
         kind: &'static str,
+        key: crate::ingest::RowKey,
         file: String,
         line: u64,
         subject: String,
@@ -1385,6 +1411,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "labs",
+                key: (r.lineage.file, r.lineage.sheet, r.lineage.line),
                 file: r.lineage.file.to_string(),
                 line: r.lineage.line,
                 subject: r.subject_id.to_string(),
@@ -1401,6 +1428,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "subjects",
+                key: (s.lineage.file, s.lineage.sheet, s.lineage.line),
                 file: s.lineage.file.to_string(),
                 line: s.lineage.line,
                 subject: s.subject_id.clone(),
@@ -1417,6 +1445,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "events",
+                key: (t.lineage.file, t.lineage.sheet, t.lineage.line),
                 file: t.lineage.file.to_string(),
                 line: t.lineage.line,
                 subject: t.subject_id.clone(),
@@ -1433,6 +1462,7 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
         if !d.accepted() {
             rows.push(Q {
                 kind: "events",
+                key: (e.lineage.file, e.lineage.sheet, e.lineage.line),
                 file: e.lineage.file.to_string(),
                 line: e.lineage.line,
                 subject: e.subject_id.clone(),
@@ -1498,8 +1528,54 @@ pub fn quarantine_table(data: &IngestOutput, v: &ValidationOutput) -> Table {
                 label: "Quarantine Reason Codes (;-separated rule ids)",
                 data: s(&|q| Some(q.reasons.clone())),
             },
+            Column {
+                name: "RAWROW",
+                label: "Full Source Row as Read (JSON object, header order)",
+                data: s(&|q| raw.get(&q.key).map(|f| raw_row_json(f))),
+            },
         ],
     }
+}
+
+/// A source row as a JSON object, keys in header order (a JSON object's order is kept by every
+/// reader that matters here: `json.loads`, `jsonlite`, DuckDB's `json` functions).
+fn raw_row_json(fields: &[(String, String)]) -> String {
+    let mut out = String::from("{");
+    for (k, (name, value)) in fields.iter().enumerate() {
+        if k > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&serde_json::to_string(name).expect("a string serializes"));
+        out.push_str(": ");
+        out.push_str(&serde_json::to_string(value).expect("a string serializes"));
+    }
+    out.push('}');
+    out
+}
+
+/// Where the quarantined rows are (file, sheet, line), for reading their full source rows.
+pub fn quarantined_rows(data: &IngestOutput, v: &ValidationOutput) -> Vec<crate::ingest::RowKey> {
+    fn keys<'a, T: 'a>(
+        recs: &'a [T],
+        disp: &'a [Disposition],
+        lineage: impl Fn(&T) -> &crate::ingest::Lineage + 'a,
+    ) -> impl Iterator<Item = crate::ingest::RowKey> + 'a {
+        recs.iter()
+            .zip(disp)
+            .filter(|(_, d)| !d.accepted())
+            .map(move |(r, _)| {
+                let l = lineage(r);
+                (l.file, l.sheet, l.line)
+            })
+    }
+    let mut out: Vec<crate::ingest::RowKey> = keys(&data.labs, &v.labs, |r| &r.lineage)
+        .chain(keys(&data.subjects, &v.subjects, |r| &r.lineage))
+        .chain(keys(&data.events, &v.events, |r| &r.lineage))
+        .chain(keys(&data.tte, &v.tte, |r| &r.lineage))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// `validation/eligibility.parquet`: one row per subject and criterion.

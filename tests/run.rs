@@ -186,6 +186,19 @@ fn private_columns_never_reach_outputs() {
         "validation/findings.parquet",
     ] {
         let cols = trialpipe::store::read_parquet_text(&out.join(rel)).unwrap();
+        for c in cols.iter().filter(|c| c.name == "RAWROW") {
+            // The quarantine's full source rows leave the private columns out.
+            for v in c.values.iter().flatten() {
+                assert!(
+                    !v.contains("\"birth_date\"") && !v.contains("\"initials\""),
+                    "{rel}.RAWROW: {v}"
+                );
+                assert!(
+                    !secrets.iter().any(|s| v.contains(s.trim_matches(','))),
+                    "{rel}.RAWROW: identifier leaked in {v}"
+                );
+            }
+        }
         for c in &cols {
             assert!(
                 !["birth_date", "initials", "BRTHDT"].contains(&c.name.as_str()),
@@ -201,4 +214,45 @@ fn private_columns_never_reach_outputs() {
             }
         }
     }
+}
+
+#[test]
+fn quarantine_keeps_the_full_source_row() {
+    let (_, out, _) = run_into("run_rawrow");
+    let cols: std::collections::BTreeMap<String, Vec<Option<String>>> =
+        trialpipe::store::read_parquet_text(&out.join("quarantine/rejected.parquet"))
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.values))
+            .collect();
+    // Site 01 writes plain comma-separated UTF-8 (with a BOM) without quoted fields: its lines
+    // split on commas are the rows as read.
+    let text = std::fs::read_to_string("sample_data/msc_cirrhosis/labs_site01.csv").unwrap();
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let mut checked = 0;
+    for (k, file) in cols["SRCFILE"].iter().enumerate() {
+        if !file.as_deref().unwrap().ends_with("labs_site01.csv") {
+            continue;
+        }
+        let line: usize = cols["SRCLINE"][k].as_deref().unwrap().parse().unwrap();
+        let raw = cols["RAWROW"][k]
+            .as_deref()
+            .expect("a quarantined row has its raw row");
+        // A JSON object with the header's names in the header's order.
+        let want: Vec<String> = header
+            .iter()
+            .zip(lines[line - 1].split(','))
+            .map(|(h, v)| {
+                format!(
+                    "{}: {}",
+                    serde_json::to_string(h).unwrap(),
+                    serde_json::to_string(v.trim()).unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(raw, format!("{{{}}}", want.join(", ")), "line {line}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} quarantined rows of site 01");
 }
