@@ -41,7 +41,7 @@
 //! parsing found, and `validate` turns those into findings. Rows are never dropped here.
 //! A file that cannot be read at all is an [`IngestError`] naming the file and why.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -486,25 +486,26 @@ pub fn raw_rows(
         return Ok(out);
     }
     let p = &lp.pipeline;
-    // Every input as (key, path pattern, encoding, delimiter, sheet, mapping, private columns).
-    type Input<'a> = (
-        String,
-        &'a str,
-        Encoding,
-        Option<char>,
-        Option<&'a str>,
-        &'a BTreeMap<String, String>,
-        &'a [String],
-    );
+    /// How to read one input file again.
+    struct Source<'a> {
+        key: String,
+        path: PathBuf,
+        encoding: Encoding,
+        delimiter: Option<char>,
+        sheet: Option<&'a str>,
+        columns: &'a BTreeMap<String, String>,
+        private: &'a [String],
+        last: u64,
+    }
     let s = &p.inputs.subjects;
-    let mut inputs: Vec<Input<'_>> = vec![(
-        "inputs.subjects.path".into(),
-        &s.path,
+    let mut inputs = vec![(
+        "inputs.subjects.path".to_string(),
+        s.path.as_str(),
         s.encoding,
         s.delimiter,
         s.sheet.as_deref(),
         &s.columns,
-        &s.private_columns,
+        s.private_columns.as_slice(),
     )];
     for (i, l) in p.inputs.labs.iter().enumerate() {
         inputs.push((
@@ -535,8 +536,8 @@ pub fn raw_rows(
         for path in expand(lp, &key, pattern)? {
             let file = Ustr::from(&path.to_string_lossy());
             if let Some(&last) = last_line.get(&file) {
-                jobs.push((
-                    key.clone(),
+                jobs.push(Source {
+                    key: key.clone(),
                     path,
                     encoding,
                     delimiter,
@@ -544,20 +545,21 @@ pub fn raw_rows(
                     columns,
                     private,
                     last,
-                ));
+                });
             }
         }
     }
-    let scan = |(key, path, encoding, delimiter, sheet, columns, private, last): &(
-        String,
-        PathBuf,
-        Encoding,
-        Option<char>,
-        Option<&str>,
-        &BTreeMap<String, String>,
-        &[String],
-        u64,
-    )| {
+    let scan = |src: &Source<'_>| {
+        let Source {
+            key,
+            path,
+            encoding,
+            delimiter,
+            sheet,
+            columns,
+            private,
+            last,
+        } = src;
         let mut found: Vec<(RowKey, Vec<(String, String)>)> = Vec::new();
         let mut rd = Rows::open(path, *encoding, *delimiter, *sheet, key, columns)?;
         let id_col = ["subject_id", "USUBJID"]
@@ -788,17 +790,20 @@ struct Standardized {
 struct Standardizer<'p> {
     registry: &'static Registry,
     /// Qualitative tests and their allowed values (upper-case; empty: any text).
-    qualitative: HashMap<&'p str, Vec<String>>,
-    std_of: HashMap<&'p str, (&'p str, Registry)>,
+    qualitative: FxHashMap<&'p str, Vec<String>>,
+    /// Per test: its standard unit (also interned) and the registry with its extra conversions.
+    std_of: FxHashMap<&'p str, (&'p str, Ustr, Registry)>,
     policy: CensoredPolicy,
-    cache: HashMap<(Ustr, Ustr), Result<Conversion, ParseStatus>>,
+    cache: FxHashMap<(Ustr, Ustr), Result<Conversion, ParseStatus>>,
+    /// Canonical spelling by unit text as reported.
+    canon: FxHashMap<Ustr, Option<Ustr>>,
 }
 
 impl<'p> Standardizer<'p> {
     fn new(lp: &'p LoadedPipeline) -> Standardizer<'p> {
         let p = &lp.pipeline;
         let registry = Registry::builtin();
-        let mut std_of = HashMap::new();
+        let mut std_of = FxHashMap::default();
         for t in &p.labs {
             let extra: Vec<ExtraConversion> = t
                 .conversions
@@ -814,7 +819,7 @@ impl<'p> Standardizer<'p> {
                 Ok(r) => r,
                 Err(_) => registry.with_extra(&[]).expect("no extra conversions"),
             };
-            std_of.insert(t.code.as_str(), (t.unit.as_str(), reg));
+            std_of.insert(t.code.as_str(), (t.unit.as_str(), Ustr::from(&t.unit), reg));
         }
         let qualitative = p
             .labs
@@ -832,12 +837,17 @@ impl<'p> Standardizer<'p> {
             qualitative,
             std_of,
             policy: p.ingest.censored,
-            cache: HashMap::new(),
+            cache: FxHashMap::default(),
+            canon: FxHashMap::default(),
         }
     }
 
     fn record(&mut self, raw: RawLab) -> LabRecord {
-        let unit = self.registry.canonical(&raw.unit_raw).map(Ustr::from);
+        let registry = self.registry;
+        let unit = *self
+            .canon
+            .entry(raw.unit_raw)
+            .or_insert_with(|| registry.canonical(&raw.unit_raw).map(Ustr::from));
         let s = self.standardize(&raw);
         LabRecord {
             lineage: raw.lineage,
@@ -910,17 +920,15 @@ impl<'p> Standardizer<'p> {
         let mut std_value = None;
         let mut std_limit = None;
         let mut std_ref = (None, None);
-        let std_unit = self
-            .std_of
-            .get(test_code.as_str())
-            .map(|(u, _)| Ustr::from(u));
-        match self.std_of.get(test_code.as_str()) {
+        let std_of = self.std_of.get(test_code.as_str());
+        let std_unit = std_of.map(|(_, u, _)| *u);
+        match std_of {
             None => {
                 if status == ParseStatus::Ok || status == ParseStatus::Censored {
                     status = ParseStatus::UnknownTest;
                 }
             }
-            Some((std_unit, reg)) => {
+            Some((std_unit, _, reg)) => {
                 let conv =
                     *self
                         .cache
@@ -983,7 +991,7 @@ fn read_labs(
     use rayon::prelude::*;
     let p = &lp.pipeline;
     // The first row of a subject wins, as in validate.
-    let mut reference: HashMap<&str, SubjectRef<'_>> = HashMap::new();
+    let mut reference: FxHashMap<&str, SubjectRef<'_>> = FxHashMap::default();
     for s in &out.subjects {
         reference
             .entry(s.subject_id.as_str())
@@ -1051,7 +1059,7 @@ fn read_labs(
 /// What every lab layout reader needs besides the rows.
 struct LayoutCtx<'a> {
     input: &'a LabInput,
-    reference: &'a HashMap<&'a str, SubjectRef<'a>>,
+    reference: &'a FxHashMap<&'a str, SubjectRef<'a>>,
     lp: &'a LoadedPipeline,
 }
 
@@ -1088,29 +1096,56 @@ fn read_long(
         "result",
         "unit",
     ])?;
+    // Column positions are looked up once per file, not once per row.
+    let [
+        subject,
+        date,
+        study,
+        site,
+        visit,
+        test,
+        name,
+        result,
+        unit,
+        lo,
+        hi,
+    ] = [
+        "subject_id",
+        "collection_date",
+        "study_id",
+        "site_id",
+        "visit",
+        "test_code",
+        "test_name",
+        "result",
+        "unit",
+        "ref_low",
+        "ref_high",
+    ]
+    .map(|c| rd.index.get(c).copied());
     let mut n = 0;
     while let Some(row) = rd.next()? {
         n += 1;
-        let subject_id = row.sym("subject_id");
-        let collection_date =
-            parse_date(row.get("collection_date").unwrap_or(""), ctx.date_format());
+        let subject_id = row.sym_at(subject);
+        let date_raw = row.sym_at(date);
+        let collection_date = parse_date(&date_raw, ctx.date_format());
         labs.push(std.record(RawLab {
             lineage: row.lineage(),
             source_column: None,
-            study_id: row.sym("study_id"),
-            site_id: row.sym("site_id"),
-            visit: row.upper("visit"),
+            study_id: row.sym_at(study),
+            site_id: row.sym_at(site),
+            visit: upper_sym(row.field(visit).unwrap_or("")),
             collection_date,
-            date_raw: row.sym("collection_date"),
+            date_raw,
             study_day: ctx.day_of(&subject_id, collection_date),
             timing_ok: collection_date.is_some(),
             subject_id,
-            test_code: row.upper("test_code"),
-            test_name: row.sym("test_name"),
-            result_raw: row.sym("result"),
-            unit_raw: row.sym("unit"),
-            ref_low_raw: row.get("ref_low").map(Ustr::from),
-            ref_high_raw: row.get("ref_high").map(Ustr::from),
+            test_code: upper_sym(row.field(test).unwrap_or("")),
+            test_name: row.sym_at(name),
+            result_raw: row.sym_at(result),
+            unit_raw: row.sym_at(unit),
+            ref_low_raw: row.field(lo).map(Ustr::from),
+            ref_high_raw: row.field(hi).map(Ustr::from),
             field_count_ok: row.field_count_ok,
             not_done: false,
         }));
@@ -1532,6 +1567,15 @@ struct Row<'r> {
 }
 
 impl Row<'_> {
+    /// The field at a column position found once per file (trimmed; None when the column is
+    /// absent or the row is short).
+    fn field(&self, i: Option<usize>) -> Option<&str> {
+        i.and_then(|i| self.record.get(i)).map(str::trim)
+    }
+    /// [`Row::field`], interned (blank when absent).
+    fn sym_at(&self, i: Option<usize>) -> Ustr {
+        Ustr::from(self.field(i).unwrap_or(""))
+    }
     fn get(&self, col: &str) -> Option<&str> {
         self.index
             .get(col)

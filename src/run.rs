@@ -259,7 +259,9 @@ pub fn run_validate(
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
     let v = timed("validate: rules", || validate::validate(lp, data));
     let kv = pipeline_kv(lp)?;
-    let outputs = vec![
+    // The findings and the quarantine are written side by side: reading the quarantined rows'
+    // source files again is mostly one thread's work.
+    let write_findings = || {
         timed("validate: write findings.parquet", || {
             store::write_parquet(
                 &out.join("validation/findings.parquet"),
@@ -267,7 +269,9 @@ pub fn run_validate(
                 "validation_findings",
                 &kv,
             )
-        })?,
+        })
+    };
+    let write_quarantine = || {
         timed("validate: write rejected.parquet", || {
             // The full source rows are read again from the inputs, with ids pseudonymized as the
             // records are.
@@ -283,7 +287,12 @@ pub fn run_validate(
                 "quarantine_rejected",
                 &kv,
             )?)
-        })?,
+        })
+    };
+    let (findings, quarantine) = rayon::join(write_findings, write_quarantine);
+    let outputs = vec![
+        findings?,
+        quarantine?,
         store::write_parquet(
             &out.join("validation/eligibility.parquet"),
             validate::eligibility_table(&v.criteria),
@@ -343,7 +352,8 @@ pub fn run_derive(
     // One dataset at a time, each built (ADLB from its typed rows) just before it is written and
     // freed by the write: the large ones, SDTM LB and ADLB, are never in memory together.
     let lb = std::mem::take(&mut derived.output.lb);
-    let datasets: [(&str, &str, Box<dyn FnOnce() -> Table + '_>); 5] = [
+    type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
+    let datasets: [(&str, &str, Build<'_>); 5] = [
         ("sdtm/lb.parquet", "LB", Box::new(move || lb)),
         (
             "adam/adsl.parquet",

@@ -1334,39 +1334,53 @@ fn accounting(
 
 /// `validation/findings.parquet`.
 pub fn findings_table(findings: &[Finding]) -> Table {
+    // Interned columns hold one pointer per finding; rule ids and severities are interned once.
+    let u =
+        |f: &dyn Fn(&Finding) -> Option<Ustr>| ColumnData::Str(findings.iter().map(f).collect());
     let s =
         |f: &dyn Fn(&Finding) -> Option<&str>| ColumnData::Str(findings.iter().map(f).collect());
+    let rule: FxHashMap<&str, Ustr> = RULES.iter().map(|r| (r.id, Ustr::from(r.id))).collect();
+    let sev: FxHashMap<&str, Ustr> = [Note, Warning, Error]
+        .iter()
+        .map(|&x| (severity_name(x), Ustr::from(severity_name(x))))
+        .collect();
     Table {
         columns: vec![
             Column {
                 name: "RULE",
                 label: "Validation Rule Id",
-                data: s(&|f| Some(f.rule)),
+                data: u(&|f| {
+                    Some(
+                        rule.get(f.rule)
+                            .copied()
+                            .unwrap_or_else(|| Ustr::from(f.rule)),
+                    )
+                }),
             },
             Column {
                 name: "SEVERITY",
                 label: "Severity",
-                data: s(&|f| Some(severity_name(f.severity))),
+                data: u(&|f| Some(sev[severity_name(f.severity)])),
             },
             Column {
                 name: "SUBJID",
                 label: "Subject Identifier for the Study",
-                data: s(&|f| f.subject_id.as_deref()),
+                data: u(&|f| f.subject_id),
             },
             Column {
                 name: "LBTESTCD",
                 label: "Lab Test Short Name",
-                data: s(&|f| f.test_code.as_deref()),
+                data: u(&|f| f.test_code),
             },
             Column {
                 name: "VISIT",
                 label: "Visit Name as reported",
-                data: s(&|f| f.visit.as_deref()),
+                data: u(&|f| f.visit),
             },
             Column {
                 name: "SRCFILE",
                 label: "Source file",
-                data: s(&|f| Some(f.file.as_str())),
+                data: u(&|f| Some(f.file)),
             },
             Column {
                 name: "SRCLINE",
@@ -1376,7 +1390,7 @@ pub fn findings_table(findings: &[Finding]) -> Table {
             Column {
                 name: "VALUE",
                 label: "Offending Value as Read",
-                data: s(&|f| f.value.as_deref()),
+                data: u(&|f| f.value),
             },
             Column {
                 name: "MESSAGE",
