@@ -332,9 +332,29 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
-    let mut assessments = crate::assessments::read(lp)?;
-    if let Some(p) = pseudonymizer(lp)? {
-        assessments = crate::pseudonym::apply_assessments(assessments, &p);
+    let pseudo = pseudonymizer(lp)?;
+    // An error that names a subject names its pseudonym in a pseudonymized run.
+    let mut assessments = crate::assessments::read(lp).map_err(|e| match (e, &pseudo) {
+        (
+            crate::assessments::AssessmentError::Conflict {
+                path,
+                line,
+                first,
+                subject,
+                date,
+            },
+            Some(p),
+        ) => crate::assessments::AssessmentError::Conflict {
+            path,
+            line,
+            first,
+            subject: p.pseudonym(&subject),
+            date,
+        },
+        (e, _) => e,
+    })?;
+    if let Some(p) = &pseudo {
+        assessments = crate::pseudonym::apply_assessments(assessments, p);
     }
     let mut derived = timed("derive: datasets", || {
         crate::derive::derive(

@@ -169,3 +169,35 @@ fn a_missing_or_short_key_stops_the_run_before_any_output() {
         String::from_utf8_lossy(&short.stderr)
     );
 }
+
+#[test]
+fn an_assessments_error_names_the_pseudonym_not_the_site_id() {
+    let pipeline = workspace("privacy_assessments_error");
+    let root = pipeline.parent().unwrap().parent().unwrap().to_path_buf();
+    let file = root.join("sample_data/msc_cirrhosis/assessments.csv");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    // The first data row again with another ascites grade: a conflict for 01-001 on its date.
+    let first = text.lines().nth(1).unwrap().to_string();
+    assert!(first.contains(",01-001,"), "{first}");
+    text.push_str(
+        &first
+            .replace(",none,", ",moderate,")
+            .replace(",slight,", ",none,"),
+    );
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    let key = "a pseudonymization key of 32 b.";
+    let o = run(&pipeline, &root.join("out"), Some(key));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("was already assessed differently"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("01-001"), "site id on stderr: {stderr}");
+    let p = trialpipe::pseudonym::Pseudonymizer::new(key.as_bytes(), KEY_VAR).unwrap();
+    assert!(
+        stderr.contains(&format!("subject {} on", p.pseudonym("01-001"))),
+        "{stderr}"
+    );
+}
