@@ -298,13 +298,26 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .collect();
     keyed.sort_unstable();
     accepted = keyed.into_iter().map(|k| k.5).collect();
-    // LBSEQ by lab row index (None: not accepted).
+    // LBSEQ by lab row index (None: not accepted). An SDTM LB input brings its own LBSEQ: kept
+    // when every accepted record has one and no subject has one twice, so that LBSEQ still names
+    // the sponsor's record; otherwise every record is numbered here.
     let mut lbseq: Vec<Option<i64>> = vec![None; data.labs.len()];
+    let keep_source = !accepted.is_empty() && {
+        let mut seen: rustc_hash::FxHashSet<(Ustr, i64)> = rustc_hash::FxHashSet::default();
+        accepted.iter().all(|&i| {
+            let r = &data.labs[i];
+            r.source_seq.is_some_and(|q| seen.insert((r.subject_id, q)))
+        })
+    };
     let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
     for &i in &accepted {
-        let c = counter.entry(data.labs[i].subject_id).or_insert(0);
-        *c += 1;
-        lbseq[i] = Some(*c);
+        lbseq[i] = if keep_source {
+            data.labs[i].source_seq
+        } else {
+            let c = counter.entry(data.labs[i].subject_id).or_insert(0);
+            *c += 1;
+            Some(*c)
+        };
     }
     let panel: FxHashMap<&str, (usize, &crate::spec::LabTest)> = p
         .labs

@@ -370,6 +370,9 @@ pub struct LabRecord {
     pub std_ref_high: Option<f64>,
     /// What parsing found.
     pub status: ParseStatus,
+    /// The source's own sequence number, for an SDTM LB input (`LBSEQ`; None when absent or
+    /// not a positive whole number). Derive keeps it as LBSEQ when every record has one.
+    pub source_seq: Option<i64>,
 }
 
 impl LabRecord {
@@ -773,6 +776,8 @@ struct RawLab {
     field_count_ok: bool,
     /// The source says the test was not done (SDTM `LBSTAT`).
     not_done: bool,
+    /// The source's own sequence number (SDTM `LBSEQ`).
+    source_seq: Option<i64>,
 }
 
 /// What standardization decided for one result (the rest of a record is the raw row's).
@@ -871,6 +876,7 @@ impl<'p> Standardizer<'p> {
             std_ref_low: s.std_ref.0,
             std_ref_high: s.std_ref.1,
             status: s.status,
+            source_seq: raw.source_seq,
         }
     }
 
@@ -1148,6 +1154,7 @@ fn read_long(
             ref_high_raw: row.field(hi).map(Ustr::from),
             field_count_ok: row.field_count_ok,
             not_done: false,
+            source_seq: None,
         }));
     }
     Ok(n)
@@ -1216,6 +1223,7 @@ fn read_wide(
                 ref_high_raw: None,
                 field_count_ok: row.field_count_ok,
                 not_done: false,
+                source_seq: None,
             }));
         }
     }
@@ -1277,6 +1285,11 @@ fn read_sdtm(
                 not_done: row
                     .get("LBSTAT")
                     .is_some_and(|s| s.eq_ignore_ascii_case("NOT DONE")),
+                source_seq: row
+                    .get("LBSEQ")
+                    .and_then(parse_number)
+                    .filter(|x| x.fract() == 0.0 && *x >= 1.0 && *x < 1e15)
+                    .map(|x| x as i64),
             }),
         );
     }

@@ -9,8 +9,8 @@
 //! window cannot hold a record twice) after checking that each one duplicates a scheduled row.
 //! Every other ADLBC row is matched to the ADLB row with the same USUBJID (trialpipe keeps the
 //! SDTM USUBJID for SDTM DM subjects), PARAMCD and ADY whose AVAL agrees (within the pilot's
-//! conversion-factor rounding, see `agrees`). LBSEQ cannot be used: trialpipe numbers LBSEQ in
-//! its own sdtm/lb.parquet.
+//! conversion-factor rounding, see `agrees`). Every matched pair must then also have the same
+//! LBSEQ: trialpipe keeps an SDTM LB input's own LBSEQ.
 //!
 //! The visit definitions coincide for a matched record when
 //! * its AVISIT is the same in both (ADLBC: the scheduled VISIT, unscheduled visits have AVISIT
@@ -148,6 +148,7 @@ struct Ours {
     anrhi: Option<f64>,
     anrind: Option<String>,
     bnrind: Option<String>,
+    lbseq: i64,
 }
 
 fn read_ours(path: &Path, params: &HashSet<String>) -> Vec<Ours> {
@@ -163,7 +164,7 @@ fn read_ours(path: &Path, params: &HashSet<String>) -> Vec<Ours> {
         (col("USUBJID"), col("PARAMCD"), col("AVISIT"), col("ADY"));
     let (aval, base, chg, ablfl) = (col("AVAL"), col("BASE"), col("CHG"), col("ABLFL"));
     let (anrlo, anrhi, anrind, bnrind) = (col("ANRLO"), col("ANRHI"), col("ANRIND"), col("BNRIND"));
-    let dtype = col("DTYPE");
+    let (dtype, lbseq) = (col("DTYPE"), col("LBSEQ"));
     let f = |v: &Option<String>| num(v.as_deref());
     (0..usubjid.len())
         .filter(|&i| dtype[i].is_none() && paramcd[i].as_ref().is_some_and(|p| params.contains(p)))
@@ -180,6 +181,7 @@ fn read_ours(path: &Path, params: &HashSet<String>) -> Vec<Ours> {
             anrhi: f(&anrhi[i]),
             anrind: anrind[i].clone(),
             bnrind: bnrind[i].clone(),
+            lbseq: f(&lbseq[i]).expect("LBSEQ") as i64,
         })
         .collect()
 }
@@ -355,6 +357,13 @@ fn cdisc_pilot_adlb_agrees_with_the_pilots_adlbc() {
         ours_only.len(),
         ours_only_visits
     );
+    // The source's LBSEQ is kept: each matched record is the pilot's record of the same LBSEQ.
+    let seq_differs: Vec<_> = pairs
+        .iter()
+        .filter(|(p, o)| p.lbseq != o.lbseq)
+        .map(|(p, o)| (&p.usubjid, &p.paramcd, p.ady, p.lbseq, o.lbseq))
+        .collect();
+    assert!(seq_differs.is_empty(), "LBSEQ differs: {seq_differs:?}");
     // Unmatched rows are only the pilot's censored results without a numeric AVAL and our rows
     // for the chemistry samples of two non-laboratory visits, which ADLBC leaves out.
     assert!(
