@@ -553,22 +553,20 @@ pub fn raw_rows(
         }
     }
     let scan = |src: &Source<'_>| {
-        let Source {
-            key,
-            path,
-            encoding,
-            delimiter,
-            sheet,
-            columns,
-            private,
-            last,
-        } = src;
         let mut found: Vec<(RowKey, Vec<(String, String)>)> = Vec::new();
-        let mut rd = Rows::open(path, *encoding, *delimiter, *sheet, key, columns)?;
+        let mut rd = Rows::open(
+            &src.path,
+            src.encoding,
+            src.delimiter,
+            src.sheet,
+            &src.key,
+            src.columns,
+        )?;
         let id_col = ["subject_id", "USUBJID"]
             .iter()
             .find_map(|c| rd.index.get(*c).copied());
-        let hidden: Vec<usize> = private
+        let hidden: Vec<usize> = src
+            .private
             .iter()
             .filter_map(|c| rd.index.get(c).copied())
             .collect();
@@ -594,7 +592,7 @@ pub fn raw_rows(
                     .collect();
                 found.push((k, fields));
             }
-            if row.line >= *last {
+            if row.line >= src.last {
                 break;
             }
         }
