@@ -11,11 +11,25 @@ pub fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let cpu = cpu_seconds();
     let out = f();
     let wall = start.elapsed().as_secs_f64();
-    match (cpu, cpu_seconds()) {
-        (Some(a), Some(b)) => tracing::debug!("{what}: {wall:.3} s (cpu {:.2} s)", b - a),
+    match (cpu, cpu_seconds(), memory_mib()) {
+        (Some(a), Some(b), Some((rss, peak))) => tracing::debug!(
+            "{what}: {wall:.3} s (cpu {:.2} s; memory {rss} MiB, peak so far {peak} MiB)",
+            b - a
+        ),
         _ => tracing::debug!("{what}: {wall:.3} s"),
     }
     out
+}
+
+/// Resident memory of this process now and at its peak so far, in MiB, from `/proc/self/status`
+/// (None elsewhere).
+fn memory_mib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    Some((kib("VmRSS:")? / 1024, kib("VmHWM:")? / 1024))
 }
 
 /// User plus system CPU time of this process so far, from `/proc/self/stat` (None elsewhere).
