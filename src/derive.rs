@@ -733,11 +733,15 @@ fn score_rows(
     if p.derive.scores.is_empty() {
         return Vec::new();
     }
-    let reg = crate::units::Registry::builtin();
+    // Each test's registry with the conversions the pipeline declares for it, as ingest uses.
+    let regs: FxHashMap<&str, crate::units::Registry> = panel
+        .iter()
+        .map(|(code, (_, t))| (*code, t.registry_or_builtin()))
+        .collect();
     // Value of `code` converted from its standard unit to `unit`.
     let conv = |code: &str, v: f64, unit: &str| -> Option<f64> {
         let (_, t) = panel.get(code)?;
-        reg.conversion(code, &t.unit, unit).ok()?.apply(v)
+        regs[code].conversion(code, &t.unit, unit).ok()?.apply(v)
     };
     // (usubjid, date) -> code -> (value, template row)
     type ByCode<'r> = BTreeMap<String, (f64, &'r AdlbRow)>;

@@ -54,7 +54,7 @@ use crate::spec::{
     SubjectsLayout, Timing,
 };
 use crate::store::{Column, ColumnData, Table};
-use crate::units::{Conversion, ExtraConversion, Registry};
+use crate::units::{Conversion, Registry};
 
 /// Intern a text upper-cased (without allocating when it already is).
 fn upper_sym(s: &str) -> Ustr {
@@ -808,20 +808,7 @@ impl<'p> Standardizer<'p> {
         let registry = Registry::builtin();
         let mut std_of = FxHashMap::default();
         for t in &p.labs {
-            let extra: Vec<ExtraConversion> = t
-                .conversions
-                .iter()
-                .map(|c| ExtraConversion {
-                    analyte: t.code.clone(),
-                    from: c.from.clone(),
-                    to: c.to.clone(),
-                    factor: c.factor,
-                })
-                .collect();
-            let reg = match registry.with_extra(&extra) {
-                Ok(r) => r,
-                Err(_) => registry.with_extra(&[]).expect("no extra conversions"),
-            };
+            let reg = t.registry_or_builtin();
             std_of.insert(t.code.as_str(), (t.unit.as_str(), Ustr::from(&t.unit), reg));
         }
         let qualitative = p

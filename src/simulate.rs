@@ -700,6 +700,8 @@ struct TestModel<'a> {
     decimals: u32,
     lab: &'a SimLab,
     normal: Option<crate::spec::NormalRange>,
+    /// The unit registry with the test's declared conversions.
+    registry: Registry,
 }
 
 fn make_labs(
@@ -714,7 +716,6 @@ fn make_labs(
         .get(p.visits.baseline_index())
         .map(|w| w.name.clone())
         .unwrap_or_default();
-    let registry = Registry::builtin();
     let tests: Vec<TestModel> = p
         .labs
         .iter()
@@ -726,6 +727,7 @@ fn make_labs(
                 decimals: t.decimals.unwrap_or(lab.decimals),
                 lab,
                 normal: t.normal,
+                registry: t.registry_or_builtin(),
             })
         })
         .collect();
@@ -743,7 +745,8 @@ fn make_labs(
                 .get(t.code)
                 .cloned()
                 .unwrap_or_else(|| t.std_unit.to_string());
-            let conv = registry
+            let conv = t
+                .registry
                 .conversion(t.code, t.std_unit, &unit)
                 .map_err(|e| SimulateError::Model {
                     path: lp.path.clone(),

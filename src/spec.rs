@@ -565,6 +565,36 @@ pub struct LabTest {
     pub decimals: Option<u32>,
 }
 
+impl LabTest {
+    /// The unit registry with the conversions this test declares (`conversions`): what ingest
+    /// standardizes with, derive converts score inputs with, and `check` and the simulator
+    /// follow. An error when the declared conversions do not fit the registry (`check` reports
+    /// it at `labs[i].conversions`).
+    pub fn registry(&self) -> Result<Registry, crate::units::UnitError> {
+        let extra: Vec<crate::units::ExtraConversion> = self
+            .conversions
+            .iter()
+            .map(|c| crate::units::ExtraConversion {
+                analyte: self.code.clone(),
+                from: c.from.clone(),
+                to: c.to.clone(),
+                factor: c.factor,
+            })
+            .collect();
+        Registry::builtin().with_extra(&extra)
+    }
+
+    /// [`LabTest::registry`], or the built-in registry when the declared conversions do not fit
+    /// (a run never starts with such a pipeline: `check` refuses it).
+    pub fn registry_or_builtin(&self) -> Registry {
+        self.registry().unwrap_or_else(|_| {
+            Registry::builtin()
+                .with_extra(&[])
+                .expect("no extra conversions")
+        })
+    }
+}
+
 /// Kind of result a test gives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -1793,17 +1823,7 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                 ),
             );
         }
-        let extra: Vec<crate::units::ExtraConversion> = t
-            .conversions
-            .iter()
-            .map(|c| crate::units::ExtraConversion {
-                analyte: t.code.clone(),
-                from: c.from.clone(),
-                to: c.to.clone(),
-                factor: c.factor,
-            })
-            .collect();
-        let reg = match registry.with_extra(&extra) {
+        let reg = match t.registry() {
             Ok(r) => Some(r),
             Err(e) => {
                 push(format!("labs[{i}].conversions"), e.to_string());
@@ -1929,7 +1949,9 @@ pub fn check(lp: &LoadedPipeline, files: FileCheck) -> Vec<Problem> {
                     format!("test code `{}` is not in the lab panel", t.code),
                 );
             } else if let Some(test) = p.labs.iter().find(|x| x.code == t.code)
-                && let Err(e) = registry.conversion(&t.code, &t.unit, &test.unit)
+                && let Err(e) = test
+                    .registry_or_builtin()
+                    .conversion(&t.code, &t.unit, &test.unit)
             {
                 push(format!("inputs.labs[{i}].tests[{j}].unit"), e.to_string());
             }
@@ -2327,7 +2349,6 @@ fn check_simulation(
             );
         }
     }
-    let registry = Registry::builtin();
     for (i, site) in sim.sites.iter().enumerate() {
         if site.decimal_comma && site.delimiter == ',' {
             push(
@@ -2342,7 +2363,7 @@ fn check_simulation(
                     format!("test code `{code}` is not in the lab panel"),
                 ),
                 Some(t) => {
-                    if let Err(e) = registry.conversion(code, unit, &t.unit) {
+                    if let Err(e) = t.registry_or_builtin().conversion(code, unit, &t.unit) {
                         push(format!("simulation.sites[{i}].units.{code}"), e.to_string());
                     }
                 }

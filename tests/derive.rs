@@ -7,6 +7,8 @@ use std::process::Command;
 
 use trialpipe::store::read_parquet_text;
 
+mod common;
+
 fn run_into(name: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&out);
@@ -492,4 +494,47 @@ fn an_undeclared_assessment_grade_stops_the_run_with_its_location() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn scores_convert_their_inputs_with_the_pipelines_declared_conversions() {
+    // Albumin standardized to µmol/L, reachable from the sites' g/L and g/dL only through
+    // conversions the pipeline declares (66.5 kDa: 1 g/L = 15.04 µmol/L). ALBI needs g/L, which
+    // only the declared conversion (taken backwards) gives: the scores must match the flagship's.
+    let pipeline = common::flagship_copy("derive_declared_conversions", |text| {
+        let old = "code = \"ALB\"\nname = \"Albumin\"\nunit = \"g/L\"\nsource_units = [\"g/L\", \"g/dL\"]\nplausible = { low = 5, high = 70 }\nnormal = { low = 35, high = 50 }\n";
+        assert!(text.contains(old));
+        text.replace(
+            old,
+            "code = \"ALB\"\nname = \"Albumin\"\nunit = \"umol/L\"\nsource_units = [\"g/L\", \"g/dL\"]\n\
+             conversions = [{ from = \"g/L\", to = \"umol/L\", factor = 15.04 }]\n\
+             plausible = { low = 75.2, high = 1052.8 }\nnormal = { low = 526.4, high = 752 }\n",
+        )
+    });
+    let root = pipeline.parent().unwrap().parent().unwrap().to_path_buf();
+    let (code, stderr) = common::run(pipeline.to_str().unwrap(), &root.join("out"));
+    assert_eq!(code, 1, "{stderr}");
+    let albi = |out: &Path| -> BTreeMap<(String, String), f64> {
+        rows(&out.join("adam/adlb.parquet"))
+            .into_iter()
+            .filter(|r| txt(r, "PARAMCD") == Some("ALBI"))
+            .map(|r| {
+                let k = (
+                    txt(&r, "USUBJID").unwrap().to_string(),
+                    txt(&r, "ADT").unwrap().to_string(),
+                );
+                (k, num(&r, "AVAL").unwrap())
+            })
+            .collect()
+    };
+    let ours = albi(&root.join("out"));
+    let flagship = albi(&run_into("derive_declared_conversions_flagship"));
+    assert!(flagship.len() > 50, "{} ALBI rows", flagship.len());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        flagship.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &flagship {
+        assert!((ours[k] - v).abs() < 1e-9, "{k:?}: {} vs {v}", ours[k]);
+    }
 }
