@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use trialpipe::stats::tolerance::{CLOSED_FORM_REL, rel_close};
-use trialpipe::store::read_parquet_text;
+
+mod common;
 
 /// The flagship pipeline with absolute data paths and `edits` (old, new) applied, written to
 /// `dir/pipelines/name.toml`.
@@ -26,21 +27,6 @@ fn pipeline_with(dir: &Path, name: &str, edits: &[(&str, &str)]) -> std::path::P
     let path = dir.join(format!("pipelines/{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn export(parquet: &Path, csv: &Path, cols: &[&str]) {
-    let data = read_parquet_text(parquet).unwrap();
-    let pick: Vec<_> = cols
-        .iter()
-        .map(|c| data.iter().find(|d| d.name == *c).unwrap())
-        .collect();
-    let mut w = csv::Writer::from_path(csv).unwrap();
-    w.write_record(cols).unwrap();
-    for i in 0..pick[0].values.len() {
-        w.write_record(pick.iter().map(|c| c.values[i].clone().unwrap_or_default()))
-            .unwrap();
-    }
-    w.flush().unwrap();
 }
 
 #[test]
@@ -76,41 +62,8 @@ fn method_options_match_r() {
         ],
     );
     let out = dir.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "run"])
-        .arg(&pipeline)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    export(
-        &out.join("adam/adlb.parquet"),
-        &dir.join("adlb.csv"),
-        &[
-            "USUBJID", "ARMCD", "PARAMCD", "AVISIT", "ANL01FL", "BASE", "CHG",
-        ],
-    );
-    export(
-        &out.join("adam/adtte.parquet"),
-        &dir.join("adtte.csv"),
-        &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR", "STRAT1"],
-    );
-    export(
-        &out.join("adam/adrs.parquet"),
-        &dir.join("adrs.csv"),
-        &["USUBJID", "ARMCD", "PARAMCD", "AVISIT", "AVALC"],
-    );
-    export(
-        &out.join("adam/adsl.parquet"),
-        &dir.join("adsl.csv"),
-        &["USUBJID", "STRAT1"],
-    );
+    common::run_expecting_warnings(&pipeline, &out);
+    common::export_for_r(&out, &dir);
     let expected = dir.join("r.csv");
     let r = Command::new("Rscript")
         .arg("tests/r/analysis_options.R")
@@ -281,19 +234,7 @@ fn mmrm_options_are_applied() {
     let pipeline = dir.join("pipelines/opts.toml");
     std::fs::write(&pipeline, text).unwrap();
     let out = dir.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "run"])
-        .arg(&pipeline)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::run_expecting_warnings(&pipeline, &out);
     let csv = std::fs::read_to_string(out.join("results/comparisons.csv")).unwrap();
     let mmrm: Vec<&str> = csv
         .lines()

@@ -10,65 +10,16 @@ use std::path::Path;
 use std::process::Command;
 
 use trialpipe::stats::tolerance::{CLOSED_FORM_REL, rel_close};
-use trialpipe::store::read_parquet_text;
 
-fn export(parquet: &Path, csv: &Path, cols: &[&str]) {
-    let data = read_parquet_text(parquet).unwrap();
-    let pick: Vec<_> = cols
-        .iter()
-        .map(|c| {
-            data.iter()
-                .find(|d| d.name == *c)
-                .unwrap_or_else(|| panic!("{c}"))
-        })
-        .collect();
-    let mut w = csv::Writer::from_path(csv).unwrap();
-    w.write_record(cols).unwrap();
-    for i in 0..pick[0].values.len() {
-        w.write_record(pick.iter().map(|c| c.values[i].clone().unwrap_or_default()))
-            .unwrap();
-    }
-    w.flush().unwrap();
-}
+mod common;
 
 #[test]
 fn flagship_analyses_match_r() {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyze_vs_r");
     let _ = std::fs::remove_dir_all(&tmp);
     let out = tmp.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "run", "pipelines/msc_cirrhosis.toml", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    export(
-        &out.join("adam/adlb.parquet"),
-        &tmp.join("adlb.csv"),
-        &[
-            "USUBJID", "ARMCD", "PARAMCD", "AVISIT", "ANL01FL", "BASE", "CHG",
-        ],
-    );
-    export(
-        &out.join("adam/adtte.parquet"),
-        &tmp.join("adtte.csv"),
-        &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR", "STRAT1"],
-    );
-    export(
-        &out.join("adam/adrs.parquet"),
-        &tmp.join("adrs.csv"),
-        &["USUBJID", "ARMCD", "PARAMCD", "AVISIT", "AVALC"],
-    );
-    export(
-        &out.join("adam/adsl.parquet"),
-        &tmp.join("adsl.csv"),
-        &["USUBJID", "STRAT1"],
-    );
+    common::run_expecting_warnings(Path::new("pipelines/msc_cirrhosis.toml"), &out);
+    common::export_for_r(&out, &tmp);
     let expected = tmp.join("r.csv");
     let r = Command::new("Rscript")
         .arg("tests/r/flagship_analyses.R")

@@ -83,6 +83,39 @@ pub fn export(parquet: &Path, csv: &Path, cols: &[&str]) {
     w.flush().unwrap();
 }
 
+/// The ADaM columns the flagship's R oracle scripts read, exported from a run's `out` directory
+/// as `adlb.csv`, `adtte.csv`, `adrs.csv` and `adsl.csv` in `dir`.
+pub fn export_for_r(out: &Path, dir: &Path) {
+    export(
+        &out.join("adam/adlb.parquet"),
+        &dir.join("adlb.csv"),
+        &[
+            "USUBJID", "ARMCD", "PARAMCD", "AVISIT", "ANL01FL", "BASE", "CHG",
+        ],
+    );
+    export(
+        &out.join("adam/adtte.parquet"),
+        &dir.join("adtte.csv"),
+        &["USUBJID", "ARMCD", "PARAMCD", "AVAL", "CNSR", "STRAT1"],
+    );
+    export(
+        &out.join("adam/adrs.parquet"),
+        &dir.join("adrs.csv"),
+        &["USUBJID", "ARMCD", "PARAMCD", "AVISIT", "AVALC"],
+    );
+    export(
+        &out.join("adam/adsl.parquet"),
+        &dir.join("adsl.csv"),
+        &["USUBJID", "STRAT1"],
+    );
+}
+
+/// Run a pipeline into `out` and require exit 1 (the messy sample data always has warnings).
+pub fn run_expecting_warnings(pipeline: &Path, out: &Path) {
+    let (code, stderr) = run(&pipeline.to_string_lossy(), out);
+    assert_eq!(code, 1, "{stderr}");
+}
+
 /// Run an R script with arguments; panics with R's stderr when it fails.
 pub fn rscript(script: &str, args: &[&Path]) {
     let r = Command::new("Rscript")
