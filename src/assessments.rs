@@ -3,12 +3,13 @@
 //! One row per subject and assessment date; one column per assessment. The contract columns are
 //! `subject_id`, `date`, `ascites` and `encephalopathy` (renamed with `columns`); every grade is
 //! matched, case-insensitively and trimmed, against the spellings the pipeline declares
-//! (`ascites`, `encephalopathy`). A blank grade is missing (no Child-Pugh score for that date);
-//! any other value that is not a declared spelling, an unparseable date, a missing column or two
-//! rows of one subject and date with different grades stop the run with an [`AssessmentError`]
-//! naming file, line and column. Assessments feed the Child-Pugh scores in derive, which match
-//! them to lab values of the same subject and date. Reading is kept apart from `ingest` (a small
-//! file, read once, when derive runs). Never prints.
+//! (`ascites`, `encephalopathy`). A blank grade is missing (no Child-Pugh score for that date).
+//! A file that cannot be read or lacks a contract column stops the run with an
+//! [`AssessmentError`]; a row with a value that is not a declared spelling or not a date, or rows
+//! of one subject and date with different grades, are [`AssessmentProblem`]s, which validate
+//! reports as findings and quarantines, with the file in row accounting. Ingest reads the file
+//! with the other inputs. Assessments feed the Child-Pugh scores in derive, which match them to
+//! lab values of the same subject and date. Never prints.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,91 @@ pub struct Assessment {
 /// Assessments by subject id and date.
 pub type AssessmentIndex = BTreeMap<(String, NaiveDate), Assessment>;
 
+/// A row that cannot be used: validate reports it as a finding and quarantines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssessmentProblem {
+    /// Line the row starts on.
+    pub line: u64,
+    /// Subject id of the row (blank when missing).
+    pub subject_id: String,
+    /// What is wrong.
+    pub kind: ProblemKind,
+}
+
+/// What is wrong with an assessments row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProblemKind {
+    /// A value does not parse or is not a declared spelling (rule `assessment_value`).
+    BadValue {
+        /// The file's column name.
+        column: String,
+        /// The raw value.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// Rows of one subject and date with different grades; each of them is a problem (rule
+    /// `assessment_conflict`).
+    Conflict {
+        /// The assessment date.
+        date: NaiveDate,
+        /// Lines of every row of that subject and date.
+        lines: Vec<u64>,
+    },
+}
+
+impl AssessmentProblem {
+    /// The validation rule that reports it.
+    pub fn rule(&self) -> &'static str {
+        match self.kind {
+            ProblemKind::BadValue { .. } => "assessment_value",
+            ProblemKind::Conflict { .. } => "assessment_conflict",
+        }
+    }
+
+    /// The offending value as read.
+    pub fn value(&self) -> Option<String> {
+        match &self.kind {
+            ProblemKind::BadValue { value, .. } => Some(value.clone()),
+            ProblemKind::Conflict { date, .. } => Some(date.to_string()),
+        }
+    }
+
+    /// The finding's message (built when reported, so that it names the subject as the outputs
+    /// do: a pseudonym in a pseudonymized run).
+    pub fn message(&self) -> String {
+        match &self.kind {
+            ProblemKind::BadValue {
+                column,
+                value,
+                expected,
+            } => format!("column `{column}`: `{value}` is not {expected}"),
+            ProblemKind::Conflict { date, lines } => {
+                let lines: Vec<String> = lines.iter().map(u64::to_string).collect();
+                format!(
+                    "subject {} on {date} is assessed differently on lines {}",
+                    self.subject_id,
+                    lines.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// What the assessments input holds: the usable rows by subject and date, and the rows that are
+/// not usable.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Assessments {
+    /// The file (None without `[inputs.assessments]`).
+    pub file: Option<PathBuf>,
+    /// Data rows read (blank rows skipped).
+    pub rows_read: u64,
+    /// Usable rows by subject id and date.
+    pub index: AssessmentIndex,
+    /// Rows that cannot be used, in file order.
+    pub problems: Vec<AssessmentProblem>,
+}
+
 /// Why the assessments input cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AssessmentError {
@@ -61,40 +147,12 @@ pub enum AssessmentError {
         /// The header as read.
         header: String,
     },
-    /// A value does not parse or is not a declared spelling.
-    #[error("{}:{line}: column `{column}`: `{value}` is not {expected}", path.display())]
-    BadValue {
-        /// The file.
-        path: PathBuf,
-        /// Line.
-        line: u64,
-        /// The file's column name.
-        column: String,
-        /// The raw value.
-        value: String,
-        /// What was expected.
-        expected: String,
-    },
-    /// Two rows of one subject and date disagree.
-    #[error("{}:{line}: subject {subject} on {date} was already assessed differently on line {first}", path.display())]
-    Conflict {
-        /// The file.
-        path: PathBuf,
-        /// Line of the second row.
-        line: u64,
-        /// Line of the first row.
-        first: u64,
-        /// Subject id.
-        subject: String,
-        /// Date.
-        date: NaiveDate,
-    },
 }
 
 /// Read the pipeline's assessments input; empty when there is none.
-pub fn read(lp: &LoadedPipeline) -> Result<AssessmentIndex, AssessmentError> {
+pub fn read(lp: &LoadedPipeline) -> Result<Assessments, AssessmentError> {
     let Some(input) = &lp.pipeline.inputs.assessments else {
-        return Ok(AssessmentIndex::new());
+        return Ok(Assessments::default());
     };
     let path = lp.resolve(&input.path);
     let bytes = std::fs::read(&path).map_err(|e| AssessmentError::Read {
@@ -126,7 +184,7 @@ pub fn parse(
     text: &str,
     path: &Path,
     input: &AssessmentsInput,
-) -> Result<AssessmentIndex, AssessmentError> {
+) -> Result<Assessments, AssessmentError> {
     // As ingest: the declared delimiter, else the one of `,` `;` tab `|` occurring most often in
     // the header line (on a tie the earlier in that order).
     let delimiter = input.delimiter.unwrap_or_else(|| {
@@ -186,7 +244,12 @@ pub fn parse(
         .chain(e.grade_1_2.iter().map(|v| (v, Encephalopathy::Grade1To2)))
         .chain(e.grade_3_4.iter().map(|v| (v, Encephalopathy::Grade3To4)))
         .collect();
-    let mut out = AssessmentIndex::new();
+    let mut out = Assessments {
+        file: Some(path.to_path_buf()),
+        ..Assessments::default()
+    };
+    // Rows by subject and date, in file order; resolved after the whole file is read.
+    let mut by_key: BTreeMap<(String, NaiveDate), Vec<Assessment>> = BTreeMap::new();
     for rec in reader.records() {
         let rec = rec.map_err(read_err)?;
         let line = rec.position().map_or(0, |p| p.line());
@@ -195,28 +258,35 @@ pub fn parse(
         if subject.is_empty() && rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
-        let bad = |column: &str, value: &str, expected: String| AssessmentError::BadValue {
-            path: path.to_path_buf(),
-            line,
-            column: column.to_string(),
-            value: value.to_string(),
-            expected,
+        out.rows_read += 1;
+        let mut bad = |column: &str, value: &str, expected: String| {
+            out.problems.push(AssessmentProblem {
+                line,
+                subject_id: subject.to_string(),
+                kind: ProblemKind::BadValue {
+                    column: column.to_string(),
+                    value: value.to_string(),
+                    expected,
+                },
+            });
         };
         if subject.is_empty() {
             let (_, name) = column("subject_id")?;
-            return Err(bad(&name, "", "a subject id".into()));
+            bad(&name, "", "a subject id".into());
+            continue;
         }
-        let date = crate::ingest::parse_date(field(c_date), input.date_format.as_deref())
-            .ok_or_else(|| {
-                bad(
-                    &n_date,
-                    field(c_date),
-                    format!(
-                        "a date ({})",
-                        input.date_format.as_deref().unwrap_or("ISO 8601")
-                    ),
-                )
-            })?;
+        let Some(date) = crate::ingest::parse_date(field(c_date), input.date_format.as_deref())
+        else {
+            bad(
+                &n_date,
+                field(c_date),
+                format!(
+                    "a date ({})",
+                    input.date_format.as_deref().unwrap_or("ISO 8601")
+                ),
+            );
+            continue;
+        };
         fn grade<T: Copy>(raw: &str, table: &[(&String, T)]) -> Result<Option<T>, ()> {
             if raw.is_empty() {
                 return Ok(None);
@@ -231,34 +301,51 @@ pub fn parse(
             let v: Vec<String> = t.iter().map(|(s, _)| format!("`{s}`")).collect();
             format!("a declared grade ({}) or blank", v.join(", "))
         }
-        let asc = grade(field(c_asc), &ascites)
-            .map_err(|_| bad(&n_asc, field(c_asc), spellings(&ascites)))?;
-        let enc = grade(field(c_enc), &enceph)
-            .map_err(|_| bad(&n_enc, field(c_enc), spellings(&enceph)))?;
-        let row = Assessment {
-            subject_id: subject.to_string(),
-            date,
-            ascites: asc,
-            encephalopathy: enc,
-            file: path.to_path_buf(),
-            line,
+        let Ok(asc) = grade(field(c_asc), &ascites) else {
+            bad(&n_asc, field(c_asc), spellings(&ascites));
+            continue;
         };
-        match out.get(&(row.subject_id.clone(), date)) {
-            Some(first) if (first.ascites, first.encephalopathy) != (asc, enc) => {
-                return Err(AssessmentError::Conflict {
-                    path: path.to_path_buf(),
-                    line,
-                    first: first.line,
-                    subject: row.subject_id,
-                    date,
+        let Ok(enc) = grade(field(c_enc), &enceph) else {
+            bad(&n_enc, field(c_enc), spellings(&enceph));
+            continue;
+        };
+        by_key
+            .entry((subject.to_string(), date))
+            .or_default()
+            .push(Assessment {
+                subject_id: subject.to_string(),
+                date,
+                ascites: asc,
+                encephalopathy: enc,
+                file: path.to_path_buf(),
+                line,
+            });
+    }
+    // Repeated rows that agree are one assessment (the first); rows that disagree are all
+    // problems, as conflicting duplicate lab results are.
+    for (key, rows) in by_key {
+        let first = &rows[0];
+        if rows
+            .iter()
+            .all(|r| (r.ascites, r.encephalopathy) == (first.ascites, first.encephalopathy))
+        {
+            out.index
+                .insert(key, rows.into_iter().next().expect("a row"));
+        } else {
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            for r in &rows {
+                out.problems.push(AssessmentProblem {
+                    line: r.line,
+                    subject_id: r.subject_id.clone(),
+                    kind: ProblemKind::Conflict {
+                        date: key.1,
+                        lines: lines.clone(),
+                    },
                 });
-            }
-            Some(_) => {}
-            None => {
-                out.insert((row.subject_id.clone(), date), row);
             }
         }
     }
+    out.problems.sort_by_key(|p| p.line);
     Ok(out)
 }
 
@@ -281,7 +368,9 @@ mod tests {
                     01-001;2020-02-03; MILD ;i-ii\n\
                     01-002;2020-01-05;severe;\n\
                     01-002;2020-01-05;severe;\n";
-        let got = parse(text, Path::new("a.csv"), &inp).unwrap();
+        let read = parse(text, Path::new("a.csv"), &inp).unwrap();
+        assert_eq!((read.rows_read, read.problems.len()), (4, 0));
+        let got = read.index;
         assert_eq!(got.len(), 3);
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         let a = &got[&("01-001".to_string(), d("2020-02-03"))];
@@ -297,29 +386,45 @@ mod tests {
     }
 
     #[test]
-    fn unknown_grade_names_file_line_column_and_the_spellings() {
+    fn unknown_grades_and_bad_dates_are_problems_naming_line_column_and_spellings() {
         let text = "subject_id,date,ascites,encephalopathy\n01-001,2020-01-02,none,0\n\
-                    01-001,2020-02-02,tense,0\n";
-        let err = parse(text, Path::new("a.csv"), &input("")).unwrap_err();
+                    01-001,2020-02-02,tense,0\n01-002,02/01/2020,none,0\n,2020-01-02,none,0\n";
+        let read = parse(text, Path::new("a.csv"), &input("")).unwrap();
+        assert_eq!((read.rows_read, read.index.len()), (4, 1));
+        let got: Vec<(u64, &str, &str, String)> = read
+            .problems
+            .iter()
+            .map(|p| (p.line, p.rule(), p.subject_id.as_str(), p.message()))
+            .collect();
         assert_eq!(
-            err.to_string(),
-            "a.csv:3: column `ascites`: `tense` is not a declared grade (`none`, `absent`, \
-             `slight`, `mild`, `moderate`, `severe`, `moderate-severe`) or blank"
+            got,
+            vec![
+                (
+                    3,
+                    "assessment_value",
+                    "01-001",
+                    "column `ascites`: `tense` is not a declared grade (`none`, `absent`, \
+                     `slight`, `mild`, `moderate`, `severe`, `moderate-severe`) or blank"
+                        .to_string()
+                ),
+                (
+                    4,
+                    "assessment_value",
+                    "01-002",
+                    "column `date`: `02/01/2020` is not a date (ISO 8601)".to_string()
+                ),
+                (
+                    5,
+                    "assessment_value",
+                    "",
+                    "column `subject_id`: `` is not a subject id".to_string()
+                ),
+            ]
         );
     }
 
     #[test]
-    fn bad_dates_missing_columns_and_conflicts_are_errors() {
-        let e = parse(
-            "subject_id,date,ascites,encephalopathy\n01-001,02/01/2020,none,0\n",
-            Path::new("a.csv"),
-            &input(""),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "a.csv:2: column `date`: `02/01/2020` is not a date (ISO 8601)"
-        );
+    fn missing_columns_are_errors_and_conflicting_rows_are_all_problems() {
         let e = parse(
             "subject_id,date,ascites\n01-001,2020-01-02,none\n",
             Path::new("a.csv"),
@@ -333,16 +438,26 @@ mod tests {
                 ..
             }
         ));
-        let e = parse(
+        let read = parse(
             "subject_id,date,ascites,encephalopathy\n01-001,2020-01-02,none,0\n\
-             01-001,2020-01-02,slight,0\n",
+             01-001,2020-01-02,slight,0\n01-001,2020-01-02,none,0\n01-002,2020-01-02,none,0\n\
+             01-002,2020-01-02,none,0\n",
             Path::new("a.csv"),
             &input(""),
         )
-        .unwrap_err();
+        .unwrap();
+        // 01-001 disagrees with itself: all three rows; 01-002's two rows agree: one assessment.
+        assert_eq!(read.index.len(), 1);
+        let lines: Vec<u64> = read.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![2, 3, 4]);
+        assert!(
+            read.problems
+                .iter()
+                .all(|p| p.rule() == "assessment_conflict")
+        );
         assert_eq!(
-            e.to_string(),
-            "a.csv:3: subject 01-001 on 2020-01-02 was already assessed differently on line 2"
+            read.problems[0].message(),
+            "subject 01-001 on 2020-01-02 is assessed differently on lines 2, 3, 4"
         );
     }
 

@@ -156,8 +156,7 @@ impl CliError {
             CliError::Spec(_) | CliError::CheckFailed(_) => exit::INVALID_INPUT,
             CliError::Run(RunError::Check(_))
             | CliError::Run(RunError::Ingest(_))
-            | CliError::Run(RunError::Pseudonym(_))
-            | CliError::Run(RunError::Assessments(_)) => exit::INVALID_INPUT,
+            | CliError::Run(RunError::Pseudonym(_)) => exit::INVALID_INPUT,
             CliError::Run(RunError::Store(_)) => exit::OUTPUT_FAILED,
             CliError::Run(RunError::Report(_)) => exit::INTERNAL,
             CliError::Run(RunError::Locked { .. }) => exit::LOCKED,

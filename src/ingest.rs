@@ -76,6 +76,9 @@ fn at(path: &Path, sheet: Option<&str>, line: u64) -> String {
 /// Why ingest could not read its inputs.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// The assessments input cannot be read.
+    #[error(transparent)]
+    Assessments(#[from] crate::assessments::AssessmentError),
     /// A path or glob matched no file.
     #[error("{key}: no file matches `{pattern}`")]
     NoFiles {
@@ -412,6 +415,9 @@ pub struct IngestOutput {
     pub tte: Vec<TteRecord>,
     /// Rows read per file.
     pub files: Vec<FileAccount>,
+    /// The assessments input (Child-Pugh grades), empty without `[inputs.assessments]`.
+    #[serde(skip)]
+    pub assessments: crate::assessments::Assessments,
 }
 
 /// Read every input the pipeline names.
@@ -449,6 +455,15 @@ pub fn ingest_observed(
     read_subjects(lp, &mut out)?;
     read_labs(lp, &mut out, on_file)?;
     read_events(lp, &mut out)?;
+    out.assessments = crate::assessments::read(lp)?;
+    if let Some(file) = &out.assessments.file {
+        out.files.push(FileAccount {
+            file: file.to_string_lossy().into_owned(),
+            kind: "assessments",
+            rows_read: out.assessments.rows_read,
+            data_rows: out.assessments.rows_read,
+        });
+    }
     Ok(out)
 }
 
@@ -529,6 +544,17 @@ pub fn raw_rows(
             e.delimiter,
             None,
             &e.columns,
+            &[],
+        ));
+    }
+    if let Some(a) = &p.inputs.assessments {
+        inputs.push((
+            "inputs.assessments.path".into(),
+            &a.path,
+            a.encoding,
+            a.delimiter,
+            None,
+            &a.columns,
             &[],
         ));
     }

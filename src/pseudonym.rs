@@ -147,23 +147,17 @@ pub fn apply(data: &mut IngestOutput, p: &Pseudonymizer) -> Result<(), Pseudonym
     for t in &mut data.tte {
         t.subject_id = get(&t.subject_id)?;
     }
+    let a = &mut data.assessments;
+    for p in &mut a.problems {
+        p.subject_id = get(&p.subject_id)?;
+    }
+    let index = std::mem::take(&mut a.index);
+    for ((id, date), mut row) in index {
+        let new = get(&id)?;
+        row.subject_id = new.clone();
+        a.index.insert((new, date), row);
+    }
     Ok(())
-}
-
-/// The assessments index (Child-Pugh grades, read by derive) keyed by pseudonyms, so that it
-/// matches the pseudonymized lab records.
-pub fn apply_assessments(
-    index: crate::assessments::AssessmentIndex,
-    p: &Pseudonymizer,
-) -> crate::assessments::AssessmentIndex {
-    index
-        .into_iter()
-        .map(|((id, date), mut a)| {
-            let new = if id.is_empty() { id } else { p.pseudonym(&id) };
-            a.subject_id = new.clone();
-            ((new, date), a)
-        })
-        .collect()
 }
 
 #[cfg(test)]

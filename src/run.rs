@@ -65,9 +65,6 @@ pub enum RunError {
     /// Ingest could not read an input.
     #[error(transparent)]
     Ingest(#[from] IngestError),
-    /// The assessments input could not be read.
-    #[error(transparent)]
-    Assessments(#[from] crate::assessments::AssessmentError),
     /// Writing outputs failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -332,37 +329,13 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
-    let pseudo = pseudonymizer(lp)?;
-    // An error that names a subject names its pseudonym in a pseudonymized run.
-    let mut assessments = crate::assessments::read(lp).map_err(|e| match (e, &pseudo) {
-        (
-            crate::assessments::AssessmentError::Conflict {
-                path,
-                line,
-                first,
-                subject,
-                date,
-            },
-            Some(p),
-        ) => crate::assessments::AssessmentError::Conflict {
-            path,
-            line,
-            first,
-            subject: p.pseudonym(&subject),
-            date,
-        },
-        (e, _) => e,
-    })?;
-    if let Some(p) = &pseudo {
-        assessments = crate::pseudonym::apply_assessments(assessments, p);
-    }
     let mut derived = timed("derive: datasets", || {
         crate::derive::derive(
             lp,
             &crate::derive::DeriveInput {
                 data,
                 validation: v,
-                assessments: &assessments,
+                assessments: &data.assessments.index,
             },
         )
     });

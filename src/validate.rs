@@ -38,7 +38,7 @@ pub enum Action {
 pub struct Rule {
     /// Stable id, used in pipeline files and outputs.
     pub id: &'static str,
-    /// Which records it looks at: `labs`, `subjects` or `events`.
+    /// Which records it looks at: `labs`, `subjects`, `events` or `assessments`.
     pub domain: &'static str,
     /// Severity unless the pipeline overrides it.
     pub severity: Severity,
@@ -266,6 +266,20 @@ pub const RULES: &[Rule] = &[
         "A criterion cannot be evaluated for the subject (e.g. it names a column the subjects file lacks).",
     ),
     rule(
+        "assessment_value",
+        "assessments",
+        Error,
+        Quarantine,
+        "An assessments row with a grade that is not one of the declared spellings, a date that does not parse, or no subject id: the row is not used (no Child-Pugh score from it). Turned off, the finding goes but the row is still quarantined: it cannot be read.",
+    ),
+    rule(
+        "assessment_conflict",
+        "assessments",
+        Error,
+        Quarantine,
+        "Rows of the assessments input for one subject and date with different grades: all of them are quarantined (rows that agree count as one). Turned off, the finding goes but the rows are still quarantined.",
+    ),
+    rule(
         "event_unknown_subject",
         "events",
         Error,
@@ -453,6 +467,9 @@ pub struct ValidationOutput {
     pub events: Vec<Disposition>,
     /// One disposition per time-to-event record (`tte` layout).
     pub tte: Vec<Disposition>,
+    /// One disposition per unusable assessments row (`IngestOutput::assessments.problems`); each
+    /// is quarantined.
+    pub assessments: Vec<Disposition>,
     /// Eligibility verdict per accepted subject (empty without criteria).
     pub eligibility: Vec<crate::eligibility::SubjectEligibility>,
     /// Every criterion for every subject.
@@ -725,6 +742,36 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     t.paramcd, t.time_raw, t.status_raw
                 ),
             );
+        }
+    }
+
+    // Assessments rows that cannot be used: quarantined whether or not their rule reports them.
+    let mut assess_disp = vec![Disposition::default(); data.assessments.problems.len()];
+    if let Some(file) = &data.assessments.file {
+        let file = Ustr::from(&file.to_string_lossy());
+        for (pr, d) in data.assessments.problems.iter().zip(&mut assess_disp) {
+            let lineage = crate::ingest::Lineage {
+                file,
+                line: pr.line,
+                sheet: None,
+            };
+            let subject = Some(pr.subject_id.as_str()).filter(|s| !s.is_empty());
+            let value = pr.value();
+            if ctx
+                .fire(
+                    d,
+                    pr.rule(),
+                    subject,
+                    None,
+                    None,
+                    &lineage,
+                    value.as_deref(),
+                    pr.message(),
+                )
+                .is_none()
+            {
+                d.quarantine.push(pr.rule());
+            }
         }
     }
 
@@ -1158,7 +1205,15 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     } else {
         Verdict::Clean
     };
-    let files = accounting(lp, data, &subj_disp, &lab_disp, &ev_disp, &tte_disp);
+    let files = accounting(
+        lp,
+        data,
+        &subj_disp,
+        &lab_disp,
+        &ev_disp,
+        &tte_disp,
+        &assess_disp,
+    );
     ValidationOutput {
         findings,
         labs: lab_disp,
@@ -1166,6 +1221,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         subjects: subj_disp,
         events: ev_disp,
         tte: tte_disp,
+        assessments: assess_disp,
         eligibility,
         criteria,
         summary: Summary {
@@ -1288,6 +1344,7 @@ fn accounting(
     labs: &[Disposition],
     events: &[Disposition],
     tte: &[Disposition],
+    assessments: &[Disposition],
 ) -> Vec<FileAccounting> {
     // Ingest lists the files in the order it read them, and each file's records are contiguous
     // in their domain, `rows_read` of them: walk each domain's dispositions file by file. (A key
@@ -1308,6 +1365,17 @@ fn accounting(
     data.files
         .iter()
         .map(|f| {
+            if f.kind == "assessments" {
+                // Only the unusable rows have a disposition; every other row was read into use.
+                let q = assessments.iter().filter(|d| !d.accepted()).count() as u64;
+                return FileAccounting {
+                    file: f.file.clone(),
+                    kind: f.kind,
+                    rows_read: f.rows_read,
+                    rows_accepted: f.rows_read - q,
+                    rows_quarantined: q,
+                };
+            }
             let domain = match f.kind {
                 "subjects" => &mut subj,
                 "labs" => &mut labs,
@@ -1472,6 +1540,24 @@ pub fn quarantine_table(
             });
         }
     }
+    if let Some(file) = &data.assessments.file {
+        let file_u = Ustr::from(&file.to_string_lossy());
+        for (pr, d) in data.assessments.problems.iter().zip(&v.assessments) {
+            rows.push(Q {
+                kind: "assessments",
+                key: (file_u, None, pr.line),
+                file: file_u.to_string(),
+                line: pr.line,
+                subject: pr.subject_id.clone(),
+                test: None,
+                visit: None,
+                date: None,
+                result: pr.value(),
+                unit: None,
+                reasons: d.quarantine.join(";"),
+            });
+        }
+    }
     for (e, d) in data.events.iter().zip(&v.events) {
         if !d.accepted() {
             rows.push(Q {
@@ -1494,7 +1580,7 @@ pub fn quarantine_table(
         columns: vec![
             Column {
                 name: "DOMAIN",
-                label: "Input Kind (labs, subjects, events)",
+                label: "Input Kind (labs, subjects, events, assessments)",
                 data: s(&|q| Some(q.kind.to_string())),
             },
             Column {
@@ -1587,6 +1673,15 @@ pub fn quarantined_rows(data: &IngestOutput, v: &ValidationOutput) -> Vec<crate:
         .chain(keys(&data.events, &v.events, |r| &r.lineage))
         .chain(keys(&data.tte, &v.tte, |r| &r.lineage))
         .collect();
+    if let Some(file) = &data.assessments.file {
+        let file = Ustr::from(&file.to_string_lossy());
+        out.extend(
+            data.assessments
+                .problems
+                .iter()
+                .map(|p| (file, None, p.line)),
+        );
+    }
     out.sort_unstable();
     out.dedup();
     out

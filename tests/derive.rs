@@ -457,7 +457,7 @@ fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
 }
 
 #[test]
-fn an_undeclared_assessment_grade_stops_the_run_with_its_location() {
+fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_bad_grade");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("pipelines")).unwrap();
@@ -487,12 +487,44 @@ fn an_undeclared_assessment_grade_stops_the_run_with_its_location() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(4), "{err}");
-    assert!(
-        err.contains(
-            "assessments.csv:3: column `ascites`: `tense` is not a declared grade (`none`, `slight`, `moderate`, `severe`) or blank"
-        ),
-        "{err}"
+    // A data problem, not unusable input: the run goes on (warnings: exit 1).
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let out = dir.join("out");
+    let f: Vec<_> = rows(&out.join("validation/findings.parquet"))
+        .into_iter()
+        .filter(|r| txt(r, "RULE") == Some("assessment_value"))
+        .collect();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(txt(&f[0], "SRCLINE"), Some("3"));
+    assert!(txt(&f[0], "SRCFILE").unwrap().ends_with("assessments.csv"));
+    assert_eq!(
+        txt(&f[0], "MESSAGE"),
+        Some(
+            "column `ascites`: `tense` is not a declared grade (`none`, `slight`, `moderate`, `severe`) or blank"
+        )
+    );
+    let q: Vec<_> = rows(&out.join("quarantine/rejected.parquet"))
+        .into_iter()
+        .filter(|r| txt(r, "DOMAIN") == Some("assessments"))
+        .collect();
+    assert_eq!(q.len(), 1);
+    assert_eq!(txt(&q[0], "REASONS"), Some("assessment_value"));
+    assert!(txt(&q[0], "RAWROW").unwrap().contains("\"tense\""));
+    // Row accounting counts the assessments file too.
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("validation/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let file = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "assessments")
+        .expect("the assessments file is accounted for");
+    assert_eq!(file["rows_quarantined"], 1);
+    assert_eq!(
+        file["rows_read"].as_u64(),
+        Some(text.lines().count() as u64 - 1)
     );
 }
 

@@ -57,13 +57,12 @@ struct Built {
 fn build_from(lp: LoadedPipeline) -> Built {
     let data = trialpipe::ingest::ingest(&lp).expect("ingest");
     let validation = trialpipe::validate::validate(&lp, &data);
-    let assessments = trialpipe::assessments::read(&lp).expect("assessments");
     let derived = trialpipe::derive::derive(
         &lp,
         &trialpipe::derive::DeriveInput {
             data: &data,
             validation: &validation,
-            assessments: &assessments,
+            assessments: &data.assessments.index,
         },
     );
     let analysis = trialpipe::analyze::analyze(&lp, &derived);

@@ -99,7 +99,8 @@ fn run_writes_outputs_and_an_honest_manifest() {
     // Row accounting: for every file, rows read = accepted + quarantined, and rows read is the
     // number of data lines in the file (the simulator writes no embedded line breaks).
     let files = m["files"].as_array().unwrap();
-    assert_eq!(files.len(), 5);
+    // subjects, three lab files, events, assessments.
+    assert_eq!(files.len(), 6);
     let mut quarantined = 0;
     for f in files {
         let read = f["rows_read"].as_u64().unwrap();

@@ -365,10 +365,61 @@ fn every_rule_has_a_fixture() {
             "ineligible",
             "eligibility_unknown",
             "criterion_error",
+            "assessment_value",
+            "assessment_conflict",
         ])
         .collect();
     for r in RULES {
         assert!(covered.contains(&r.id), "rule {} has no fixture", r.id);
+    }
+}
+
+#[test]
+fn assessment_rows_that_cannot_be_used_are_findings_and_quarantined() {
+    for (fixture, rule, lines, message, subjects) in [
+        (
+            "assessment_value",
+            "assessment_value",
+            vec![3],
+            "column `ascites`: `tense` is not a declared grade (`none`, `absent`, `slight`, `mild`, `moderate`, `severe`, `moderate-severe`) or blank",
+            vec!["01-002"],
+        ),
+        (
+            "assessment_conflict",
+            "assessment_conflict",
+            vec![2, 3],
+            "subject 01-001 on 2020-01-10 is assessed differently on lines 2, 3",
+            vec!["01-001", "01-001"],
+        ),
+    ] {
+        let file = abs(&format!("{FIX}/{fixture}.assessments.csv"));
+        let extra = format!("\n[inputs.assessments]\npath = \"{file}\"\n");
+        let lp = LoadedPipeline::load(&pipeline_for(fixture, &extra)).unwrap();
+        let data = ingest::ingest(&lp).unwrap();
+        let v = validate::validate(&lp, &data);
+        let got: Vec<(&str, u64, &str, Option<&str>)> = v
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.line, f.message.as_str(), f.subject_id.as_deref()))
+            .collect();
+        let want: Vec<(&str, u64, &str, Option<&str>)> = lines
+            .iter()
+            .zip(&subjects)
+            .map(|(&l, &s)| (rule, l, message, Some(s)))
+            .collect();
+        assert_eq!(got, want, "{fixture}");
+        let acc = v
+            .summary
+            .files
+            .iter()
+            .find(|f| f.kind == "assessments")
+            .unwrap();
+        assert_eq!(
+            (acc.rows_read, acc.rows_quarantined, acc.rows_accepted),
+            (2, lines.len() as u64, 2 - lines.len() as u64),
+            "{fixture}"
+        );
+        assert!(data.assessments.index.len() == 2 - lines.len(), "{fixture}");
     }
 }
 
