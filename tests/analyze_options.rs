@@ -78,7 +78,7 @@ fn method_options_match_r() {
     );
 
     // Our rows keyed by (method, paramcd, visit, or visit|arm for LS-means).
-    let mut ours: BTreeMap<(String, String, String), BTreeMap<&str, f64>> = BTreeMap::new();
+    let mut ours: BTreeMap<(String, String, String), BTreeMap<String, f64>> = BTreeMap::new();
     let mut notes: Vec<(String, String)> = Vec::new();
     let mut rd = csv::Reader::from_path(out.join("results/comparisons.csv")).unwrap();
     let h = rd.headers().unwrap().clone();
@@ -95,20 +95,7 @@ fn method_options_match_r() {
             };
             visit = format!("{visit}|{arm}");
         }
-        let mut q = BTreeMap::new();
-        for (col, name) in [
-            ("ESTIMATE", "estimate"),
-            ("SE", "se"),
-            ("DF", "df"),
-            ("LCL", "lcl"),
-            ("UCL", "ucl"),
-            ("STATISTIC", "statistic"),
-            ("PVALUE", "p_value"),
-        ] {
-            if let Ok(v) = rec[idx(col)].parse::<f64>() {
-                q.insert(name, v);
-            }
-        }
+        let q = common::quantities(&h, &rec);
         notes.push((method.clone(), rec[idx("NOTE")].to_string()));
         ours.insert((method, rec[idx("PARAMCD")].to_string(), visit), q);
     }

@@ -66,21 +66,7 @@ fn flagship_analyses_match_r() {
             ),
             _ => rec[idx("AVISIT")].to_string(),
         };
-        let mut q = BTreeMap::new();
-        for (col, name) in [
-            ("ESTIMATE", "estimate"),
-            ("SE", "se"),
-            ("DF", "df"),
-            ("LCL", "lcl"),
-            ("UCL", "ucl"),
-            ("STATISTIC", "statistic"),
-            ("PVALUE", "p_value"),
-            ("PADJ", "p_adjusted"),
-        ] {
-            if let Ok(v) = rec[idx(col)].parse::<f64>() {
-                q.insert(name.to_string(), v);
-            }
-        }
+        let q = common::quantities(&h, &rec);
         ours.insert((method, param, visit), q);
     }
     let mut rd = csv::Reader::from_path(&expected).unwrap();

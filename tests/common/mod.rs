@@ -132,6 +132,29 @@ pub fn rscript(script: &str, args: &[&Path]) {
     );
 }
 
+/// The numeric quantities of one `results/comparisons.csv` row, by the names the R oracle
+/// scripts use (`estimate`, `se`, ...); blank cells are left out.
+pub fn quantities(header: &csv::StringRecord, rec: &csv::StringRecord) -> BTreeMap<String, f64> {
+    let idx = |n: &str| header.iter().position(|x| x == n).unwrap();
+    let mut q = BTreeMap::new();
+    for (col, name) in [
+        ("N", "n"),
+        ("ESTIMATE", "estimate"),
+        ("SE", "se"),
+        ("DF", "df"),
+        ("LCL", "lcl"),
+        ("UCL", "ucl"),
+        ("STATISTIC", "statistic"),
+        ("PVALUE", "p_value"),
+        ("PADJ", "p_adjusted"),
+    ] {
+        if let Ok(v) = rec[idx(col)].parse::<f64>() {
+            q.insert(name.to_string(), v);
+        }
+    }
+    q
+}
+
 /// `results/comparisons.csv` of a run.
 pub fn ours(out: &Path) -> Results {
     let mut res = Results::new();
@@ -146,23 +169,7 @@ pub fn ours(out: &Path) -> Results {
             rec[idx("AVISIT")].to_string(),
             rec[idx("GROUP")].to_string(),
         );
-        let mut q = BTreeMap::new();
-        for (col, name) in [
-            ("N", "n"),
-            ("ESTIMATE", "estimate"),
-            ("SE", "se"),
-            ("DF", "df"),
-            ("LCL", "lcl"),
-            ("UCL", "ucl"),
-            ("STATISTIC", "statistic"),
-            ("PVALUE", "p_value"),
-            ("PADJ", "p_adjusted"),
-        ] {
-            if let Ok(v) = rec[idx(col)].parse::<f64>() {
-                q.insert(name.to_string(), v);
-            }
-        }
-        res.insert(key, q);
+        res.insert(key, quantities(&h, &rec));
     }
     res
 }
