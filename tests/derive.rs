@@ -47,6 +47,22 @@ fn txt<'a>(r: &'a BTreeMap<String, Option<String>>, k: &str) -> Option<&'a str> 
     r[k].as_deref()
 }
 
+/// AVAL of the ADLB row of a subject, parameter and date (the first such row), if any.
+fn aval_on(
+    adlb: &[BTreeMap<String, Option<String>>],
+    subj: &str,
+    code: &str,
+    adt: &str,
+) -> Option<f64> {
+    adlb.iter()
+        .find(|r| {
+            txt(r, "USUBJID") == Some(subj)
+                && txt(r, "PARAMCD") == Some(code)
+                && txt(r, "ADT") == Some(adt)
+        })
+        .and_then(|r| num(r, "AVAL"))
+}
+
 /// Windows of the flagship pipeline: (name, target, low, high).
 const WINDOWS: [(&str, i64, i64, i64); 4] = [
     ("BASELINE", 1, -28, 1),
@@ -236,15 +252,7 @@ fn derived_datasets_are_byte_identical_across_reruns() {
 fn meld_and_albi_rows_recompute_from_their_same_date_inputs() {
     let out = run_into("derive_scores");
     let adlb = rows(&out.join("adam/adlb.parquet"));
-    let value = |subj: &str, code: &str, adt: &str| {
-        adlb.iter()
-            .find(|r| {
-                txt(r, "USUBJID") == Some(subj)
-                    && txt(r, "PARAMCD") == Some(code)
-                    && txt(r, "ADT") == Some(adt)
-            })
-            .and_then(|r| num(r, "AVAL"))
-    };
+    let value = |subj: &str, code: &str, adt: &str| aval_on(&adlb, subj, code, adt);
     let mut checked = 0;
     for r in adlb
         .iter()
@@ -388,15 +396,7 @@ fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
     use trialpipe::scores::{Ascites, Coagulation, Encephalopathy};
     let out = run_into("derive_child_pugh");
     let adlb = rows(&out.join("adam/adlb.parquet"));
-    let value = |subj: &str, code: &str, adt: &str| {
-        adlb.iter()
-            .find(|r| {
-                txt(r, "USUBJID") == Some(subj)
-                    && txt(r, "PARAMCD") == Some(code)
-                    && txt(r, "ADT") == Some(adt)
-            })
-            .and_then(|r| num(r, "AVAL"))
-    };
+    let value = |subj: &str, code: &str, adt: &str| aval_on(&adlb, subj, code, adt);
     // The raw assessments file: (USUBJID, date) -> (ascites, encephalopathy).
     let raw = std::fs::read_to_string("sample_data/msc_cirrhosis/assessments.csv").unwrap();
     let grades: BTreeMap<(String, String), (String, String)> = raw
