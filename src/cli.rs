@@ -331,8 +331,29 @@ fn stages_until(
     let _lock = run::lock(&dir)?;
     let staging = run::stage(&dir)?;
     let work = staging.dir.clone();
-    let (data, _, _) = ingest_with_progress(&lp, &work, quiet)?;
-    let (v, _, _) = run::run_validate(&lp, &work, &data)?;
+    let bar = Progress::new(quiet);
+    let ran = run::run_ingest_validate(
+        &lp,
+        &work,
+        &|p| {
+            if let Some(b) = &bar {
+                run::Observer::file(b, p);
+            }
+        },
+        &|| {
+            if let Some(b) = &bar {
+                b.finish();
+            }
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let run::IngestValidate {
+        data,
+        validation: v,
+        ..
+    } = ran?;
     print_validation_summary(&v, quiet);
     let status = run::verdict_exit(v.summary.verdict);
     if last != Stage::Validate && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold

@@ -178,32 +178,109 @@ pub fn run_ingest(
     out: &Path,
     on_file: ingest::OnFile<'_>,
 ) -> Result<(IngestOutput, Vec<FileRecord>, StageRecord), RunError> {
+    let data = read_ingest(lp, on_file)?;
+    let labs = write_ingest_labs(lp, out, &data)?;
+    let (outputs, stage) = write_ingest_rest(lp, out, &data, labs)?;
+    Ok((data, outputs, stage))
+}
+
+/// What [`run_ingest_validate`] returns: the ingested data and the validation, each stage's
+/// outputs and record.
+pub struct IngestValidate {
+    /// Everything ingest read.
+    pub data: IngestOutput,
+    /// Everything validate decided.
+    pub validation: ValidationOutput,
+    /// `ingest/*.parquet`.
+    pub ingest_outputs: Vec<FileRecord>,
+    /// The ingest stage's record.
+    pub ingest_stage: StageRecord,
+    /// Findings, quarantine, eligibility and summary.
+    pub validate_outputs: Vec<FileRecord>,
+    /// The validate stage's record.
+    pub validate_stage: StageRecord,
+}
+
+/// Run ingest, then validate, writing both stages' outputs; `ingest/labs.parquet` is written
+/// while the rules run (the two only read the ingested records). Same outputs as
+/// [`run_ingest`] followed by [`run_validate`]. `on_validate` is called when reading is done
+/// and validation starts.
+pub fn run_ingest_validate(
+    lp: &LoadedPipeline,
+    out: &Path,
+    on_file: ingest::OnFile<'_>,
+    on_validate: &dyn Fn(),
+) -> Result<IngestValidate, RunError> {
+    let data = read_ingest(lp, on_file)?;
+    on_validate();
+    let (labs, v) = rayon::join(
+        || write_ingest_labs(lp, out, &data),
+        || timed("validate: rules", || validate::validate(lp, &data)),
+    );
+    let (ingest_outputs, ingest_stage) = write_ingest_rest(lp, out, &data, labs?)?;
+    let (validate_outputs, validate_stage) = write_validation(lp, out, &data, &v)?;
+    Ok(IngestValidate {
+        data,
+        validation: v,
+        ingest_outputs,
+        ingest_stage,
+        validate_outputs,
+        validate_stage,
+    })
+}
+
+/// Read every input (pseudonymizing subject ids when the pipeline asks).
+fn read_ingest(lp: &LoadedPipeline, on_file: ingest::OnFile<'_>) -> Result<IngestOutput, RunError> {
     let mut data = timed("ingest: read and standardize", || {
         ingest::ingest_observed(lp, on_file)
     })?;
     if let Some(p) = pseudonymizer(lp)? {
         crate::pseudonym::apply(&mut data, &p)?;
     }
+    Ok(data)
+}
+
+/// Write `ingest/labs.parquet`, one row group at a time.
+fn write_ingest_labs(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+) -> Result<FileRecord, RunError> {
     let kv = pipeline_kv(lp)?;
-    let mut outputs = Vec::new();
-    let labs = timed("ingest: build labs table", || {
-        ingest::labs_table(&data.labs)
-    });
-    outputs.push(timed("ingest: write labs.parquet", || {
-        store::write_parquet(&out.join("ingest/labs.parquet"), labs, "ingest_labs", &kv)
-    })?);
-    outputs.push(store::write_parquet(
-        &out.join("ingest/subjects.parquet"),
-        subjects_table(&data),
-        "ingest_subjects",
-        &kv,
-    )?);
-    outputs.push(store::write_parquet(
-        &out.join("ingest/events.parquet"),
-        events_table(&data),
-        "ingest_events",
-        &kv,
-    )?);
+    Ok(timed("ingest: write labs.parquet", || {
+        store::write_parquet_chunked(
+            &out.join("ingest/labs.parquet"),
+            data.labs.len(),
+            &|range| ingest::labs_table(&data.labs[range]),
+            "ingest_labs",
+            &kv,
+        )
+    })?)
+}
+
+/// Write the rest of `ingest/` after `labs` (already written) and make the stage's record.
+fn write_ingest_rest(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+    labs: FileRecord,
+) -> Result<(Vec<FileRecord>, StageRecord), RunError> {
+    let kv = pipeline_kv(lp)?;
+    let outputs = vec![
+        labs,
+        store::write_parquet(
+            &out.join("ingest/subjects.parquet"),
+            subjects_table(data),
+            "ingest_subjects",
+            &kv,
+        )?,
+        store::write_parquet(
+            &out.join("ingest/events.parquet"),
+            events_table(data),
+            "ingest_events",
+            &kv,
+        )?,
+    ];
     let mut rows = std::collections::BTreeMap::new();
     for kind in ["subjects", "labs", "events"] {
         let n: u64 = data
@@ -222,7 +299,6 @@ pub fn run_ingest(
             .count() as u64,
     );
     Ok((
-        data,
         outputs,
         StageRecord {
             stage: Stage::Ingest.name(),
@@ -255,14 +331,26 @@ pub fn run_validate(
     data: &IngestOutput,
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
     let v = timed("validate: rules", || validate::validate(lp, data));
+    let (outputs, stage) = write_validation(lp, out, data, &v)?;
+    Ok((v, outputs, stage))
+}
+
+/// Write validate's outputs and make the stage's record.
+fn write_validation(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+    v: &ValidationOutput,
+) -> Result<(Vec<FileRecord>, StageRecord), RunError> {
     let kv = pipeline_kv(lp)?;
     // The findings and the quarantine are written side by side: reading the quarantined rows'
     // source files again is mostly one thread's work.
     let write_findings = || {
         timed("validate: write findings.parquet", || {
-            store::write_parquet(
+            store::write_parquet_chunked(
                 &out.join("validation/findings.parquet"),
-                validate::findings_table(&v.findings),
+                v.findings.len(),
+                &|range| validate::findings_table(&v.findings[range]),
                 "validation_findings",
                 &kv,
             )
@@ -277,10 +365,10 @@ pub fn run_validate(
                 Some(p) if !id.is_empty() => p.pseudonym(id),
                 _ => id.to_string(),
             };
-            let raw = ingest::raw_rows(lp, &validate::quarantined_rows(data, &v), &map_id)?;
+            let raw = ingest::raw_rows(lp, &validate::quarantined_rows(data, v), &map_id)?;
             Ok::<_, RunError>(store::write_parquet(
                 &out.join("quarantine/rejected.parquet"),
-                validate::quarantine_table(data, &v, &raw),
+                validate::quarantine_table(data, v, &raw),
                 "quarantine_rejected",
                 &kv,
             )?)
@@ -313,7 +401,6 @@ pub fn run_validate(
     rows.insert("rows_quarantined".to_string(), sum(&|f| f.rows_quarantined));
     rows.insert("findings".to_string(), v.findings.len() as u64);
     Ok((
-        v,
         outputs,
         StageRecord {
             stage: Stage::Validate.name(),
@@ -345,6 +432,7 @@ pub fn run_derive(
     // One dataset at a time, each built (ADLB from its typed rows) just before it is written and
     // freed by the write: the large ones, SDTM LB and ADLB, are never in memory together.
     let lb = std::mem::take(&mut derived.output.lb);
+    let study = &lp.pipeline.study.id;
     type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
     let datasets: [(&str, &str, Build<'_>); 5] = [
         ("sdtm/lb.parquet", "LB", Box::new(move || lb)),
@@ -356,7 +444,7 @@ pub fn run_derive(
         (
             "adam/adlb.parquet",
             "ADLB",
-            Box::new(|| crate::derive::adlb_table(&lp.pipeline.study.id, &derived.adlb)),
+            Box::new(|| crate::derive::adlb_table(study, &derived.adlb)),
         ),
         (
             "adam/adtte.parquet",
@@ -370,9 +458,23 @@ pub fn run_derive(
         ),
     ];
     for (rel, name, build) in datasets {
+        if name == "ADLB" && !lp.pipeline.output.partition_adlb {
+            // The largest dataset is built a row group at a time as it is written.
+            rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
+            outputs.push(timed("derive: write adam/adlb.parquet", || {
+                store::write_parquet_chunked(
+                    &out.join(rel),
+                    derived.adlb.len(),
+                    &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
+                    name,
+                    &kv,
+                )
+            })?);
+            continue;
+        }
         let table = timed(&format!("derive: build {name} table"), build);
         rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
-        if name == "ADLB" && lp.pipeline.output.partition_adlb {
+        if name == "ADLB" {
             outputs.extend(store::write_parquet_partitioned(
                 &out.join("adam/adlb"),
                 table,
@@ -871,10 +973,17 @@ pub fn run_observed(
     let staging = stage(&out)?;
     let work = staging.dir.clone();
     on_stage(Stage::Ingest);
-    let (data, mut outputs, ingest_stage) = run_ingest(lp, &work, &|p| observer.file(p))?;
-    on_stage(Stage::Validate);
-    let (validation, v_outputs, validate_stage) = run_validate(lp, &work, &data)?;
-    outputs.extend(v_outputs);
+    let IngestValidate {
+        data,
+        validation,
+        ingest_outputs: mut outputs,
+        ingest_stage,
+        validate_outputs,
+        validate_stage,
+    } = run_ingest_validate(lp, &work, &|p| observer.file(p), &|| {
+        on_stage(Stage::Validate)
+    })?;
+    outputs.extend(validate_outputs);
     let mut stages = vec![ingest_stage, validate_stage];
     let mut skipped = Vec::new();
     // Error findings over the threshold stop the run before anything is derived from the data.

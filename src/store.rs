@@ -14,6 +14,8 @@ use polars::prelude::{
     ParquetCompression, ParquetReader, PlSmallStr, PolarsError, PolarsResult, SerReader, Series,
     StringChunked,
 };
+use polars_arrow::array::Array;
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, Field as ArrowField};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -371,36 +373,270 @@ fn heads(table: &Table) -> Vec<(&'static str, &'static str)> {
 /// Write a table as zstd-compressed Parquet, atomically, with file-level key-value metadata
 /// (tool version, dataset name, labels, and whatever the caller adds) and per-column
 /// Arrow field metadata (`label`, and `unit` where the column has one) that pyarrow and pandas
-/// read back from the `ARROW:schema` entry. The table is consumed as it is converted, which keeps
-/// the memory of a large write near one copy of the data.
+/// read back from the `ARROW:schema` entry. Row groups of [`ROW_GROUP_ROWS`] rows are encoded one
+/// at a time (columns in parallel) straight from the table's columns, so no second copy of a
+/// large table is ever made.
 pub fn write_parquet(
     path: &Path,
     table: Table,
     dataset: &str,
     extra: &[(String, String)],
 ) -> Result<FileRecord, StoreError> {
-    use polars::prelude::IntoLazy;
-    use polars::prelude::sink::{SinkDestination, SinkTarget, UnifiedSinkArgs};
-    use polars::prelude::{FileWriteFormat, PlRefPath};
+    let rows = table.rows();
+    let columns = arrow_columns(&table);
+    write_row_groups(path, &columns, dataset, extra, rows, &|range| {
+        use rayon::prelude::*;
+        table
+            .columns
+            .par_iter()
+            .map(|c| to_arrow(&c.data, range.clone()))
+            .collect()
+    })
+}
+
+/// [`write_parquet`] for a large table made a slice at a time: `chunk(range)` builds the rows
+/// `range` (the columns, names and labels do not depend on the range; `chunk(0..0)` gives them).
+/// Only one row group's worth of the table exists at a time, and the next one is built while the
+/// last one is encoded.
+pub fn write_parquet_chunked(
+    path: &Path,
+    rows: usize,
+    chunk: &(dyn Fn(std::ops::Range<usize>) -> Table + Sync),
+    dataset: &str,
+    extra: &[(String, String)],
+) -> Result<FileRecord, StoreError> {
+    let columns = arrow_columns(&chunk(0..0));
+    write_row_groups(path, &columns, dataset, extra, rows, &|range| {
+        use rayon::prelude::*;
+        let part = chunk(range);
+        part.columns
+            .par_iter()
+            .map(|c| to_arrow(&c.data, 0..c.data.len()))
+            .collect()
+    })
+}
+
+/// Name, label and Arrow type of each column of a table.
+fn arrow_columns(table: &Table) -> Vec<(&'static str, &'static str, ArrowDataType)> {
+    table
+        .columns
+        .iter()
+        .map(|c| (c.name, c.label, arrow_type(&c.data)))
+        .collect()
+}
+
+/// The Arrow type a column is written as: what polars writes at its oldest compatibility level
+/// (large strings, dictionaries of large strings with `u32` keys), which every reader opens.
+fn arrow_type(data: &ColumnData) -> ArrowDataType {
+    match data {
+        ColumnData::Str(_) => ArrowDataType::LargeUtf8,
+        ColumnData::Cat(_) => ArrowDataType::Dictionary(
+            polars_arrow::datatypes::IntegerType::UInt32,
+            Box::new(ArrowDataType::LargeUtf8),
+            false,
+        ),
+        ColumnData::F64(_) => ArrowDataType::Float64,
+        ColumnData::I64(_) => ArrowDataType::Int64,
+        ColumnData::Date(_) => ArrowDataType::Date32,
+    }
+}
+
+/// Rows `range` of a column as an Arrow array of [`arrow_type`]. A categorical column gets a
+/// dictionary of the values in the range, in order of first appearance.
+fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> {
+    use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    let text = |t: &TextColumn| {
+        let bytes: usize = range.clone().map(|i| t.get(i).map_or(0, str::len)).sum();
+        let mut a = MutableUtf8Array::<i64>::with_capacities(range.len(), bytes);
+        for i in range.clone() {
+            a.push(t.get(i));
+        }
+        a
+    };
+    match data {
+        ColumnData::Str(t) => {
+            let a: Utf8Array<i64> = text(t).into();
+            a.boxed()
+        },
+        ColumnData::Cat(t) => {
+            let mut codes: rustc_hash::FxHashMap<&str, u32> = Default::default();
+            let mut values = MutableUtf8Array::<i64>::new();
+            let keys: Vec<Option<u32>> = range
+                .clone()
+                .map(|i| {
+                    t.get(i).map(|v| {
+                        let next = codes.len() as u32;
+                        *codes.entry(v).or_insert_with(|| {
+                            values.push(Some(v));
+                            next
+                        })
+                    })
+                })
+                .collect();
+            DictionaryArray::try_new(
+                arrow_type(data),
+                PrimitiveArray::<u32>::from(keys),
+                { let v: Utf8Array<i64> = values.into(); v.boxed() },
+            )
+            .expect("keys index the dictionary built with them")
+            .boxed()
+        }
+        ColumnData::F64(v) => PrimitiveArray::<f64>::from(&v[range]).boxed(),
+        ColumnData::I64(v) => PrimitiveArray::<i64>::from(&v[range]).boxed(),
+        ColumnData::Date(v) => {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+            let days: Vec<Option<i32>> = v[range]
+                .iter()
+                .map(|d| d.map(|d| (d - epoch).num_days() as i32))
+                .collect();
+            PrimitiveArray::<i32>::from(days)
+                .to(ArrowDataType::Date32)
+                .boxed()
+        }
+    }
+}
+
+/// The Arrow schema written to a file: each column with its type, `label` and, where it has
+/// one, `unit` or `unit_column` ([`column_unit`]) as field metadata.
+fn labelled_schema(
+    columns: &[(&'static str, &'static str, ArrowDataType)],
+    dataset: &str,
+) -> ArrowSchema {
+    let mut schema = ArrowSchema::default();
+    for (name, label, dtype) in columns {
+        let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
+        md.insert("label".into(), (*label).into());
+        match column_unit(dataset, name) {
+            Some(Unit::Fixed(u)) => {
+                md.insert("unit".into(), u.into());
+            }
+            Some(Unit::InColumn(col)) => {
+                md.insert("unit_column".into(), col.into());
+            }
+            None => {}
+        }
+        let mut field = ArrowField::new((*name).into(), dtype.clone(), true);
+        field.metadata = Some(std::sync::Arc::new(md));
+        schema.insert((*name).into(), field);
+    }
+    schema
+}
+
+/// File-level key-value metadata of every dataset: tool version, dataset name, the labels (for
+/// readers that ignore Arrow field metadata), and the caller's entries.
+fn file_kv(
+    columns: &[(&'static str, &'static str, ArrowDataType)],
+    dataset: &str,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut kv = vec![
+        polars_parquet_kv("trialpipe.version", env!("CARGO_PKG_VERSION")),
+        polars_parquet_kv("trialpipe.dataset", dataset),
+    ];
+    let labels: Vec<String> = columns
+        .iter()
+        .map(|(name, label, _)| format!("{name}={label}"))
+        .collect();
+    kv.push(polars_parquet_kv("trialpipe.labels", &labels.join("\n")));
+    kv.extend(extra.iter().cloned());
+    kv
+}
+
+/// A row source for [`write_row_groups`]: rows `range` of every column, as Arrow arrays of the
+/// columns' declared types.
+type ArraySource<'a> = dyn Fn(std::ops::Range<usize>) -> Vec<Box<dyn Array>> + Sync + 'a;
+
+/// Write `rows` rows of the given columns as Parquet, atomically: one row group of
+/// [`ROW_GROUP_ROWS`] rows at a time, its columns made by `source` (the next group while this
+/// one is encoded) and encoded in parallel, then dropped. This is what polars' own Parquet sink does (the same encoder, zstd, statistics,
+/// format version 1, the Arrow schema with field metadata stored under `ARROW:schema`), without
+/// first building a polars DataFrame of the whole table.
+fn write_row_groups(
+    path: &Path,
+    columns: &[(&'static str, &'static str, ArrowDataType)],
+    dataset: &str,
+    extra: &[(String, String)],
+    rows: usize,
+    source: &ArraySource<'_>,
+) -> Result<FileRecord, StoreError> {
+    use polars::io::parquet::write::{BatchedWriter, get_encodings};
+    use polars_parquet::parquet::error::ParquetError;
+    use polars_parquet::write::{
+        CompressedPage, Compressor, FileWriter, StatisticsOptions, Version, WriteOptions,
+        array_to_columns, to_parquet_schema,
+    };
+    use rayon::prelude::*;
     let perr = |e: PolarsError| StoreError::Parquet {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let heads = heads(&table);
-    let df = to_polars(table).map_err(perr)?;
-    let opts = parquet_options(&df, &heads, dataset, extra, None);
-    write_atomic_path(path, |tmp| {
-        let target = SinkTarget::Path(PlRefPath::new(tmp.to_string_lossy().as_ref()));
-        df.clone()
-            .lazy()
-            .sink(
-                SinkDestination::File { target },
-                FileWriteFormat::Parquet(std::sync::Arc::new(opts)),
-                UnifiedSinkArgs::default(),
-            )
-            .and_then(|lf| lf.collect())
-            .map(|_| ())
-            .map_err(perr)
+    let schema = labelled_schema(columns, dataset);
+    let descriptor = to_parquet_schema(&schema).map_err(perr)?;
+    let encodings = get_encodings(&schema);
+    let options = WriteOptions {
+        statistics: StatisticsOptions::default(),
+        compression: ParquetCompression::Zstd(None).into(),
+        version: Version::V1,
+        data_page_size: None,
+    };
+    let kv = KeyValueMetadata::from_static(file_kv(columns, dataset, extra));
+    write_atomic(path, |file| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut writer = BatchedWriter::new(
+            std::sync::Mutex::new(FileWriter::new_with_parquet_schema(
+                &mut out,
+                schema.clone(),
+                descriptor.clone(),
+                options,
+            )),
+            encodings.clone(),
+            options,
+            false,
+            Some(kv),
+        );
+        let encode = |i: usize, array: Box<dyn Array>| {
+            let mut leaves = Vec::new();
+            for pages in array_to_columns(array, descriptor.fields()[i].clone(), options, &encodings[i])? {
+                let pages = pages.map(|p| {
+                    p.map_err(|e| ParquetError::FeatureNotSupported(format!("reraised: {e}")))
+                });
+                let compressed: Vec<CompressedPage> =
+                    Compressor::new_from_vec(pages, options.compression, vec![])
+                        .collect::<Result<_, ParquetError>>()?;
+                leaves.push(compressed);
+            }
+            PolarsResult::Ok(leaves)
+        };
+        let group_end = |start: usize| (start + ROW_GROUP_ROWS).min(rows);
+        let mut start = 0;
+        let mut next = (rows > 0).then(|| source(0..group_end(0)));
+        while let Some(arrays) = next.take() {
+            let end = group_end(start);
+            let (encoded, following) = rayon::join(
+                || {
+                    arrays
+                        .into_par_iter()
+                        .enumerate()
+                        .map(|(i, a)| encode(i, a))
+                        .collect::<PolarsResult<Vec<_>>>()
+                },
+                || (end < rows).then(|| source(end..group_end(end))),
+            );
+            let group: Vec<Vec<CompressedPage>> =
+                encoded.map_err(perr)?.into_iter().flatten().collect();
+            writer
+                .write_row_group((end - start) as u64, &group)
+                .map_err(perr)?;
+            next = following;
+            start = end;
+        }
+        writer.finish().map_err(perr)?;
+        drop(writer);
+        out.flush().map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            action: "cannot write",
+            source,
+        })
     })
 }
 
@@ -577,36 +813,6 @@ pub fn column_unit(dataset: &str, column: &str) -> Option<Unit> {
 /// Rows per Parquet row group: large enough for fast scans, small enough that a notebook
 /// reading one parameter does not decode the whole file.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// Like [`write_atomic`], for writers that want a path rather than an open file.
-fn write_atomic_path(
-    path: &Path,
-    fill: impl FnOnce(&Path) -> Result<(), StoreError>,
-) -> Result<FileRecord, StoreError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    create_dir(dir)?;
-    let io = |action, source| StoreError::Io {
-        path: path.to_path_buf(),
-        action,
-        source,
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| io("cannot create temporary file", e))?
-        .into_temp_path();
-    fill(&tmp)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("cannot sync", e))?;
-    restrict(&tmp, 0o640)?;
-    tmp.persist(path)
-        .map_err(|e| io("cannot rename into place", e.error))?;
-    file_record(path)
-}
 
 fn polars_parquet_kv(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())
