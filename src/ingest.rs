@@ -1064,9 +1064,17 @@ fn read_labs(
     for r in results {
         parts.push(r?);
     }
-    let mut labs = Vec::with_capacity(parts.iter().map(|(l, _)| l.len()).sum());
+    // The records are moved into the first file's vector, grown once to the total: a large
+    // vector grows in place (no copy of its records), and only the other files' records move.
+    let total: usize = parts.iter().map(|(l, _)| l.len()).sum();
+    let mut labs = Vec::new();
     for (part, account) in parts {
-        labs.extend(part);
+        if labs.is_empty() {
+            labs = part;
+            labs.reserve_exact(total - labs.len());
+        } else {
+            labs.extend(part);
+        }
         out.files.push(account);
     }
     out.labs = labs;
