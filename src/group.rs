@@ -27,26 +27,45 @@ impl Groups {
     ///
     /// Panics when `n` exceeds `u32::MAX` rows (four billion lab results).
     pub fn by<K: Hash + Eq>(n: usize, mut key: impl FnMut(usize) -> Option<K>) -> Groups {
+        use std::hash::BuildHasher;
         assert!(u32::try_from(n).is_ok(), "more than u32::MAX rows");
-        let mut ids: FxHashMap<K, u32> = FxHashMap::default();
-        ids.reserve(n.min(1 << 20));
+        let hasher = rustc_hash::FxBuildHasher;
+        // The table holds group numbers only; a group's key is rebuilt from its first row to
+        // compare, and its hash is kept beside it for growing the table.
+        let mut ids: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
+        ids.reserve(n.min(1 << 20), |_| 0);
+        let mut first: Vec<u32> = Vec::new();
+        let mut hashes: Vec<u64> = Vec::new();
         let mut group_of: Vec<u32> = Vec::with_capacity(n);
         let mut sizes: Vec<u32> = Vec::new();
         for i in 0..n {
             match key(i) {
                 None => group_of.push(u32::MAX),
                 Some(k) => {
-                    let next = sizes.len() as u32;
-                    let g = *ids.entry(k).or_insert(next);
-                    if g == next {
-                        sizes.push(0);
-                    }
+                    let h = hasher.hash_one(&k);
+                    let found = ids
+                        .find(h, |&g| {
+                            hashes[g as usize] == h
+                                && key(first[g as usize] as usize).as_ref() == Some(&k)
+                        })
+                        .copied();
+                    let g = match found {
+                        Some(g) => g,
+                        None => {
+                            let g = sizes.len() as u32;
+                            ids.insert_unique(h, g, |&x| hashes[x as usize]);
+                            first.push(i as u32);
+                            hashes.push(h);
+                            sizes.push(0);
+                            g
+                        }
+                    };
                     sizes[g as usize] += 1;
                     group_of.push(g);
                 }
             }
         }
-        drop(ids);
+        drop((ids, first, hashes));
         let mut bounds = Vec::with_capacity(sizes.len() + 1);
         let mut total = 0u32;
         bounds.push(0);

@@ -1508,22 +1508,39 @@ pub fn parse_result(raw: &str) -> ParsedResult {
 
 /// Read a file as text in the declared encoding (BOM stripped; Latin-1 decoded).
 fn read_text(path: &Path, encoding: Encoding) -> Result<String, IngestError> {
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Read {
+    let mut bytes = std::fs::read(path).map_err(|source| IngestError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let body = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&bytes);
-    let latin1 = |b: &[u8]| b.iter().map(|&c| c as char).collect::<String>();
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    // Latin-1: bytes below 0x80 are ASCII; each other byte is the code point of the same value,
+    // two bytes in UTF-8.
+    let latin1 = |b: &[u8]| {
+        let high = b.iter().filter(|&&c| c >= 0x80).count();
+        let mut out = Vec::with_capacity(b.len() + high);
+        for &c in b {
+            if c < 0x80 {
+                out.push(c);
+            } else {
+                out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
+            }
+        }
+        String::from_utf8(out).expect("Latin-1 decodes to valid UTF-8")
+    };
+    // UTF-8 text is taken over as it is, without a copy.
     match encoding {
-        Encoding::Latin1 => Ok(latin1(body)),
-        Encoding::Auto => Ok(match std::str::from_utf8(body) {
-            Ok(s) => s.to_string(),
-            Err(_) => latin1(body),
+        Encoding::Latin1 => Ok(latin1(&bytes)),
+        Encoding::Auto => Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => latin1(e.as_bytes()),
         }),
-        Encoding::Utf8 => match std::str::from_utf8(body) {
-            Ok(s) => Ok(s.to_string()),
+        Encoding::Utf8 => match String::from_utf8(bytes) {
+            Ok(s) => Ok(s),
             Err(e) => {
-                let at = e.valid_up_to();
+                let body = e.as_bytes();
+                let at = e.utf8_error().valid_up_to();
                 let before = &body[..at];
                 let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
                 let column = at
@@ -2123,5 +2140,30 @@ mod tests {
         assert_eq!(detect_delimiter("a;b;c\n1;2;3"), b';');
         assert_eq!(detect_delimiter("a,b,c"), b',');
         assert_eq!(detect_delimiter("a\tb"), b'\t');
+    }
+
+    #[test]
+    fn text_is_decoded_per_encoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let read = |bytes: &[u8], enc| {
+            std::fs::write(&path, bytes).unwrap();
+            read_text(&path, enc)
+        };
+        // Every Latin-1 byte is the code point of its value.
+        let all: Vec<u8> = (1..=255).collect();
+        let want: String = (1..=255u8).map(char::from).collect();
+        assert_eq!(read(&all, Encoding::Latin1).unwrap(), want);
+        assert_eq!(read(&all, Encoding::Auto).unwrap(), want);
+        assert_eq!(read(b"\xEF\xBB\xBFa,\xC2\xB5", Encoding::Utf8).unwrap(), "a,\u{b5}");
+        assert_eq!(read(b"\xEF\xBB\xBFa,\xC2\xB5", Encoding::Auto).unwrap(), "a,\u{b5}");
+        assert_eq!(read(b"a,\xB5", Encoding::Auto).unwrap(), "a,\u{b5}");
+        assert_eq!(
+            read(b"a\nb,\xB5", Encoding::Utf8).unwrap_err().to_string(),
+            format!(
+                "{}:2:3: not valid UTF-8 (byte 0xB5); declare encoding = \"latin1\" or \"auto\"",
+                path.display()
+            )
+        );
     }
 }

@@ -346,7 +346,60 @@ pub struct Finding {
     /// The offending value as read.
     pub value: Option<Ustr>,
     /// Plain message.
-    pub message: String,
+    pub message: Message,
+}
+
+/// A finding's plain message. Most are written out when the finding is made; an `abnormal`
+/// finding, which most rows of a trial in sick patients get, keeps its parts (interned) and is
+/// written out only where it is shown or stored, so a million of them cost no string each while
+/// validation runs. Either way the text is the same: see [`std::fmt::Display`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// The message.
+    Text(String),
+    /// "`test` `value` `unit` is outside the normal range `low`..`high`".
+    Abnormal {
+        /// Test code.
+        test: Ustr,
+        /// The value in the standard unit, as messages show numbers.
+        value: Ustr,
+        /// The standard unit.
+        unit: Ustr,
+        /// Lower limit (blank when there is none).
+        low: Ustr,
+        /// Upper limit (blank when there is none).
+        high: Ustr,
+    },
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Text(t) => f.write_str(t),
+            Message::Abnormal {
+                test,
+                value,
+                unit,
+                low,
+                high,
+            } => write!(
+                f,
+                "{test} {value} {unit} is outside the normal range {low}..{high}"
+            ),
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(t: String) -> Message {
+        Message::Text(t)
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// What happened to one input row.
@@ -519,6 +572,7 @@ impl Ctx {
         value: Option<&str>,
         message: String,
     ) -> Option<Severity> {
+        let message = Message::Text(message);
         let sym = |v: Option<&str>| v.map(Ustr::from);
         let keys = [sym(subject), sym(test), sym(visit)];
         self.fire_sym(disp, id, keys, lineage, sym(value), message)
@@ -533,7 +587,7 @@ impl Ctx {
         [subject, test, visit]: [Option<Ustr>; 3],
         lineage: &crate::ingest::Lineage,
         value: Option<Ustr>,
-        message: String,
+        message: Message,
     ) -> Option<Severity> {
         // Every id used in this module is in RULES: a missing one is a bug, not a data problem.
         let (index, sev) = *self.rules.get(id).expect("rule id in RULES");
@@ -793,12 +847,17 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             (t.code.as_str(), units)
         })
         .collect();
+    let unit_sym: HashMap<&str, Ustr> = p
+        .labs
+        .iter()
+        .map(|t| (t.code.as_str(), Ustr::from(&t.unit)))
+        .collect();
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
     for (i, r) in data.labs.iter().enumerate() {
         let d = &mut lab_disp[i];
         let keys = [Some(r.subject_id), Some(r.test_code), Some(r.visit)];
         let test = Some(r.test_code);
-        let mut fire = |ctx: &mut Ctx, id, value: Option<Ustr>, msg: String| {
+        let mut fire = |ctx: &mut Ctx, id, value: Option<Ustr>, msg: Message| {
             ctx.fire_sym(d, id, keys, &r.lineage, value, msg);
         };
         let res = Some(r.result_raw);
@@ -808,65 +867,65 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 &mut ctx,
                 "field_count",
                 None,
-                "the row has a different number of fields than the header".into(),
+                Message::Text("the row has a different number of fields than the header".into()),
             ),
             ParseStatus::UnknownTest => fire(
                 &mut ctx,
                 "unknown_test",
                 test,
-                format!("test code `{}` is not in the lab panel", r.test_code),
+                Message::Text(format!("test code `{}` is not in the lab panel", r.test_code)),
             ),
             ParseStatus::UnknownUnit => fire(
                 &mut ctx,
                 "unknown_unit",
                 Some(r.unit_raw),
-                format!(
+                Message::Text(format!(
                     "unit `{}` of {} is not in the unit registry",
                     r.unit_raw, r.test_code
-                ),
+                )),
             ),
             ParseStatus::NoConversion => fire(
                 &mut ctx,
                 "no_unit_path",
                 Some(r.unit_raw),
-                format!(
+                Message::Text(format!(
                     "no conversion for {} from `{}` to `{}`",
                     r.test_code,
                     r.unit_raw,
                     r.std_unit.as_deref().unwrap_or("?")
-                ),
+                )),
             ),
             ParseStatus::TextResult => fire(
                 &mut ctx,
                 "non_numeric",
                 res,
-                format!(
+                Message::Text(format!(
                     "result `{}` of numeric test {} is not a number",
                     r.result_raw, r.test_code
-                ),
+                )),
             ),
             ParseStatus::UnexpectedValue => fire(
                 &mut ctx,
                 "unexpected_value",
                 res,
-                format!(
+                Message::Text(format!(
                     "result `{}` of qualitative test {} is not one of its declared values",
                     r.result_raw, r.test_code
-                ),
+                )),
             ),
             ParseStatus::BadDate => fire(
                 &mut ctx,
                 "bad_date",
                 date_value(r).map(Ustr::from),
-                bad_date_message(r),
+                Message::Text(bad_date_message(r)),
             ),
-            ParseStatus::BlankResult => fire(&mut ctx, "blank_result", None, "blank result".into()),
-            ParseStatus::NotDone => fire(&mut ctx, "not_done", res, "result not done".into()),
+            ParseStatus::BlankResult => fire(&mut ctx, "blank_result", None, Message::Text("blank result".into())),
+            ParseStatus::NotDone => fire(&mut ctx, "not_done", res, Message::Text("result not done".into())),
             ParseStatus::Censored => fire(
                 &mut ctx,
                 "censored",
                 res,
-                format!("censored result `{}`", r.result_raw),
+                Message::Text(format!("censored result `{}`", r.result_raw)),
             ),
         }
         if matches!(r.status, ParseStatus::Ok | ParseStatus::Censored)
@@ -877,12 +936,12 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 &mut ctx,
                 "unexpected_unit",
                 Some(r.unit_raw),
-                format!(
+                Message::Text(format!(
                     "unit `{}` of {} is not one of its declared source units {}",
                     r.unit_raw,
                     r.test_code,
                     allowed.join(", ")
-                ),
+                )),
             );
         }
         // A row may also have a bad date behind another status.
@@ -892,7 +951,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 &mut ctx,
                 "bad_date",
                 date_value(r).map(Ustr::from),
-                bad_date_message(r),
+                Message::Text(bad_date_message(r)),
             );
         }
         let subject = subjects.get(r.subject_id.as_str());
@@ -901,7 +960,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 &mut ctx,
                 "unknown_subject",
                 Some(r.subject_id),
-                format!("subject {} is not in the subjects file", r.subject_id),
+                Message::Text(format!("subject {} is not in the subjects file", r.subject_id)),
             );
         }
         if let (Some(v), Some(t)) = (r.std_value, panel.get(r.test_code.as_str()))
@@ -913,10 +972,10 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     &mut ctx,
                     "implausible",
                     res,
-                    format!(
+                    Message::Text(format!(
                         "{} {} {} is outside the plausible range {}..{} {}",
                         r.test_code, vs, t.unit, lo, hi, t.unit
-                    ),
+                    )),
                 );
             } else {
                 let sex = subject.and_then(|s| s.sex.as_deref());
@@ -929,10 +988,13 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                         &mut ctx,
                         "abnormal",
                         res,
-                        format!(
-                            "{} {} {} is outside the normal range {}..{}",
-                            r.test_code, vs, t.unit, lo, hi
-                        ),
+                        Message::Abnormal {
+                            test: r.test_code,
+                            value: vs,
+                            unit: unit_sym[r.test_code.as_str()],
+                            low: lo,
+                            high: hi,
+                        },
                     );
                 }
             }
@@ -945,7 +1007,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     &mut ctx,
                     "before_consent",
                     Some(Ustr::from(&date.to_string())),
-                    format!("collected {date}, before informed consent on {c}"),
+                    Message::Text(format!("collected {date}, before informed consent on {c}")),
                 );
             }
             if let Some(dd) = death.get(r.subject_id.as_str())
@@ -955,7 +1017,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     &mut ctx,
                     "after_death",
                     Some(Ustr::from(&date.to_string())),
-                    format!("collected {date}, after death on {dd}"),
+                    Message::Text(format!("collected {date}, after death on {dd}")),
                 );
             }
         }
@@ -990,7 +1052,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 format!(
                     "exact copy of {}:{}",
                     first.lineage.file, first.lineage.line
-                ),
+                )
+                .into(),
             );
         }
     }
@@ -1034,7 +1097,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     r.test_code,
                     r.collection_date.map(|d| d.to_string()).unwrap_or_default(),
                     lines.join(", ")
-                ),
+                )
+                .into(),
             );
         }
     }
@@ -1054,7 +1118,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                 &r.lineage,
                 None,
-                "no study day: the subject has no reference date".into(),
+                Message::Text("no study day: the subject has no reference date".into()),
             );
             continue;
         };
@@ -1066,7 +1130,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
                     &r.lineage,
                     Some(Ustr::from(&day.to_string())),
-                    format!("study day {day} (visit `{}`) is in no window", r.visit),
+                    format!("study day {day} (visit `{}`) is in no window", r.visit).into(),
                 );
             }
             Some(w) => placement[i].window = Some(w),
@@ -1109,7 +1173,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                         chosen.study_day.unwrap_or(0),
                         chosen.lineage.file,
                         chosen.lineage.line
-                    ),
+                    )
+                    .into(),
                 );
             }
         }
@@ -1405,8 +1470,6 @@ pub fn findings_table(findings: &[Finding]) -> Table {
     // Interned columns hold one pointer per finding; rule ids and severities are interned once.
     let u =
         |f: &dyn Fn(&Finding) -> Option<Ustr>| ColumnData::Str(findings.iter().map(f).collect());
-    let s =
-        |f: &dyn Fn(&Finding) -> Option<&str>| ColumnData::Str(findings.iter().map(f).collect());
     let rule: FxHashMap<&str, Ustr> = RULES.iter().map(|r| (r.id, Ustr::from(r.id))).collect();
     let sev: FxHashMap<&str, Ustr> = [Note, Warning, Error]
         .iter()
@@ -1463,7 +1526,23 @@ pub fn findings_table(findings: &[Finding]) -> Table {
             Column {
                 name: "MESSAGE",
                 label: "Message",
-                data: s(&|f| Some(f.message.as_str())),
+                data: ColumnData::Str({
+                    // Written into one buffer; lazily kept messages are written out here.
+                    let mut col = crate::store::TextColumn::default();
+                    let mut buf = String::new();
+                    for f in findings {
+                        match &f.message {
+                            Message::Text(t) => col.push(Some(t)),
+                            m => {
+                                use std::fmt::Write;
+                                buf.clear();
+                                write!(buf, "{m}").expect("writing to a String");
+                                col.push(Some(&buf));
+                            }
+                        }
+                    }
+                    col
+                }),
             },
         ],
     }

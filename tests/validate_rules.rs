@@ -204,11 +204,11 @@ fn each_rule_fires_on_its_fixture() {
     let mut failures = Vec::new();
     for (fixture, rule, line, message) in CASES {
         let (f, _) = findings(fixture);
-        let got: Vec<(&str, u64, &str)> = f
+        let got: Vec<(&str, u64, String)> = f
             .iter()
-            .map(|x| (x.rule, x.line, x.message.as_str()))
+            .map(|x| (x.rule, x.line, x.message.to_string()))
             .collect();
-        if got != vec![(*rule, *line, *message)] {
+        if got != vec![(*rule, *line, message.to_string())] {
             failures.push(format!(
                 "{fixture}: expected [({rule}, {line}, {message})], got {got:?}"
             ));
@@ -233,7 +233,7 @@ fn findings_with(fixture: &str, extra: &str) -> Vec<Finding> {
 fn eligibility_rules_fire_on_their_fixtures() {
     let got = |f: Vec<Finding>| {
         f.into_iter()
-            .map(|x| (x.rule, x.line, x.message))
+            .map(|x| (x.rule, x.line, x.message.to_string()))
             .collect::<Vec<_>>()
     };
     assert_eq!(
@@ -274,16 +274,16 @@ const HBEAG: &str = "\n[[labs]]\ncode = \"HBEAG\"\nname = \"HBeAg\"\nunit = \"1\
 #[test]
 fn qualitative_tests_keep_categories_and_reject_others() {
     let f = findings_with("unexpected_value", HBEAG);
-    let got: Vec<(&str, u64, &str)> = f
+    let got: Vec<(&str, u64, String)> = f
         .iter()
-        .map(|x| (x.rule, x.line, x.message.as_str()))
+        .map(|x| (x.rule, x.line, x.message.to_string()))
         .collect();
     assert_eq!(
         got,
         vec![(
             "unexpected_value",
             2,
-            "result `weak` of qualitative test HBEAG is not one of its declared values"
+            "result `weak` of qualitative test HBEAG is not one of its declared values".to_string()
         )]
     );
     let lp = LoadedPipeline::load(&pipeline_for("qualitative_ok", HBEAG)).unwrap();
@@ -307,12 +307,12 @@ fn duplicates_quarantine_the_right_rows() {
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].rule, f[0].line), ("duplicate_exact", 3));
     assert!(
-        f[0].message.starts_with("exact copy of "),
+        f[0].message.to_string().starts_with("exact copy of "),
         "{}",
         f[0].message
     );
     assert!(
-        f[0].message.ends_with("duplicate_exact.csv:2"),
+        f[0].message.to_string().ends_with("duplicate_exact.csv:2"),
         "{}",
         f[0].message
     );
@@ -326,6 +326,7 @@ fn duplicates_quarantine_the_right_rows() {
     );
     assert!(
         f[0].message
+            .to_string()
             .starts_with("ALB on 2020-04-03 has conflicting results: "),
         "{}",
         f[0].message
@@ -344,6 +345,7 @@ fn window_rule_keeps_the_closest_record() {
     assert_eq!((f[0].rule, f[0].line), ("multiple_in_window", 3));
     assert!(
         f[0].message
+            .to_string()
             .starts_with("window WEEK 12 also holds day 85 ("),
         "{}",
         f[0].message
@@ -397,15 +399,15 @@ fn assessment_rows_that_cannot_be_used_are_findings_and_quarantined() {
         let lp = LoadedPipeline::load(&pipeline_for(fixture, &extra)).unwrap();
         let data = ingest::ingest(&lp).unwrap();
         let v = validate::validate(&lp, &data);
-        let got: Vec<(&str, u64, &str, Option<&str>)> = v
+        let got: Vec<(&str, u64, String, Option<&str>)> = v
             .findings
             .iter()
-            .map(|f| (f.rule, f.line, f.message.as_str(), f.subject_id.as_deref()))
+            .map(|f| (f.rule, f.line, f.message.to_string(), f.subject_id.as_deref()))
             .collect();
-        let want: Vec<(&str, u64, &str, Option<&str>)> = lines
+        let want: Vec<(&str, u64, String, Option<&str>)> = lines
             .iter()
             .zip(&subjects)
-            .map(|(&l, &s)| (rule, l, message, Some(s)))
+            .map(|(&l, &s)| (rule, l, message.to_string(), Some(s)))
             .collect();
         assert_eq!(got, want, "{fixture}");
         let acc = v
