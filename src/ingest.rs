@@ -1148,35 +1148,120 @@ fn read_long(
         "ref_high",
     ]
     .map(|c| rd.index.get(c).copied());
+    // Per column, a cache in front of the global interner (ids, dates and visits come in runs;
+    // codes, names, units and limits take few values); the result column has neither.
+    let [
+        mut c_subject,
+        mut c_date,
+        mut c_study,
+        mut c_site,
+        mut c_name,
+        mut c_unit,
+        mut c_lo,
+        mut c_hi,
+    ] = std::array::from_fn(|_| SymCache::new(false));
+    let (mut c_visit, mut c_test) = (SymCache::new(true), SymCache::new(true));
+    // The date and the subject's reference of the row before, which the next rows mostly share.
+    let mut last_date: Option<(Ustr, Option<NaiveDate>)> = None;
+    let mut last_ref: Option<(Ustr, Option<NaiveDate>)> = None;
     let mut n = 0;
     while let Some(row) = rd.next()? {
         n += 1;
-        let subject_id = row.sym_at(subject);
-        let date_raw = row.sym_at(date);
-        let collection_date = parse_date(&date_raw, ctx.date_format());
+        let subject_id = c_subject.get(row.field(subject).unwrap_or(""));
+        let date_raw = c_date.get(row.field(date).unwrap_or(""));
+        let collection_date = match last_date {
+            Some((raw, d)) if raw == date_raw => d,
+            _ => {
+                let d = parse_date(&date_raw, ctx.date_format());
+                last_date = Some((date_raw, d));
+                d
+            }
+        };
+        let reference = match last_ref {
+            Some((id, r)) if id == subject_id => r,
+            _ => {
+                let r = ctx.subject(&subject_id).and_then(|s| s.reference);
+                last_ref = Some((subject_id, r));
+                r
+            }
+        };
+        let field = |c: &mut SymCache, i| row.field(i).map(|v| c.get(v));
         labs.push(std.record(RawLab {
             lineage: row.lineage(),
             source_column: None,
-            study_id: row.sym_at(study),
-            site_id: row.sym_at(site),
-            visit: upper_sym(row.field(visit).unwrap_or("")),
+            study_id: c_study.get(row.field(study).unwrap_or("")),
+            site_id: c_site.get(row.field(site).unwrap_or("")),
+            visit: c_visit.get(row.field(visit).unwrap_or("")),
             collection_date,
             date_raw,
-            study_day: ctx.day_of(&subject_id, collection_date),
+            study_day: collection_date.zip(reference).map(|(d, r)| study_day(d, r)),
             timing_ok: collection_date.is_some(),
             subject_id,
-            test_code: upper_sym(row.field(test).unwrap_or("")),
-            test_name: row.sym_at(name),
+            test_code: c_test.get(row.field(test).unwrap_or("")),
+            test_name: c_name.get(row.field(name).unwrap_or("")),
             result_raw: row.sym_at(result),
-            unit_raw: row.sym_at(unit),
-            ref_low_raw: row.field(lo).map(Ustr::from),
-            ref_high_raw: row.field(hi).map(Ustr::from),
+            unit_raw: c_unit.get(row.field(unit).unwrap_or("")),
+            ref_low_raw: field(&mut c_lo, lo),
+            ref_high_raw: field(&mut c_hi, hi),
             field_count_ok: row.field_count_ok,
             not_done: false,
             source_seq: None,
         }));
     }
     Ok(n)
+}
+
+/// Interning of one column's fields as a file is read: the field of the row before is reused
+/// when it repeats, then a small map of the column's own values is asked (up to
+/// [`SymCache::MAX`] of them), and only then the global interner, which hashes and locks.
+struct SymCache {
+    /// Upper-case the values (codes and visit names).
+    upper: bool,
+    last_raw: String,
+    last: Option<Ustr>,
+    map: FxHashMap<Box<str>, Ustr>,
+}
+
+impl SymCache {
+    /// Values kept in a column's own map: a column with more distinct values (results, ids)
+    /// goes to the global interner for the rest.
+    const MAX: usize = 4096;
+
+    fn new(upper: bool) -> SymCache {
+        SymCache {
+            upper,
+            last_raw: String::new(),
+            last: None,
+            map: FxHashMap::default(),
+        }
+    }
+
+    /// The interned value of a field (trimmed already), upper-cased when the column asks.
+    fn get(&mut self, raw: &str) -> Ustr {
+        if let Some(u) = self.last
+            && self.last_raw == raw
+        {
+            return u;
+        }
+        let u = match self.map.get(raw) {
+            Some(&u) => u,
+            None => {
+                let u = if self.upper {
+                    upper_sym(raw)
+                } else {
+                    Ustr::from(raw)
+                };
+                if self.map.len() < Self::MAX {
+                    self.map.insert(raw.into(), u);
+                }
+                u
+            }
+        };
+        self.last_raw.clear();
+        self.last_raw.push_str(raw);
+        self.last = Some(u);
+        u
+    }
 }
 
 /// One row per subject and visit, one column per test.

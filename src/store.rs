@@ -454,6 +454,42 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
         a
     };
     match data {
+        ColumnData::Str(t @ TextColumn(Text::Sym(vals))) if range.len() > 128 => {
+            // Interned text is handed to the encoder as a dictionary when the Parquet writer
+            // would make one itself (distinct values at most 3/4 of the rows): the dictionary
+            // is found by the interned pointers instead of by hashing every string.
+            let vals = &vals[range.clone()];
+            let mut codes: rustc_hash::FxHashMap<ustr::Ustr, u32> = Default::default();
+            let mut values = MutableUtf8Array::<i64>::new();
+            let keys: Vec<Option<u32>> = vals
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let next = codes.len() as u32;
+                        *codes.entry(v).or_insert_with(|| {
+                            values.push(Some(v.as_str()));
+                            next
+                        })
+                    })
+                })
+                .collect();
+            if codes.len() as f64 / vals.len() as f64 > 0.75 {
+                let a: Utf8Array<i64> = text(t).into();
+                return a.boxed();
+            }
+            let values: Utf8Array<i64> = values.into();
+            DictionaryArray::try_new(
+                ArrowDataType::Dictionary(
+                    polars_arrow::datatypes::IntegerType::UInt32,
+                    Box::new(ArrowDataType::LargeUtf8),
+                    false,
+                ),
+                PrimitiveArray::<u32>::from(keys),
+                values.boxed(),
+            )
+            .expect("keys index the dictionary built with them")
+            .boxed()
+        }
         ColumnData::Str(t) => {
             let a: Utf8Array<i64> = text(t).into();
             a.boxed()
