@@ -270,10 +270,14 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
 
     // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
     // Per-row lookups by hash; `subjects` keeps its order for ADSL.
-    let subject_of: FxHashMap<&str, &SubjectInfo> = subjects.iter().map(|(k, v)| (*k, v)).collect();
+    // Keyed by the interned id that lab records carry: hashed once, compared by pointer.
+    let subject_of: FxHashMap<Ustr, &SubjectInfo> = subjects
+        .iter()
+        .map(|(k, v)| (Ustr::from(k), v))
+        .collect();
     let mut accepted: Vec<usize> = (0..data.labs.len())
         .filter(|&i| {
-            v.labs[i].accepted() && subject_of.contains_key(data.labs[i].subject_id.as_str())
+            v.labs[i].accepted() && subject_of.contains_key(&data.labs[i].subject_id)
         })
         .collect();
     // The sort compares small integers: each USUBJID, test code and file is replaced by its rank
@@ -287,7 +291,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .map(|&i| {
             let r = &data.labs[i];
             (
-                usubjid_rank[&subject_of[r.subject_id.as_str()].usubjid],
+                usubjid_rank[&subject_of[&r.subject_id].usubjid],
                 test_rank[&r.test_code],
                 r.collection_date,
                 file_rank[&r.lineage.file],
@@ -325,14 +329,19 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .enumerate()
         .map(|(i, t)| (t.code.as_str(), (i, t)))
         .collect();
+    // The same, keyed by interned code for the per-record lookups.
+    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> = panel
+        .iter()
+        .map(|(k, v)| (Ustr::from(k), *v))
+        .collect();
     let windows = &p.visits.windows;
     let baseline_w = p.visits.baseline_index();
 
     let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
         let sex = subject_of
-            .get(r.subject_id.as_str())
+            .get(&r.subject_id)
             .and_then(|s| s.sex.as_deref());
-        match panel.get(r.test_code.as_str()).and_then(|(_, t)| t.normal) {
+        match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
             Some(n) => n.for_sex(sex),
             None => (r.std_ref_low, r.std_ref_high),
         }
@@ -341,9 +350,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     // repeat, and formatting a number costs more than looking it up.
     let mut text = TextCache::new();
     let stresc = |r: &LabRecord, text: &mut TextCache| -> Option<Ustr> {
-        let dec = panel
-            .get(r.test_code.as_str())
-            .and_then(|(_, t)| t.decimals);
+        let dec = panel_u.get(&r.test_code).and_then(|(_, t)| t.decimals);
         match &r.result {
             ParsedResult::Numeric(_) => r.std_value.map(|x| text.value(x, dec, "")),
             ParsedResult::Censored(op, lim) => {
@@ -394,10 +401,10 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let study_u = Ustr::from(study);
         let lb_u = Ustr::from("LB");
         let not_done = Ustr::from("NOT DONE");
-        let test_name: FxHashMap<&str, Ustr> = p
+        let test_name: FxHashMap<Ustr, Ustr> = p
             .labs
             .iter()
-            .map(|t| (t.code.as_str(), Ustr::from(&t.name)))
+            .map(|t| (Ustr::from(&t.code), Ustr::from(&t.name)))
             .collect();
         let nonblank = |t: Ustr| Some(t).filter(|t| !t.is_empty());
         Table {
@@ -407,7 +414,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 col(
                     "USUBJID",
                     "Unique Subject Identifier",
-                    u(&|_, x| Some(subject_of[x.subject_id.as_str()].usubjid)),
+                    u(&|_, x| Some(subject_of[&x.subject_id].usubjid)),
                 ),
                 col(
                     "LBSEQ",
@@ -424,7 +431,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     "Lab Test or Examination Name",
                     u(&|_, x| {
                         test_name
-                            .get(x.test_code.as_str())
+                            .get(&x.test_code)
                             .copied()
                             .or(Some(x.test_name))
                     }),
@@ -525,13 +532,13 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
     for (k, &i) in accepted.iter().enumerate() {
         let r = &data.labs[i];
-        let Some((pi, _)) = panel.get(r.test_code.as_str()).copied() else {
+        let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
             continue;
         };
         if !r.has_value() {
             continue;
         }
-        let s = subject_of[r.subject_id.as_str()];
+        let s = subject_of[&r.subject_id];
         let pl = v.placement[i];
         let w = pl.window.map(|k| &windows[k]);
         let (lo, hi) = acc_ranges[k];
@@ -584,6 +591,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     // Baseline, change, shift, worst flags per subject and parameter.
     // (Rows are sorted below by a total order, so the order groups are visited in is free.)
     let groups = crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
+    // "BNRIND to ANRIND", made once per pair of indicators.
+    let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
     for idx in groups.iter() {
         let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
         let base = idx
@@ -609,7 +618,11 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
                 }
                 if let (Some(b), Some(a)) = (base_ind, row.anrind) {
-                    row.shift1 = Some(Ustr::from(&format!("{b} to {a}")));
+                    row.shift1 = Some(
+                        *shift_text
+                            .entry((b, a))
+                            .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
+                    );
                 }
             }
         }
