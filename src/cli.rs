@@ -356,9 +356,16 @@ fn stages_until(
     } = ran?;
     print_validation_summary(&v, quiet);
     let status = run::verdict_exit(v.summary.verdict);
-    if last != Stage::Validate && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold
-    {
-        let (derived, files, stage) = run::run_derive(&lp, &work, &data, &v)?;
+    // Derive (when asked for and the errors allow) runs while validate's outputs are written.
+    let derive_now =
+        last != Stage::Validate && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold;
+    let (written, derived) = rayon::join(
+        || run::write_validation(&lp, &work, &data, &v),
+        || derive_now.then(|| run::run_derive(&lp, &work, &data, &v)),
+    );
+    written?;
+    if let Some(derived) = derived {
+        let (derived, files, stage) = derived?;
         tracing::info!(rows = ?stage.rows, files = files.len(), "datasets derived");
         if last != Stage::Derive {
             let (a, files, stage) = run::run_analyze(&lp, &work, &derived)?;

@@ -32,8 +32,8 @@ use crate::validate::ValidationOutput;
 /// [`adlb_table`] when it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeriveOutput {
-    /// SDTM LB (taken out, and so empty, once the run has written it).
-    pub lb: Table,
+    /// SDTM LB, built a row group at a time when it is written.
+    pub lb: SdtmLb,
     /// ADaM ADSL.
     pub adsl: Table,
     /// ADaM ADTTE.
@@ -198,6 +198,163 @@ impl TextCache {
     /// A fixed code, interned once.
     fn fixed(&self, t: &'static str) -> Ustr {
         self.fixed.get(t).copied().unwrap_or_else(|| Ustr::from(t))
+    }
+}
+
+/// SDTM LB before it is a table: the accepted lab records in LBSEQ order (indices into
+/// `IngestOutput::labs`) with what each row adds to its record. [`SdtmLb::table`] builds any
+/// range of rows, so the writer can build the dataset a row group at a time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SdtmLb {
+    study: Ustr,
+    /// Lab record of each row.
+    rows: Vec<usize>,
+    /// USUBJID, LBSEQ, reference range (standard unit) and LBSTRESC of each row.
+    usubjid: Vec<Ustr>,
+    lbseq: Vec<Option<i64>>,
+    ranges: Vec<(Option<f64>, Option<f64>)>,
+    stresc: Vec<Option<Ustr>>,
+    /// VISITNUM by visit name as reported, LBDTC by date, LBTEST by test code.
+    visitnum: FxHashMap<Ustr, Option<f64>>,
+    lbdtc: FxHashMap<NaiveDate, Ustr>,
+    test_name: FxHashMap<Ustr, Ustr>,
+}
+
+impl SdtmLb {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Rows `range` of the dataset, from the records they were derived from (`labs`, the
+    /// `IngestOutput::labs` derive was given).
+    pub fn table(&self, labs: &[LabRecord], range: std::ops::Range<usize>) -> Table {
+        let rows = &self.rows[range.clone()];
+        let at = |k: usize| range.start + k;
+        let r = |i: &usize| &labs[*i];
+        let u = |f: &dyn Fn(usize, &LabRecord) -> Option<Ustr>| {
+            ColumnData::Str(rows.iter().enumerate().map(|(k, i)| f(at(k), r(i))).collect())
+        };
+        let f = |f: &dyn Fn(usize, &LabRecord) -> Option<f64>| {
+            ColumnData::F64(rows.iter().enumerate().map(|(k, i)| f(at(k), r(i))).collect())
+        };
+        let text = TextCache::new();
+        let (study_u, lb_u, not_done) = (self.study, Ustr::from("LB"), Ustr::from("NOT DONE"));
+        let nonblank = |t: Ustr| Some(t).filter(|t| !t.is_empty());
+        let (usubjid, lbseq, acc_ranges, acc_stresc) =
+            (&self.usubjid, &self.lbseq, &self.ranges, &self.stresc);
+        let (visitnum, lbdtc, test_name) = (&self.visitnum, &self.lbdtc, &self.test_name);
+        Table {
+            columns: vec![
+                col("STUDYID", "Study Identifier", u(&|_, _| Some(study_u))),
+                col("DOMAIN", "Domain Abbreviation", u(&|_, _| Some(lb_u))),
+                col(
+                    "USUBJID",
+                    "Unique Subject Identifier",
+                    u(&|k, _| Some(usubjid[k])),
+                ),
+                col(
+                    "LBSEQ",
+                    "Sequence Number",
+                    ColumnData::I64(lbseq[range.clone()].to_vec()),
+                ),
+                col(
+                    "LBTESTCD",
+                    "Lab Test or Examination Short Name",
+                    u(&|_, x| Some(x.test_code)),
+                ),
+                col(
+                    "LBTEST",
+                    "Lab Test or Examination Name",
+                    u(&|_, x| {
+                        test_name
+                            .get(&x.test_code)
+                            .copied()
+                            .or(Some(x.test_name))
+                    }),
+                ),
+                col(
+                    "LBORRES",
+                    "Result or Finding in Original Units",
+                    u(&|_, x| nonblank(x.result_raw)),
+                ),
+                col(
+                    "LBORRESU",
+                    "Original Units",
+                    u(&|_, x| nonblank(x.unit_raw)),
+                ),
+                col(
+                    "LBSTRESC",
+                    "Character Result/Finding in Std Format",
+                    u(&|k, _| acc_stresc[k]),
+                ),
+                col(
+                    "LBSTRESN",
+                    "Numeric Result/Finding in Standard Units",
+                    f(&|_, x| match x.result {
+                        ParsedResult::Numeric(_) => x.std_value,
+                        _ => None,
+                    }),
+                ),
+                col("LBSTRESU", "Standard Units", cat(u(&|_, x| x.std_unit))),
+                col(
+                    "LBSTNRLO",
+                    "Normal Range Lower Limit-Std Units",
+                    f(&|k, _| acc_ranges[k].0),
+                ),
+                col(
+                    "LBSTNRHI",
+                    "Normal Range Upper Limit-Std Units",
+                    f(&|k, _| acc_ranges[k].1),
+                ),
+                col(
+                    "LBNRIND",
+                    "Reference Range Indicator",
+                    u(&|k, x| match x.result {
+                        ParsedResult::Numeric(_) => x.std_value.and_then(|y| {
+                            let (lo, hi) = acc_ranges[k];
+                            nrind(y, lo, hi).map(|t| text.fixed(t))
+                        }),
+                        _ => None,
+                    }),
+                ),
+                col(
+                    "LBSTAT",
+                    "Completion Status",
+                    u(&|_, x| {
+                        matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
+                            .then_some(not_done)
+                    }),
+                ),
+                col("VISITNUM", "Visit Number", f(&|_, x| visitnum[&x.visit])),
+                col("VISIT", "Visit Name", cat(u(&|_, x| Some(x.visit)))),
+                col(
+                    "LBDTC",
+                    "Date/Time of Specimen Collection",
+                    u(&|_, x| x.collection_date.map(|d| lbdtc[&d])),
+                ),
+                col(
+                    "LBDY",
+                    "Study Day of Specimen Collection",
+                    ColumnData::I64(rows.iter().map(|i| r(i).study_day).collect()),
+                ),
+                col("SRCFILE", "Source File", u(&|_, x| Some(x.lineage.file))),
+                col(
+                    "SRCLINE",
+                    "Source Line",
+                    ColumnData::I64(
+                        rows.iter()
+                            .map(|i| Some(r(i).lineage.line as i64))
+                            .collect(),
+                    ),
+                ),
+            ],
+        }
     }
 }
 
@@ -374,19 +531,12 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .map(|&i| stresc(&data.labs[i], &mut text))
         .collect();
 
-    // SDTM LB.
+    // SDTM LB: what its rows need beyond the records, kept so that the table is built a row
+    // group at a time when it is written ([`SdtmLb::table`]).
     let lb = {
-        let rows = &accepted;
-        let r = |i: &usize| &data.labs[*i];
-        let u = |f: &dyn Fn(usize, &LabRecord) -> Option<Ustr>| {
-            ColumnData::Str(rows.iter().enumerate().map(|(k, i)| f(k, r(i))).collect())
-        };
-        let f = |f: &dyn Fn(usize, &LabRecord) -> Option<f64>| {
-            ColumnData::F64(rows.iter().enumerate().map(|(k, i)| f(k, r(i))).collect())
-        };
         let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
         let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
-        for &i in rows {
+        for &i in &accepted {
             let x = &data.labs[i];
             visitnum.entry(x.visit).or_insert_with(|| {
                 windows
@@ -398,120 +548,23 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                 lbdtc.entry(d).or_insert_with(|| Ustr::from(&d.to_string()));
             }
         }
-        let study_u = Ustr::from(study);
-        let lb_u = Ustr::from("LB");
-        let not_done = Ustr::from("NOT DONE");
-        let test_name: FxHashMap<Ustr, Ustr> = p
-            .labs
-            .iter()
-            .map(|t| (Ustr::from(&t.code), Ustr::from(&t.name)))
-            .collect();
-        let nonblank = |t: Ustr| Some(t).filter(|t| !t.is_empty());
-        Table {
-            columns: vec![
-                col("STUDYID", "Study Identifier", u(&|_, _| Some(study_u))),
-                col("DOMAIN", "Domain Abbreviation", u(&|_, _| Some(lb_u))),
-                col(
-                    "USUBJID",
-                    "Unique Subject Identifier",
-                    u(&|_, x| Some(subject_of[&x.subject_id].usubjid)),
-                ),
-                col(
-                    "LBSEQ",
-                    "Sequence Number",
-                    ColumnData::I64(rows.iter().map(|&i| lbseq[i]).collect()),
-                ),
-                col(
-                    "LBTESTCD",
-                    "Lab Test or Examination Short Name",
-                    u(&|_, x| Some(x.test_code)),
-                ),
-                col(
-                    "LBTEST",
-                    "Lab Test or Examination Name",
-                    u(&|_, x| {
-                        test_name
-                            .get(&x.test_code)
-                            .copied()
-                            .or(Some(x.test_name))
-                    }),
-                ),
-                col(
-                    "LBORRES",
-                    "Result or Finding in Original Units",
-                    u(&|_, x| nonblank(x.result_raw)),
-                ),
-                col(
-                    "LBORRESU",
-                    "Original Units",
-                    u(&|_, x| nonblank(x.unit_raw)),
-                ),
-                col(
-                    "LBSTRESC",
-                    "Character Result/Finding in Std Format",
-                    u(&|k, _| acc_stresc[k]),
-                ),
-                col(
-                    "LBSTRESN",
-                    "Numeric Result/Finding in Standard Units",
-                    f(&|_, x| match x.result {
-                        ParsedResult::Numeric(_) => x.std_value,
-                        _ => None,
-                    }),
-                ),
-                col("LBSTRESU", "Standard Units", cat(u(&|_, x| x.std_unit))),
-                col(
-                    "LBSTNRLO",
-                    "Normal Range Lower Limit-Std Units",
-                    f(&|k, _| acc_ranges[k].0),
-                ),
-                col(
-                    "LBSTNRHI",
-                    "Normal Range Upper Limit-Std Units",
-                    f(&|k, _| acc_ranges[k].1),
-                ),
-                col(
-                    "LBNRIND",
-                    "Reference Range Indicator",
-                    u(&|k, x| match x.result {
-                        ParsedResult::Numeric(_) => x.std_value.and_then(|y| {
-                            let (lo, hi) = acc_ranges[k];
-                            nrind(y, lo, hi).map(|t| text.fixed(t))
-                        }),
-                        _ => None,
-                    }),
-                ),
-                col(
-                    "LBSTAT",
-                    "Completion Status",
-                    u(&|_, x| {
-                        matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
-                            .then_some(not_done)
-                    }),
-                ),
-                col("VISITNUM", "Visit Number", f(&|_, x| visitnum[&x.visit])),
-                col("VISIT", "Visit Name", cat(u(&|_, x| Some(x.visit)))),
-                col(
-                    "LBDTC",
-                    "Date/Time of Specimen Collection",
-                    u(&|_, x| x.collection_date.map(|d| lbdtc[&d])),
-                ),
-                col(
-                    "LBDY",
-                    "Study Day of Specimen Collection",
-                    ColumnData::I64(rows.iter().map(|i| r(i).study_day).collect()),
-                ),
-                col("SRCFILE", "Source File", u(&|_, x| Some(x.lineage.file))),
-                col(
-                    "SRCLINE",
-                    "Source Line",
-                    ColumnData::I64(
-                        rows.iter()
-                            .map(|i| Some(r(i).lineage.line as i64))
-                            .collect(),
-                    ),
-                ),
-            ],
+        SdtmLb {
+            study: Ustr::from(study),
+            usubjid: accepted
+                .iter()
+                .map(|&i| subject_of[&data.labs[i].subject_id].usubjid)
+                .collect(),
+            lbseq: accepted.iter().map(|&i| lbseq[i]).collect(),
+            rows: accepted.clone(),
+            ranges: acc_ranges,
+            stresc: acc_stresc,
+            visitnum,
+            lbdtc,
+            test_name: p
+                .labs
+                .iter()
+                .map(|t| (Ustr::from(&t.code), Ustr::from(&t.name)))
+                .collect(),
         }
     };
     laps.lap("SDTM LB table");
@@ -541,7 +594,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let s = subject_of[&r.subject_id];
         let pl = v.placement[i];
         let w = pl.window.map(|k| &windows[k]);
-        let (lo, hi) = acc_ranges[k];
+        let (lo, hi) = lb.ranges[k];
         let (paramcd, param, avalu) = param_text[pi];
         let aval = r.std_value;
         rows.push(AdlbRow {
@@ -555,7 +608,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             param,
             paramn: pi as i64 + 1,
             aval,
-            avalc: acc_stresc[k],
+            avalc: lb.stresc[k],
             avalu,
             adt: r.collection_date,
             ady: r.study_day,
@@ -1257,17 +1310,32 @@ fn event_dates<'a>(input: &DeriveInput<'a>) -> FxHashMap<&'a str, EventDates> {
         }
         x.last_contact = max(x.last_contact, date);
     }
-    // Any accepted lab collection is contact too, also for subjects without events.
+    // Any accepted lab collection is contact too, also for subjects without events. A subject's
+    // records mostly come in a run: the latest date of the run is kept and entered once.
+    let mut enter = |id: Ustr, date: NaiveDate| {
+        let x = out.entry(id.as_str()).or_insert(EventDates {
+            death: None,
+            transplant: None,
+            withdrawal: None,
+            last_contact: None,
+        });
+        x.last_contact = max(x.last_contact, date);
+    };
+    let mut run: Option<(Ustr, NaiveDate)> = None;
     for (r, d) in input.data.labs.iter().zip(&input.validation.labs) {
         if let (true, Some(date)) = (d.accepted(), r.collection_date) {
-            let x = out.entry(r.subject_id.as_str()).or_insert(EventDates {
-                death: None,
-                transplant: None,
-                withdrawal: None,
-                last_contact: None,
-            });
-            x.last_contact = max(x.last_contact, date);
+            run = match run {
+                Some((id, latest)) if id == r.subject_id => Some((id, latest.max(date))),
+                Some((id, latest)) => {
+                    enter(id, latest);
+                    Some((r.subject_id, date))
+                }
+                None => Some((r.subject_id, date)),
+            };
         }
+    }
+    if let Some((id, latest)) = run {
+        enter(id, latest);
     }
     out
 }

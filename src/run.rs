@@ -184,8 +184,8 @@ pub fn run_ingest(
     Ok((data, outputs, stage))
 }
 
-/// What [`run_ingest_validate`] returns: the ingested data and the validation, each stage's
-/// outputs and record.
+/// What [`run_ingest_validate`] returns: the ingested data and the validation, and the ingest
+/// stage's outputs and record. Validate's own outputs are written by [`write_validation`].
 pub struct IngestValidate {
     /// Everything ingest read.
     pub data: IngestOutput,
@@ -195,16 +195,12 @@ pub struct IngestValidate {
     pub ingest_outputs: Vec<FileRecord>,
     /// The ingest stage's record.
     pub ingest_stage: StageRecord,
-    /// Findings, quarantine, eligibility and summary.
-    pub validate_outputs: Vec<FileRecord>,
-    /// The validate stage's record.
-    pub validate_stage: StageRecord,
 }
 
-/// Run ingest, then validate, writing both stages' outputs; `ingest/labs.parquet` is written
-/// while the rules run (the two only read the ingested records). Same outputs as
-/// [`run_ingest`] followed by [`run_validate`]. `on_validate` is called when reading is done
-/// and validation starts.
+/// Run ingest and validate's rules, writing ingest's outputs; `ingest/labs.parquet` is written
+/// while the rules run (the two only read the ingested records). With [`write_validation`]
+/// after it (which a caller may run beside derive), the same outputs as [`run_ingest`] followed
+/// by [`run_validate`]. `on_validate` is called when reading is done and validation starts.
 pub fn run_ingest_validate(
     lp: &LoadedPipeline,
     out: &Path,
@@ -218,14 +214,11 @@ pub fn run_ingest_validate(
         || timed("validate: rules", || validate::validate(lp, &data)),
     );
     let (ingest_outputs, ingest_stage) = write_ingest_rest(lp, out, &data, labs?)?;
-    let (validate_outputs, validate_stage) = write_validation(lp, out, &data, &v)?;
     Ok(IngestValidate {
         data,
         validation: v,
         ingest_outputs,
         ingest_stage,
-        validate_outputs,
-        validate_stage,
     })
 }
 
@@ -336,7 +329,7 @@ pub fn run_validate(
 }
 
 /// Write validate's outputs and make the stage's record.
-fn write_validation(
+pub fn write_validation(
     lp: &LoadedPipeline,
     out: &Path,
     data: &IngestOutput,
@@ -416,7 +409,7 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
-    let mut derived = timed("derive: datasets", || {
+    let derived = timed("derive: datasets", || {
         crate::derive::derive(
             lp,
             &crate::derive::DeriveInput {
@@ -429,13 +422,21 @@ pub fn run_derive(
     let kv = pipeline_kv(lp)?;
     let mut outputs = Vec::new();
     let mut rows = std::collections::BTreeMap::new();
-    // One dataset at a time, each built (ADLB from its typed rows) just before it is written and
-    // freed by the write: the large ones, SDTM LB and ADLB, are never in memory together.
-    let lb = std::mem::take(&mut derived.output.lb);
+    // One dataset at a time. The large ones, SDTM LB and ADLB, are built a row group at a time
+    // as they are written, so neither is ever in memory as a whole table.
+    rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
+    outputs.push(timed("derive: write sdtm/lb.parquet", || {
+        store::write_parquet_chunked(
+            &out.join("sdtm/lb.parquet"),
+            derived.output.lb.len(),
+            &|range| derived.output.lb.table(&data.labs, range),
+            "LB",
+            &kv,
+        )
+    })?);
     let study = &lp.pipeline.study.id;
     type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
-    let datasets: [(&str, &str, Build<'_>); 5] = [
-        ("sdtm/lb.parquet", "LB", Box::new(move || lb)),
+    let datasets: [(&str, &str, Build<'_>); 4] = [
         (
             "adam/adsl.parquet",
             "ADSL",
@@ -978,18 +979,25 @@ pub fn run_observed(
         validation,
         ingest_outputs: mut outputs,
         ingest_stage,
-        validate_outputs,
-        validate_stage,
     } = run_ingest_validate(lp, &work, &|p| observer.file(p), &|| {
         on_stage(Stage::Validate)
     })?;
+    // Error findings over the threshold stop the run before anything is derived from the data.
+    // Otherwise derive runs while validate's outputs are written.
+    let derive_now = validation.summary.verdict != Verdict::ErrorsOverThreshold;
+    if derive_now {
+        on_stage(Stage::Derive);
+    }
+    let (written, derived) = rayon::join(
+        || write_validation(lp, &work, &data, &validation),
+        || derive_now.then(|| run_derive(lp, &work, &data, &validation)),
+    );
+    let (validate_outputs, validate_stage) = written?;
     outputs.extend(validate_outputs);
     let mut stages = vec![ingest_stage, validate_stage];
     let mut skipped = Vec::new();
-    // Error findings over the threshold stop the run before anything is derived from the data.
-    if validation.summary.verdict != Verdict::ErrorsOverThreshold {
-        on_stage(Stage::Derive);
-        let (derived, d_outputs, derive_stage) = run_derive(lp, &work, &data, &validation)?;
+    if let Some(derived) = derived {
+        let (derived, d_outputs, derive_stage) = derived?;
         outputs.extend(d_outputs);
         stages.push(derive_stage);
         on_stage(Stage::Analyze);
