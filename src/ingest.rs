@@ -213,7 +213,9 @@ pub struct SubjectRecord {
     pub reference_date: Option<NaiveDate>,
     /// Fields that did not parse (column → raw text).
     pub bad_fields: BTreeMap<String, String>,
-    /// Raw text of every column except the private ones (for eligibility criteria).
+    /// Raw text of every column except the private ones, for eligibility criteria: empty when
+    /// the pipeline declares none (nothing else reads it, and a large trial's subjects file
+    /// would otherwise be held twice).
     pub columns: BTreeMap<String, String>,
 }
 
@@ -597,26 +599,53 @@ pub fn raw_rows(
             .filter_map(|c| rd.index.get(c).copied())
             .collect();
         let header = rd.header.clone();
+        let fields_of = |k: RowKey, cells: &[&str]| {
+            let fields = (0..header.len().max(cells.len()))
+                .filter(|i| !hidden.contains(i))
+                .map(|i| {
+                    let name = header
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{}", i + 1));
+                    let v = cells.get(i).copied().unwrap_or("");
+                    let v = if Some(i) == id_col {
+                        map_id(v)
+                    } else {
+                        v.to_string()
+                    };
+                    (name, v)
+                })
+                .collect();
+            (k, fields)
+        };
+        if let Some((text, delimiter)) = rd.plain_text() {
+            // Without quotes a record is a physical line: jump from wanted line to wanted line
+            // instead of parsing every record.
+            let mut lines: Vec<u64> = want
+                .iter()
+                .filter(|k| k.0 == rd.file && k.1.is_none())
+                .map(|k| k.2)
+                .collect();
+            lines.sort_unstable();
+            let mut wanted = lines.into_iter().peekable();
+            for (n, line) in (1u64..).zip(text.split(|&b| b == b'\n')) {
+                let Some(&next) = wanted.peek() else { break };
+                if n < next {
+                    continue;
+                }
+                wanted.next();
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let line = std::str::from_utf8(line).expect("a line of decoded text");
+                let cells: Vec<&str> = line.split(delimiter).map(str::trim).collect();
+                found.push(fields_of((rd.file, None, n), &cells));
+            }
+            return Ok(found);
+        }
         while let Some(row) = rd.next()? {
             let k = (row.file, row.sheet, row.line);
             if want.contains(&k) {
-                let fields = (0..header.len().max(row.record.len()))
-                    .filter(|i| !hidden.contains(i))
-                    .map(|i| {
-                        let name = header
-                            .get(i)
-                            .cloned()
-                            .unwrap_or_else(|| format!("#{}", i + 1));
-                        let v = row.at(i);
-                        let v = if Some(i) == id_col {
-                            map_id(v)
-                        } else {
-                            v.to_string()
-                        };
-                        (name, v)
-                    })
-                    .collect();
-                found.push((k, fields));
+                let cells: Vec<&str> = (0..row.record.len()).map(|i| row.at(i)).collect();
+                found.push(fields_of(k, &cells));
             }
             if row.line >= src.last {
                 break;
@@ -757,7 +786,11 @@ fn read_subjects(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), Inge
                 strata,
                 reference_date,
                 bad_fields: bad,
-                columns: row.all_columns(&s.private_columns),
+                columns: if p.eligibility.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    row.all_columns(&s.private_columns)
+                },
             });
         }
         out.files.push(FileAccount {
@@ -1689,6 +1722,8 @@ struct Rows<'a> {
     size: u64,
     /// Records read so far.
     count: u64,
+    /// The field delimiter of a text file.
+    delimiter: u8,
 }
 
 struct Row<'r> {
@@ -1769,7 +1804,7 @@ impl<'a> Rows<'a> {
         sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
-        let (header, header_line, source, sheet, size) = if is_xlsx(path) {
+        let (header, header_line, source, sheet, size, delimiter) = if is_xlsx(path) {
             let ws = read_xlsx(path, sheet)?;
             let size = ws.rows.len() as u64;
             (
@@ -1778,6 +1813,7 @@ impl<'a> Rows<'a> {
                 Source::Cells(ws.rows.into_iter()),
                 Some(ws.sheet),
                 size,
+                b',',
             )
         } else {
             if let Some(s) = sheet {
@@ -1807,7 +1843,7 @@ impl<'a> Rows<'a> {
                 .iter()
                 .map(|h| h.trim().to_string())
                 .collect();
-            (header, 1, Source::Csv(reader), None, size)
+            (header, 1, Source::Csv(reader), None, size, delim)
         };
         let mut index = FxHashMap::default();
         for (i, h) in header.iter().enumerate() {
@@ -1832,7 +1868,23 @@ impl<'a> Rows<'a> {
             on_progress: None,
             size,
             count: 0,
+            delimiter,
         })
+    }
+
+    /// The whole decoded text of a text file and its delimiter, when every record is one
+    /// physical line: no quote character anywhere, and every carriage return ends a line.
+    fn plain_text(&self) -> Option<(&[u8], char)> {
+        let Source::Csv(reader) = &self.source else {
+            return None;
+        };
+        let text: &[u8] = reader.get_ref().get_ref();
+        let plain = !text.contains(&b'"')
+            && text
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b != b'\r' || text.get(i + 1) == Some(&b'\n'));
+        (plain && self.delimiter.is_ascii()).then_some((text, char::from(self.delimiter)))
     }
 
     /// Tell the progress callback where reading is.

@@ -360,6 +360,19 @@ fn xlsx_numbers_dates_and_lineage() {
     assert_eq!(s.subject_id, "002");
     assert_eq!(s.randomization_date, date(2024, 1, 15));
     assert_eq!(s.age, Some(61.5));
+    // The raw column text is kept for eligibility criteria only, and a number cell reads as
+    // typed.
+    assert!(s.columns.is_empty(), "{:?}", s.columns);
+    let with_criteria = pipeline_file(
+        "xlsx_criteria",
+        &format!(
+            "[inputs.subjects]\npath = '{x}'\n\n[[inputs.labs]]\npath = '{x}'\nsheet = \"Labs\"\n\n\
+             [[eligibility]]\nid = \"AGE\"\nkind = \"inclusion\"\n\
+             description = \"Aged 20 or more\"\nwhen = \"age >= 20\"\n",
+            x = fixture("tiny.xlsx")
+        ),
+    );
+    let s = &ingest(&load(&with_criteria)).unwrap().subjects[1];
     assert_eq!(s.columns.get("age").map(String::as_str), Some("61.5"));
 
     assert_eq!(out.labs.len(), 4);
