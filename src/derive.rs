@@ -467,13 +467,13 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let mut seen: rustc_hash::FxHashSet<(Ustr, i64)> = rustc_hash::FxHashSet::default();
         accepted.iter().all(|&i| {
             let r = &data.labs[i];
-            r.source_seq.is_some_and(|q| seen.insert((r.subject_id, q)))
+            r.source_seq().is_some_and(|q| seen.insert((r.subject_id, q)))
         })
     };
     let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
     for &i in &accepted {
         lbseq[i] = if keep_source {
-            data.labs[i].source_seq
+            data.labs[i].source_seq()
         } else {
             let c = counter.entry(data.labs[i].subject_id).or_insert(0);
             *c += 1;
@@ -515,7 +515,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
                     crate::ingest::Censoring::Below => "<",
                     crate::ingest::Censoring::Above => ">",
                 };
-                r.std_limit
+                r.std_limit()
                     .map(|x| text.value(x, dec, sign))
                     .or_else(|| (r.unit == r.std_unit).then(|| text.value(*lim, dec, sign)))
             }
@@ -593,7 +593,7 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         }
         let s = subject_of[&r.subject_id];
         let pl = v.placement[i];
-        let w = pl.window.map(|k| &windows[k]);
+        let w = pl.window.map(|k| &windows[k as usize]);
         let (lo, hi) = lb.ranges[k];
         let (paramcd, param, avalu) = param_text[pi];
         let aval = r.std_value;
@@ -612,12 +612,12 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             avalu,
             adt: r.collection_date,
             ady: r.study_day,
-            avisit: pl.window.map(|k| window_name[k]),
+            avisit: pl.window.map(|k| window_name[k as usize]),
             avisitn: w.map(|w| w.number),
             awtarget: w.map(|w| i64::from(w.target)),
             awlo: w.map(|w| i64::from(w.low)),
             awhi: w.map(|w| i64::from(w.high)),
-            ablfl: (pl.selected && pl.window == Some(baseline_w)).then_some("Y"),
+            ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
             base: None,
             chg: None,
             pchg: None,

@@ -334,8 +334,9 @@ impl ParseStatus {
 pub struct LabRecord {
     /// Source.
     pub lineage: Lineage,
-    /// The column the result came from, for a wide input (one record per test column).
-    pub source_column: Option<Ustr>,
+    /// What only some records have (see [`LabExtra`]): None for most, which keeps a record of a
+    /// long CSV export small.
+    pub extra: Option<Box<LabExtra>>,
     /// STUDYID.
     pub study_id: Ustr,
     /// SITEID.
@@ -365,8 +366,6 @@ pub struct LabRecord {
     pub unit: Option<Ustr>,
     /// Result in the standard unit, for analysis (censored values follow the policy).
     pub std_value: Option<f64>,
-    /// For a censored result, its limit converted to the standard unit.
-    pub std_limit: Option<f64>,
     /// Standard unit of the test.
     pub std_unit: Option<Ustr>,
     /// Site's reference range converted to the standard unit.
@@ -375,12 +374,44 @@ pub struct LabRecord {
     pub std_ref_high: Option<f64>,
     /// What parsing found.
     pub status: ParseStatus,
+}
+
+/// The parts of a lab record that only some records have.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabExtra {
+    /// The column the result came from, for a wide input (one record per test column).
+    pub source_column: Option<Ustr>,
+    /// For a censored result, its limit converted to the standard unit.
+    pub std_limit: Option<f64>,
     /// The source's own sequence number, for an SDTM LB input (`LBSEQ`; None when absent or
     /// not a positive whole number). Derive keeps it as LBSEQ when every record has one.
     pub source_seq: Option<i64>,
 }
 
+impl LabExtra {
+    /// None when every part is absent.
+    fn boxed(self) -> Option<Box<LabExtra>> {
+        (self != LabExtra::default()).then(|| Box::new(self))
+    }
+}
+
 impl LabRecord {
+    /// The column the result came from, for a wide input (one record per test column).
+    pub fn source_column(&self) -> Option<Ustr> {
+        self.extra.as_ref().and_then(|e| e.source_column)
+    }
+
+    /// For a censored result, its limit converted to the standard unit.
+    pub fn std_limit(&self) -> Option<f64> {
+        self.extra.as_ref().and_then(|e| e.std_limit)
+    }
+
+    /// The source's own sequence number, for an SDTM LB input (`LBSEQ`; None when absent or
+    /// not a positive whole number). Derive keeps it as LBSEQ when every record has one.
+    pub fn source_seq(&self) -> Option<i64> {
+        self.extra.as_ref().and_then(|e| e.source_seq)
+    }
+
     /// Whether the record carries an analysable result: a standardized number, or the category
     /// of a qualitative test.
     pub fn has_value(&self) -> bool {
@@ -900,7 +931,12 @@ impl<'p> Standardizer<'p> {
         let s = self.standardize(&raw);
         LabRecord {
             lineage: raw.lineage,
-            source_column: raw.source_column,
+            extra: LabExtra {
+                source_column: raw.source_column,
+                std_limit: s.std_limit,
+                source_seq: raw.source_seq,
+            }
+            .boxed(),
             study_id: raw.study_id,
             site_id: raw.site_id,
             subject_id: raw.subject_id,
@@ -915,12 +951,10 @@ impl<'p> Standardizer<'p> {
             unit_raw: raw.unit_raw,
             unit,
             std_value: s.std_value,
-            std_limit: s.std_limit,
             std_unit: s.std_unit,
             std_ref_low: s.std_ref.0,
             std_ref_high: s.std_ref.1,
             status: s.status,
-            source_seq: raw.source_seq,
         }
     }
 
@@ -2135,7 +2169,7 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
             col(
                 "SRCCOL",
                 "Source column (wide inputs)",
-                s(&|r| r.source_column),
+                s(&|r| r.source_column()),
             ),
             col("STUDYID", "Study Identifier", s(&|r| Some(r.study_id))),
             col("SITEID", "Study Site Identifier", s(&|r| Some(r.site_id))),

@@ -451,8 +451,8 @@ const _: () = assert!(RULES.len() <= 64, "RuleSet holds at most 64 rules");
 /// Lab row placement in the visit schedule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Placement {
-    /// Index of the window the study day falls in.
-    pub window: Option<usize>,
+    /// Index of the window the study day falls in (`u32`: one of these per lab row).
+    pub window: Option<u32>,
     /// Whether the window rule selected this record for its subject, test and window.
     pub selected: bool,
 }
@@ -1133,7 +1133,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     format!("study day {day} (visit `{}`) is in no window", r.visit).into(),
                 );
             }
-            Some(w) => placement[i].window = Some(w),
+            Some(w) => placement[i].window = Some(w as u32),
         }
     }
     let cells = Groups::by(labs.len(), |i| {
@@ -1144,7 +1144,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     for rows in cells.iter() {
         let w = placement[rows[0] as usize]
             .window
-            .expect("grouped rows have a window");
+            .expect("grouped rows have a window") as usize;
         let cands: Vec<Candidate> = rows
             .iter()
             .map(|&i| Candidate {
@@ -1318,7 +1318,7 @@ fn eligibility_facts(
     for (i, r) in data.labs.iter().enumerate() {
         if lab_disp[i].accepted()
             && placement[i].selected
-            && placement[i].window == Some(baseline_w)
+            && placement[i].window == Some(baseline_w as u32)
             && let Some(v) = r.std_value
         {
             baseline

@@ -136,7 +136,7 @@ tests = [
 
     let r = &out.labs[0];
     assert_eq!(r.lineage, lineage("wide_date.csv", 2, None));
-    assert_eq!(r.source_column.as_deref(), Some("ALT (U/L)"));
+    assert_eq!(r.source_column().as_deref(), Some("ALT (U/L)"));
     assert_eq!(
         (r.test_code.as_str(), r.test_name.as_str()),
         ("ALT", "Alanine Aminotransferase")
@@ -153,7 +153,7 @@ tests = [
     assert_eq!(r.status, ParseStatus::Ok);
 
     let bili = &out.labs[1];
-    assert_eq!(bili.source_column.as_deref(), Some("Bilirubin mg/dL"));
+    assert_eq!(bili.source_column().as_deref(), Some("Bilirubin mg/dL"));
     assert_eq!(bili.unit.as_deref(), Some("mg/dL"));
     assert_close(bili.std_value, 0.8 * 17.104);
     assert_eq!(bili.std_unit.as_deref(), Some("umol/L"));
@@ -162,7 +162,7 @@ tests = [
     // Row 2 (line 3): the ALT cell is blank → a missing-result record, kept.
     let blank = &out.labs[3];
     assert_eq!(blank.lineage, lineage("wide_date.csv", 3, None));
-    assert_eq!(blank.source_column.as_deref(), Some("ALT (U/L)"));
+    assert_eq!(blank.source_column().as_deref(), Some("ALT (U/L)"));
     assert_eq!(blank.result, ParsedResult::Missing);
     assert_eq!(blank.status, ParseStatus::BlankResult);
     assert_eq!(blank.study_day, Some(85)); // 2024-03-25 is 84 days after 2024-01-01
@@ -216,7 +216,7 @@ tests = [
     assert_close(out.labs[1].std_value, 12.0);
     // The blank BILI cell of line 3 is a missing result.
     assert_eq!(out.labs[3].result, ParsedResult::Missing);
-    assert_eq!(out.labs[3].source_column.as_deref(), Some("BILI"));
+    assert_eq!(out.labs[3].source_column().as_deref(), Some("BILI"));
     // A numeric result on a bad study day is a timing problem.
     assert_eq!(out.labs[4].status, ParseStatus::BadDate);
     assert_eq!(out.labs[4].result, ParsedResult::Numeric(25.0));
@@ -261,7 +261,7 @@ fn latin1_micro_sign_is_decoded_and_recognized() {
     assert_eq!(c.result, ParsedResult::Censored(Censoring::Below, 3.0));
     assert_eq!(c.status, ParseStatus::Censored);
     assert_eq!(c.std_value, None); // default policy: a censored result has no analysis value
-    assert_close(c.std_limit, 3.0);
+    assert_close(c.std_limit(), 3.0);
     assert_eq!(c.study_day, Some(-1)); // the day before randomization
 }
 
