@@ -1636,8 +1636,10 @@ pub fn parse_result(raw: &str) -> ParsedResult {
     if t.is_empty() {
         return ParsedResult::Missing;
     }
-    let lower = t.to_lowercase();
-    if matches!(lower.as_str(), "nd" | "not done" | "n/d" | "na" | "n/a") {
+    if ["nd", "not done", "n/d", "na", "n/a"]
+        .iter()
+        .any(|w| t.eq_ignore_ascii_case(w))
+    {
         return ParsedResult::NotDone;
     }
     if let Some(v) = parse_number(t) {
@@ -2262,6 +2264,10 @@ mod tests {
             ParsedResult::Censored(Censoring::Below, 0.5)
         );
         assert_eq!(parse_result("ND"), ParsedResult::NotDone);
+        for nd in ["nd", " Not Done ", "N/D", "na", "N/a"] {
+            assert_eq!(parse_result(nd), ParsedResult::NotDone, "{nd}");
+        }
+        assert_eq!(parse_result("NDA"), ParsedResult::Text("NDA".into()));
         assert_eq!(parse_result(""), ParsedResult::Missing);
         assert_eq!(
             parse_result("positive"),

@@ -852,6 +852,21 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         .iter()
         .map(|t| (t.code.as_str(), Ustr::from(&t.unit)))
         .collect();
+    // Per-row lookups by interned code or id: hashed once, compared by pointer.
+    let panel_u: FxHashMap<Ustr, &crate::spec::LabTest> =
+        panel.iter().map(|(k, t)| (Ustr::from(k), *t)).collect();
+    let declared_u: FxHashMap<Ustr, &Vec<&str>> =
+        declared.iter().map(|(k, v)| (Ustr::from(k), v)).collect();
+    let unit_sym: FxHashMap<Ustr, Ustr> = unit_sym
+        .into_iter()
+        .map(|(k, u)| (Ustr::from(k), u))
+        .collect();
+    let subjects_u: FxHashMap<Ustr, &crate::ingest::SubjectRecord> = subjects
+        .iter()
+        .map(|(k, s)| (Ustr::from(k), *s))
+        .collect();
+    let death_u: FxHashMap<Ustr, chrono::NaiveDate> =
+        death.iter().map(|(k, d)| (Ustr::from(k), *d)).collect();
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
     for (i, r) in data.labs.iter().enumerate() {
         let d = &mut lab_disp[i];
@@ -929,7 +944,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             ),
         }
         if matches!(r.status, ParseStatus::Ok | ParseStatus::Censored)
-            && let (Some(unit), Some(allowed)) = (r.unit, declared.get(r.test_code.as_str()))
+            && let (Some(unit), Some(allowed)) = (r.unit, declared_u.get(&r.test_code))
             && !allowed.contains(&unit.as_str())
         {
             fire(
@@ -954,7 +969,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 Message::Text(bad_date_message(r)),
             );
         }
-        let subject = subjects.get(r.subject_id.as_str());
+        let subject = subjects_u.get(&r.subject_id);
         if subject.is_none() {
             fire(
                 &mut ctx,
@@ -963,7 +978,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 Message::Text(format!("subject {} is not in the subjects file", r.subject_id)),
             );
         }
-        if let (Some(v), Some(t)) = (r.std_value, panel.get(r.test_code.as_str()))
+        if let (Some(v), Some(t)) = (r.std_value, panel_u.get(&r.test_code))
             && let Some(pl) = t.plausible
         {
             if v < pl.low || v > pl.high {
@@ -991,7 +1006,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                         Message::Abnormal {
                             test: r.test_code,
                             value: vs,
-                            unit: unit_sym[r.test_code.as_str()],
+                            unit: unit_sym[&r.test_code],
                             low: lo,
                             high: hi,
                         },
@@ -1010,7 +1025,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     Message::Text(format!("collected {date}, before informed consent on {c}")),
                 );
             }
-            if let Some(dd) = death.get(r.subject_id.as_str())
+            if let Some(dd) = death_u.get(&r.subject_id)
                 && date > *dd
             {
                 fire(
