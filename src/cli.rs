@@ -332,6 +332,7 @@ fn stages_until(
     let staging = run::stage(&dir)?;
     let work = staging.dir.clone();
     let bar = Progress::new(quiet);
+    // Derive (when asked for and the errors allow) runs while validate's outputs are written.
     let ran = run::run_ingest_validate(
         &lp,
         &work,
@@ -345,24 +346,28 @@ fn stages_until(
                 b.finish();
             }
         },
+        |data, v| {
+            let derive_now = last != Stage::Validate
+                && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold;
+            rayon::join(
+                || run::write_validation(&lp, &work, data, v),
+                || derive_now.then(|| run::run_derive(&lp, &work, data, v)),
+            )
+        },
     );
     if let Some(b) = &bar {
         b.finish();
     }
-    let run::IngestValidate {
-        data,
-        validation: v,
-        ..
-    } = ran?;
+    let (
+        run::IngestValidate {
+            data,
+            validation: v,
+            ..
+        },
+        (written, derived),
+    ) = ran?;
     print_validation_summary(&v, quiet);
     let status = run::verdict_exit(v.summary.verdict);
-    // Derive (when asked for and the errors allow) runs while validate's outputs are written.
-    let derive_now =
-        last != Stage::Validate && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold;
-    let (written, derived) = rayon::join(
-        || run::write_validation(&lp, &work, &data, &v),
-        || derive_now.then(|| run::run_derive(&lp, &work, &data, &v)),
-    );
     written?;
     if let Some(derived) = derived {
         let (derived, files, stage) = derived?;

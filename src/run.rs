@@ -197,29 +197,39 @@ pub struct IngestValidate {
     pub ingest_stage: StageRecord,
 }
 
-/// Run ingest and validate's rules, writing ingest's outputs; `ingest/labs.parquet` is written
-/// while the rules run (the two only read the ingested records). With [`write_validation`]
-/// after it (which a caller may run beside derive), the same outputs as [`run_ingest`] followed
-/// by [`run_validate`]. `on_validate` is called when reading is done and validation starts.
-pub fn run_ingest_validate(
+/// Run ingest and validate's rules, writing ingest's outputs, then `after_rules` with the data
+/// and the validation (where a caller writes validate's outputs with [`write_validation`] and
+/// may derive). `ingest/labs.parquet` is written while the rules and then `after_rules` run
+/// (they only read the ingested records). With [`write_validation`] in `after_rules`, the same
+/// outputs as [`run_ingest`] followed by [`run_validate`]. `on_validate` is called when reading
+/// is done and validation starts.
+pub fn run_ingest_validate<R: Send>(
     lp: &LoadedPipeline,
     out: &Path,
     on_file: ingest::OnFile<'_>,
     on_validate: &dyn Fn(),
-) -> Result<IngestValidate, RunError> {
+    after_rules: impl FnOnce(&IngestOutput, &ValidationOutput) -> R + Send,
+) -> Result<(IngestValidate, R), RunError> {
     let data = read_ingest(lp, on_file)?;
     on_validate();
-    let (labs, v) = rayon::join(
+    let (labs, (v, after)) = rayon::join(
         || write_ingest_labs(lp, out, &data),
-        || timed("validate: rules", || validate::validate(lp, &data)),
+        || {
+            let v = timed("validate: rules", || validate::validate(lp, &data));
+            let after = after_rules(&data, &v);
+            (v, after)
+        },
     );
     let (ingest_outputs, ingest_stage) = write_ingest_rest(lp, out, &data, labs?)?;
-    Ok(IngestValidate {
-        data,
-        validation: v,
-        ingest_outputs,
-        ingest_stage,
-    })
+    Ok((
+        IngestValidate {
+            data,
+            validation: v,
+            ingest_outputs,
+            ingest_stage,
+        },
+        after,
+    ))
 }
 
 /// Read every input (pseudonymizing subject ids when the pipeline asks).
@@ -974,24 +984,32 @@ pub fn run_observed(
     let staging = stage(&out)?;
     let work = staging.dir.clone();
     on_stage(Stage::Ingest);
-    let IngestValidate {
-        data,
-        validation,
-        ingest_outputs: mut outputs,
-        ingest_stage,
-    } = run_ingest_validate(lp, &work, &|p| observer.file(p), &|| {
-        on_stage(Stage::Validate)
-    })?;
     // Error findings over the threshold stop the run before anything is derived from the data.
     // Otherwise derive runs while validate's outputs are written.
-    let derive_now = validation.summary.verdict != Verdict::ErrorsOverThreshold;
-    if derive_now {
-        on_stage(Stage::Derive);
-    }
-    let (written, derived) = rayon::join(
-        || write_validation(lp, &work, &data, &validation),
-        || derive_now.then(|| run_derive(lp, &work, &data, &validation)),
-    );
+    let (
+        IngestValidate {
+            data,
+            validation,
+            ingest_outputs: mut outputs,
+            ingest_stage,
+        },
+        (written, derived),
+    ) = run_ingest_validate(
+        lp,
+        &work,
+        &|p| observer.file(p),
+        &|| on_stage(Stage::Validate),
+        |data, validation| {
+            let derive_now = validation.summary.verdict != Verdict::ErrorsOverThreshold;
+            if derive_now {
+                on_stage(Stage::Derive);
+            }
+            rayon::join(
+                || write_validation(lp, &work, data, validation),
+                || derive_now.then(|| run_derive(lp, &work, data, validation)),
+            )
+        },
+    )?;
     let (validate_outputs, validate_stage) = written?;
     outputs.extend(validate_outputs);
     let mut stages = vec![ingest_stage, validate_stage];
