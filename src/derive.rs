@@ -170,34 +170,46 @@ fn nrind(v: f64, lo: Option<f64>, hi: Option<f64>) -> Option<&'static str> {
 /// interned once: formatted numbers (LBSTRESC, AVALC), and fixed codes (`LOW`, `Y`, ...).
 struct TextCache {
     /// (value bits, decimals, prefix) -> text.
-    values: FxHashMap<(u64, Option<u32>, &'static str), Ustr>,
-    /// Fixed codes by their text.
-    fixed: FxHashMap<&'static str, Ustr>,
+    values: FxHashMap<(u64, Option<u32>, u8), Ustr>,
+    /// The fixed codes, in the order of [`TextCache::FIXED`].
+    fixed: [Ustr; 5],
 }
 
 impl TextCache {
+    /// The fixed codes derive writes.
+    const FIXED: [&'static str; 5] = ["LOW", "NORMAL", "HIGH", "Y", "LOCF"];
+
     /// A cache that knows the fixed codes derive writes.
     fn new() -> TextCache {
         TextCache {
             values: FxHashMap::default(),
-            fixed: ["LOW", "NORMAL", "HIGH", "Y", "LOCF"]
-                .into_iter()
-                .map(|t| (t, Ustr::from(t)))
-                .collect(),
+            fixed: Self::FIXED.map(Ustr::from),
         }
     }
 
     /// `prefix` followed by the value formatted as [`fmt_value`] does.
     fn value(&mut self, v: f64, decimals: Option<u32>, prefix: &'static str) -> Ustr {
+        let key = match prefix {
+            "" => 0,
+            "<" => 1,
+            ">" => 2,
+            _ => 3,
+        };
+        if key == 3 {
+            return Ustr::from(&format!("{prefix}{}", fmt_value(v, decimals)));
+        }
         *self
             .values
-            .entry((v.to_bits(), decimals, prefix))
+            .entry((v.to_bits(), decimals, key))
             .or_insert_with(|| Ustr::from(&format!("{prefix}{}", fmt_value(v, decimals))))
     }
 
     /// A fixed code, interned once.
     fn fixed(&self, t: &'static str) -> Ustr {
-        self.fixed.get(t).copied().unwrap_or_else(|| Ustr::from(t))
+        match Self::FIXED.iter().position(|f| *f == t) {
+            Some(k) => self.fixed[k],
+            None => Ustr::from(t),
+        }
     }
 }
 
@@ -238,10 +250,20 @@ impl SdtmLb {
         let at = |k: usize| range.start + k;
         let r = |i: &usize| &labs[*i];
         let u = |f: &dyn Fn(usize, &LabRecord) -> Option<Ustr>| {
-            ColumnData::Str(rows.iter().enumerate().map(|(k, i)| f(at(k), r(i))).collect())
+            ColumnData::Str(
+                rows.iter()
+                    .enumerate()
+                    .map(|(k, i)| f(at(k), r(i)))
+                    .collect(),
+            )
         };
         let f = |f: &dyn Fn(usize, &LabRecord) -> Option<f64>| {
-            ColumnData::F64(rows.iter().enumerate().map(|(k, i)| f(at(k), r(i))).collect())
+            ColumnData::F64(
+                rows.iter()
+                    .enumerate()
+                    .map(|(k, i)| f(at(k), r(i)))
+                    .collect(),
+            )
         };
         let text = TextCache::new();
         let (study_u, lb_u, not_done) = (self.study, Ustr::from("LB"), Ustr::from("NOT DONE"));
@@ -271,12 +293,7 @@ impl SdtmLb {
                 col(
                     "LBTEST",
                     "Lab Test or Examination Name",
-                    u(&|_, x| {
-                        test_name
-                            .get(&x.test_code)
-                            .copied()
-                            .or(Some(x.test_name))
-                    }),
+                    u(&|_, x| test_name.get(&x.test_code).copied().or(Some(x.test_name))),
                 ),
                 col(
                     "LBORRES",
@@ -386,6 +403,16 @@ pub struct Derived {
 
 /// Build every dataset.
 pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
+    derive_with(lp, input, |_| ()).0
+}
+
+/// [`derive`], running `with_lb` on SDTM LB as soon as it is known (the run writes it there),
+/// before the ADaM datasets are derived.
+pub fn derive_with<T: Send>(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    with_lb: impl FnOnce(&SdtmLb) -> T + Send,
+) -> (Derived, T) {
     let mut laps = crate::timing::Laps::start("derive");
     let p = &lp.pipeline;
     let data = input.data;
@@ -428,14 +455,10 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
     // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
     // Per-row lookups by hash; `subjects` keeps its order for ADSL.
     // Keyed by the interned id that lab records carry: hashed once, compared by pointer.
-    let subject_of: FxHashMap<Ustr, &SubjectInfo> = subjects
-        .iter()
-        .map(|(k, v)| (Ustr::from(k), v))
-        .collect();
+    let subject_of: FxHashMap<Ustr, &SubjectInfo> =
+        subjects.iter().map(|(k, v)| (Ustr::from(k), v)).collect();
     let mut accepted: Vec<usize> = (0..data.labs.len())
-        .filter(|&i| {
-            v.labs[i].accepted() && subject_of.contains_key(&data.labs[i].subject_id)
-        })
+        .filter(|&i| v.labs[i].accepted() && subject_of.contains_key(&data.labs[i].subject_id))
         .collect();
     // The sort compares small integers: each USUBJID, test code and file is replaced by its rank
     // in string order, which gives the order of the strings themselves. The row index last makes
@@ -467,7 +490,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         let mut seen: rustc_hash::FxHashSet<(Ustr, i64)> = rustc_hash::FxHashSet::default();
         accepted.iter().all(|&i| {
             let r = &data.labs[i];
-            r.source_seq().is_some_and(|q| seen.insert((r.subject_id, q)))
+            r.source_seq()
+                .is_some_and(|q| seen.insert((r.subject_id, q)))
         })
     };
     let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
@@ -487,17 +511,13 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         .map(|(i, t)| (t.code.as_str(), (i, t)))
         .collect();
     // The same, keyed by interned code for the per-record lookups.
-    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> = panel
-        .iter()
-        .map(|(k, v)| (Ustr::from(k), *v))
-        .collect();
+    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
+        panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     let windows = &p.visits.windows;
     let baseline_w = p.visits.baseline_index();
 
     let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
-        let sex = subject_of
-            .get(&r.subject_id)
-            .and_then(|s| s.sex.as_deref());
+        let sex = subject_of.get(&r.subject_id).and_then(|s| s.sex.as_deref());
         match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
             Some(n) => n.for_sex(sex),
             None => (r.std_ref_low, r.std_ref_high),
@@ -568,220 +588,228 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         }
     };
     laps.lap("SDTM LB table");
-    // ADLB: numeric parameters of the panel, accepted records with a standard value.
-    // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
-    let param_text: Vec<(Ustr, Ustr, Ustr)> = p
-        .labs
-        .iter()
-        .map(|t| {
-            let param = match t.result {
-                crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
-                crate::spec::ResultKind::Qualitative => t.name.clone(),
-            };
-            (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
-        })
-        .collect();
-    let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
-    let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
-    for (k, &i) in accepted.iter().enumerate() {
-        let r = &data.labs[i];
-        let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
-            continue;
-        };
-        if !r.has_value() {
-            continue;
-        }
-        let s = subject_of[&r.subject_id];
-        let pl = v.placement[i];
-        let w = pl.window.map(|k| &windows[k as usize]);
-        let (lo, hi) = lb.ranges[k];
-        let (paramcd, param, avalu) = param_text[pi];
-        let aval = r.std_value;
-        rows.push(AdlbRow {
-            usubjid: s.usubjid,
-            subjid: r.subject_id,
-            siteid: s.siteid,
-            trtp: s.trtp,
-            armcd: s.armcd,
-            trta: s.trta,
-            paramcd,
-            param,
-            paramn: pi as i64 + 1,
-            aval,
-            avalc: lb.stresc[k],
-            avalu,
-            adt: r.collection_date,
-            ady: r.study_day,
-            avisit: pl.window.map(|k| window_name[k as usize]),
-            avisitn: w.map(|w| w.number),
-            awtarget: w.map(|w| i64::from(w.target)),
-            awlo: w.map(|w| i64::from(w.low)),
-            awhi: w.map(|w| i64::from(w.high)),
-            ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
-            base: None,
-            chg: None,
-            pchg: None,
-            anrlo: lo,
-            anrhi: hi,
-            anrind: aval.and_then(|x| nrind(x, lo, hi)),
-            bnrind: None,
-            shift1: None,
-            anl01fl: pl.selected.then_some("Y"),
-            worsthfl: None,
-            worstlfl: None,
-            dtype: None,
-            lbseq: lbseq[i],
-            srcfile: r.lineage.file,
-            srcline: r.lineage.line as i64,
-        });
-    }
-    laps.lap("ADLB rows");
-    // Derived scores as their own parameters, from same-date standardized values.
-    let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
-    rows.extend(scored);
-
-    laps.lap("scores");
-    // Baseline, change, shift, worst flags per subject and parameter.
-    // (Rows are sorted below by a total order, so the order groups are visited in is free.)
-    let groups = crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
-    // "BNRIND to ANRIND", made once per pair of indicators.
-    let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
-    for idx in groups.iter() {
-        let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
-        let base = idx
+    // SDTM LB first (the run writes it here), then the ADaM datasets. Writing it beside the
+    // ADaM derivation was measured slower on two cores: the two compete for the same caches.
+    let with = with_lb(&lb);
+    let mut derived = {
+        // ADLB: numeric parameters of the panel, accepted records with a standard value.
+        // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
+        let param_text: Vec<(Ustr, Ustr, Ustr)> = p
+            .labs
             .iter()
-            .find(|&&k| rows[k].ablfl.is_some())
-            .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
-        let Some((base_val, base_ind, base_day)) = base else {
-            continue;
-        };
-        let mut post: Vec<usize> = Vec::new();
-        for &k in &idx {
-            let row = &mut rows[k];
-            row.base = base_val;
-            row.bnrind = base_ind;
-            let after = match (row.ady, base_day) {
-                (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
-                _ => false,
+            .map(|t| {
+                let param = match t.result {
+                    crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
+                    crate::spec::ResultKind::Qualitative => t.name.clone(),
+                };
+                (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
+            })
+            .collect();
+        let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
+        let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
+        for (k, &i) in accepted.iter().enumerate() {
+            let r = &data.labs[i];
+            let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
+                continue;
             };
-            if after {
-                post.push(k);
-                if let (Some(a), Some(b)) = (row.aval, base_val) {
-                    row.chg = Some(a - b);
-                    row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
-                }
-                if let (Some(b), Some(a)) = (base_ind, row.anrind) {
-                    row.shift1 = Some(
-                        *shift_text
-                            .entry((b, a))
-                            .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
-                    );
-                }
+            if !r.has_value() {
+                continue;
             }
+            let s = subject_of[&r.subject_id];
+            let pl = v.placement[i];
+            let w = pl.window.map(|k| &windows[k as usize]);
+            let (lo, hi) = lb.ranges[k];
+            let (paramcd, param, avalu) = param_text[pi];
+            let aval = r.std_value;
+            rows.push(AdlbRow {
+                usubjid: s.usubjid,
+                subjid: r.subject_id,
+                siteid: s.siteid,
+                trtp: s.trtp,
+                armcd: s.armcd,
+                trta: s.trta,
+                paramcd,
+                param,
+                paramn: pi as i64 + 1,
+                aval,
+                avalc: lb.stresc[k],
+                avalu,
+                adt: r.collection_date,
+                ady: r.study_day,
+                avisit: pl.window.map(|k| window_name[k as usize]),
+                avisitn: w.map(|w| w.number),
+                awtarget: w.map(|w| i64::from(w.target)),
+                awlo: w.map(|w| i64::from(w.low)),
+                awhi: w.map(|w| i64::from(w.high)),
+                ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
+                base: None,
+                chg: None,
+                pchg: None,
+                anrlo: lo,
+                anrhi: hi,
+                anrind: aval.and_then(|x| nrind(x, lo, hi)),
+                bnrind: None,
+                shift1: None,
+                anl01fl: pl.selected.then_some("Y"),
+                worsthfl: None,
+                worstlfl: None,
+                dtype: None,
+                lbseq: lbseq[i],
+                srcfile: r.lineage.file,
+                srcline: r.lineage.line as i64,
+            });
         }
-        // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
-        // date, then source file and line order here).
-        let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
-            let mut best: Option<usize> = None;
-            for &k in &post {
-                if let Some(a) = rows[k].aval
-                    && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
-                {
-                    best = Some(k);
-                }
-            }
-            best
-        };
-        let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
-        if let Some(k) = hi {
-            rows[k].worsthfl = Some("Y");
-        }
-        if let Some(k) = lo {
-            rows[k].worstlfl = Some("Y");
-        }
-    }
-    // LOCF rows for post-baseline windows without an analysed record.
-    if p.derive.missing_visits == MissingVisitPolicy::Locf {
-        let mut extra = Vec::new();
+        laps.lap("ADLB rows");
+        // Derived scores as their own parameters, from same-date standardized values.
+        let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
+        rows.extend(scored);
+
+        laps.lap("scores");
+        // Baseline, change, shift, worst flags per subject and parameter.
+        // (Rows are sorted below by a total order, so the order groups are visited in is free.)
+        let groups =
+            crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
+        // "BNRIND to ANRIND", made once per pair of indicators.
+        let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
         for idx in groups.iter() {
-            let mut last: Option<&AdlbRow> = None;
-            for (wi, w) in windows.iter().enumerate() {
-                if wi == baseline_w || w.number <= windows[baseline_w].number {
-                    continue;
-                }
-                let here = idx
-                    .iter()
-                    .map(|&k| &rows[k as usize])
-                    .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
-                match (here, last) {
-                    (Some(r), _) => last = Some(r),
-                    (None, Some(prev)) => {
-                        let mut c = prev.clone();
-                        c.avisit = Some(Ustr::from(&w.name));
-                        c.avisitn = Some(w.number);
-                        c.awtarget = Some(i64::from(w.target));
-                        c.awlo = Some(i64::from(w.low));
-                        c.awhi = Some(i64::from(w.high));
-                        c.anl01fl = None;
-                        c.worsthfl = None;
-                        c.worstlfl = None;
-                        c.dtype = Some("LOCF");
-                        extra.push(c);
+            let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
+            let base = idx
+                .iter()
+                .find(|&&k| rows[k].ablfl.is_some())
+                .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
+            let Some((base_val, base_ind, base_day)) = base else {
+                continue;
+            };
+            let mut post: Vec<usize> = Vec::new();
+            for &k in &idx {
+                let row = &mut rows[k];
+                row.base = base_val;
+                row.bnrind = base_ind;
+                let after = match (row.ady, base_day) {
+                    (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
+                    _ => false,
+                };
+                if after {
+                    post.push(k);
+                    if let (Some(a), Some(b)) = (row.aval, base_val) {
+                        row.chg = Some(a - b);
+                        row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
                     }
-                    (None, None) => {}
+                    if let (Some(b), Some(a)) = (base_ind, row.anrind) {
+                        row.shift1 = Some(
+                            *shift_text
+                                .entry((b, a))
+                                .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
+                        );
+                    }
                 }
             }
+            // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
+            // date, then source file and line order here).
+            let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
+                let mut best: Option<usize> = None;
+                for &k in &post {
+                    if let Some(a) = rows[k].aval
+                        && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
+                    {
+                        best = Some(k);
+                    }
+                }
+                best
+            };
+            let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
+            if let Some(k) = hi {
+                rows[k].worsthfl = Some("Y");
+            }
+            if let Some(k) = lo {
+                rows[k].worstlfl = Some("Y");
+            }
         }
-        rows.extend(extra);
-    }
-    laps.lap("baseline, change, worst, LOCF");
-    // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
-    // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
-    // the file compare by rank (their order as strings); the row index last makes every key
-    // distinct, so the unstable sort gives the order of a stable sort.
-    let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
-    let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
-    let mut keyed: Vec<_> = rows
-        .iter()
-        .enumerate()
-        .map(|(k, r)| {
-            (
-                usubjid_rank[&r.usubjid],
-                r.paramn,
-                r.avisitn.map(OrdF64),
-                r.adt,
-                r.dtype,
-                file_rank[&r.srcfile],
-                r.srcline,
-                k,
-            )
-        })
-        .collect();
-    keyed.sort_unstable();
-    let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
-    crate::group::permute(&mut rows, order);
-    laps.lap("sort ADLB");
-    let ev = event_dates(input);
-    let first = first_records(input);
-    let adsl = adsl_table(lp, input, &subjects, &ev, &first);
-    let tte = adtte_rows(lp, input, &subjects, &ev, &first);
-    let adtte = adtte_table(lp, &tte);
-    laps.lap("ADSL, ADTTE");
-    let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
-    let adrs = adrs_table(lp, &flags);
-    laps.lap("responses, ADRS");
-    Derived {
-        output: DeriveOutput {
-            lb,
-            adsl,
-            adtte,
-            adrs,
-        },
-        adlb: rows,
-        adtte: tte,
-        adrs: flags,
-        strata,
-    }
+        // LOCF rows for post-baseline windows without an analysed record.
+        if p.derive.missing_visits == MissingVisitPolicy::Locf {
+            let mut extra = Vec::new();
+            for idx in groups.iter() {
+                let mut last: Option<&AdlbRow> = None;
+                for (wi, w) in windows.iter().enumerate() {
+                    if wi == baseline_w || w.number <= windows[baseline_w].number {
+                        continue;
+                    }
+                    let here = idx
+                        .iter()
+                        .map(|&k| &rows[k as usize])
+                        .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
+                    match (here, last) {
+                        (Some(r), _) => last = Some(r),
+                        (None, Some(prev)) => {
+                            let mut c = prev.clone();
+                            c.avisit = Some(Ustr::from(&w.name));
+                            c.avisitn = Some(w.number);
+                            c.awtarget = Some(i64::from(w.target));
+                            c.awlo = Some(i64::from(w.low));
+                            c.awhi = Some(i64::from(w.high));
+                            c.anl01fl = None;
+                            c.worsthfl = None;
+                            c.worstlfl = None;
+                            c.dtype = Some("LOCF");
+                            extra.push(c);
+                        }
+                        (None, None) => {}
+                    }
+                }
+            }
+            rows.extend(extra);
+        }
+        laps.lap("baseline, change, worst, LOCF");
+        // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
+        // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
+        // the file compare by rank (their order as strings); the row index last makes every key
+        // distinct, so the unstable sort gives the order of a stable sort.
+        let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
+        let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
+        let mut keyed: Vec<_> = rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                (
+                    usubjid_rank[&r.usubjid],
+                    r.paramn,
+                    r.avisitn.map(OrdF64),
+                    r.adt,
+                    r.dtype,
+                    file_rank[&r.srcfile],
+                    r.srcline,
+                    k,
+                )
+            })
+            .collect();
+        keyed.sort_unstable();
+        let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
+        crate::group::permute(&mut rows, order);
+        laps.lap("sort ADLB");
+        let ev = event_dates(input);
+        let first = first_records(input);
+        let adsl = adsl_table(lp, input, &subjects, &ev, &first);
+        let tte = adtte_rows(lp, input, &subjects, &ev, &first);
+        let adtte = adtte_table(lp, &tte);
+        laps.lap("ADSL, ADTTE");
+        let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
+        let adrs = adrs_table(lp, &flags);
+        laps.lap("responses, ADRS");
+        Derived {
+            output: DeriveOutput {
+                lb: SdtmLb::default(),
+                adsl,
+                adtte,
+                adrs,
+            },
+            adlb: rows,
+            adtte: tte,
+            adrs: flags,
+            strata,
+        }
+    };
+    derived.output.lb = lb;
+    (derived, with)
 }
 
 /// ADLB rows of the clinical scores the pipeline asks for (`[derive] scores`), one per subject

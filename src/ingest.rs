@@ -2332,8 +2332,14 @@ mod tests {
         let want: String = (1..=255u8).map(char::from).collect();
         assert_eq!(read(&all, Encoding::Latin1).unwrap(), want);
         assert_eq!(read(&all, Encoding::Auto).unwrap(), want);
-        assert_eq!(read(b"\xEF\xBB\xBFa,\xC2\xB5", Encoding::Utf8).unwrap(), "a,\u{b5}");
-        assert_eq!(read(b"\xEF\xBB\xBFa,\xC2\xB5", Encoding::Auto).unwrap(), "a,\u{b5}");
+        assert_eq!(
+            read(b"\xEF\xBB\xBFa,\xC2\xB5", Encoding::Utf8).unwrap(),
+            "a,\u{b5}"
+        );
+        assert_eq!(
+            read(b"\xEF\xBB\xBFa,\xC2\xB5", Encoding::Auto).unwrap(),
+            "a,\u{b5}"
+        );
         assert_eq!(read(b"a,\xB5", Encoding::Auto).unwrap(), "a,\u{b5}");
         assert_eq!(
             read(b"a\nb,\xB5", Encoding::Utf8).unwrap_err().to_string(),

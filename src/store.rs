@@ -493,7 +493,7 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
         ColumnData::Str(t) => {
             let a: Utf8Array<i64> = text(t).into();
             a.boxed()
-        },
+        }
         ColumnData::Cat(t) => {
             let mut codes: rustc_hash::FxHashMap<&str, u32> = Default::default();
             let mut values = MutableUtf8Array::<i64>::new();
@@ -509,11 +509,10 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
                     })
                 })
                 .collect();
-            DictionaryArray::try_new(
-                arrow_type(data),
-                PrimitiveArray::<u32>::from(keys),
-                { let v: Utf8Array<i64> = values.into(); v.boxed() },
-            )
+            DictionaryArray::try_new(arrow_type(data), PrimitiveArray::<u32>::from(keys), {
+                let v: Utf8Array<i64> = values.into();
+                v.boxed()
+            })
             .expect("keys index the dictionary built with them")
             .boxed()
         }
@@ -630,19 +629,25 @@ fn write_row_groups(
             false,
             Some(kv),
         );
-        let encode = |i: usize, array: Box<dyn Array>| {
-            let mut leaves = Vec::new();
-            for pages in array_to_columns(array, descriptor.fields()[i].clone(), options, &encodings[i])? {
-                let pages = pages.map(|p| {
-                    p.map_err(|e| ParquetError::FeatureNotSupported(format!("reraised: {e}")))
-                });
-                let compressed: Vec<CompressedPage> =
-                    Compressor::new_from_vec(pages, options.compression, vec![])
-                        .collect::<Result<_, ParquetError>>()?;
-                leaves.push(compressed);
-            }
-            PolarsResult::Ok(leaves)
-        };
+        let encode =
+            |i: usize, array: Box<dyn Array>| {
+                let mut leaves = Vec::new();
+                for pages in array_to_columns(
+                    array,
+                    descriptor.fields()[i].clone(),
+                    options,
+                    &encodings[i],
+                )? {
+                    let pages = pages.map(|p| {
+                        p.map_err(|e| ParquetError::FeatureNotSupported(format!("reraised: {e}")))
+                    });
+                    let compressed: Vec<CompressedPage> =
+                        Compressor::new_from_vec(pages, options.compression, vec![])
+                            .collect::<Result<_, ParquetError>>()?;
+                    leaves.push(compressed);
+                }
+                PolarsResult::Ok(leaves)
+            };
         let group_end = |start: usize| (start + ROW_GROUP_ROWS).min(rows);
         let mut start = 0;
         let mut next = (rows > 0).then(|| source(0..group_end(0)));

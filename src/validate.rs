@@ -861,10 +861,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         .into_iter()
         .map(|(k, u)| (Ustr::from(k), u))
         .collect();
-    let subjects_u: FxHashMap<Ustr, &crate::ingest::SubjectRecord> = subjects
-        .iter()
-        .map(|(k, s)| (Ustr::from(k), *s))
-        .collect();
+    let subjects_u: FxHashMap<Ustr, &crate::ingest::SubjectRecord> =
+        subjects.iter().map(|(k, s)| (Ustr::from(k), *s)).collect();
     let death_u: FxHashMap<Ustr, chrono::NaiveDate> =
         death.iter().map(|(k, d)| (Ustr::from(k), *d)).collect();
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
@@ -888,7 +886,10 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 &mut ctx,
                 "unknown_test",
                 test,
-                Message::Text(format!("test code `{}` is not in the lab panel", r.test_code)),
+                Message::Text(format!(
+                    "test code `{}` is not in the lab panel",
+                    r.test_code
+                )),
             ),
             ParseStatus::UnknownUnit => fire(
                 &mut ctx,
@@ -934,8 +935,18 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 date_value(r).map(Ustr::from),
                 Message::Text(bad_date_message(r)),
             ),
-            ParseStatus::BlankResult => fire(&mut ctx, "blank_result", None, Message::Text("blank result".into())),
-            ParseStatus::NotDone => fire(&mut ctx, "not_done", res, Message::Text("result not done".into())),
+            ParseStatus::BlankResult => fire(
+                &mut ctx,
+                "blank_result",
+                None,
+                Message::Text("blank result".into()),
+            ),
+            ParseStatus::NotDone => fire(
+                &mut ctx,
+                "not_done",
+                res,
+                Message::Text("result not done".into()),
+            ),
             ParseStatus::Censored => fire(
                 &mut ctx,
                 "censored",
@@ -975,7 +986,10 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 &mut ctx,
                 "unknown_subject",
                 Some(r.subject_id),
-                Message::Text(format!("subject {} is not in the subjects file", r.subject_id)),
+                Message::Text(format!(
+                    "subject {} is not in the subjects file",
+                    r.subject_id
+                )),
             );
         }
         if let (Some(v), Some(t)) = (r.std_value, panel_u.get(&r.test_code))

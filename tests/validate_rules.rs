@@ -402,7 +402,14 @@ fn assessment_rows_that_cannot_be_used_are_findings_and_quarantined() {
         let got: Vec<(&str, u64, String, Option<&str>)> = v
             .findings
             .iter()
-            .map(|f| (f.rule, f.line, f.message.to_string(), f.subject_id.as_deref()))
+            .map(|f| {
+                (
+                    f.rule,
+                    f.line,
+                    f.message.to_string(),
+                    f.subject_id.as_deref(),
+                )
+            })
             .collect();
         let want: Vec<(&str, u64, String, Option<&str>)> = lines
             .iter()
