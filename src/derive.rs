@@ -1387,7 +1387,9 @@ fn adsl_table(
         .keys()
         .filter_map(|id| first.get(id).copied())
         .collect();
-    let info = |r: &crate::ingest::SubjectRecord| &subjects[r.subject_id.as_str()];
+    // One hash lookup per subject and column instead of a search of the ordered map.
+    let by_id: FxHashMap<&str, &SubjectInfo> = subjects.iter().map(|(k, v)| (*k, v)).collect();
+    let info = |r: &crate::ingest::SubjectRecord| by_id[r.subject_id.as_str()];
     let s = |f: &dyn Fn(&crate::ingest::SubjectRecord) -> Option<String>| {
         ColumnData::Str(recs.iter().map(|r| f(r)).collect())
     };

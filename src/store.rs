@@ -1,9 +1,13 @@
 //! Output storage: atomic file writes, SHA-256 digests, and Parquet writing.
 //!
 //! This is the only module that touches polars (pinned `=0.55.2`, whose Rust API changes between
-//! minor releases): stages build a [`Table`] of plain Rust columns and hand it here. Every file is
-//! written to a temporary name in the target directory and renamed into place, so a reader never
-//! sees a half-written file, and created without world-read permission (trial data).
+//! minor releases) and its Arrow and Parquet crates: stages build a [`Table`] of plain Rust
+//! columns, or a function that builds any range of rows of one, and hand it here. Parquet is
+//! written one row group at a time through the encoder polars' own writer uses
+//! (`polars-parquet`), from Arrow arrays (`polars-arrow`) made from the columns, with the options
+//! polars' sink uses; the next row group is built while one is encoded. Every file is written to
+//! a temporary name in the target directory and renamed into place, so a reader never sees a
+//! half-written file, and created without world-read permission (trial data).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
