@@ -539,7 +539,7 @@ pub fn derive_with<T: Send>(
                     .map(|x| text.value(x, dec, sign))
                     .or_else(|| (r.unit == r.std_unit).then(|| text.value(*lim, dec, sign)))
             }
-            ParsedResult::Text(t) => Some(Ustr::from(t)),
+            ParsedResult::Text(t) => Some(*t),
             ParsedResult::Missing | ParsedResult::NotDone => None,
         }
     };

@@ -279,7 +279,7 @@ pub enum ParsedResult {
     /// `<x` or `>x`.
     Censored(Censoring, f64),
     /// Anything else, kept as text (`positive`, `trace`, `12.3.4`).
-    Text(String),
+    Text(Ustr),
 }
 
 /// What parsing found for a lab record. Everything but `Ok` becomes a finding in `validate`.
@@ -988,7 +988,7 @@ impl<'p> Standardizer<'p> {
                     } else {
                         ParseStatus::Ok
                     };
-                    (ParsedResult::Text(t), st)
+                    (ParsedResult::Text(Ustr::from(&t)), st)
                 }
                 other => (other, status),
             };
@@ -1657,7 +1657,7 @@ pub fn parse_result(raw: &str) -> ParsedResult {
             return ParsedResult::Censored(op, v);
         }
     }
-    ParsedResult::Text(t.to_string())
+    ParsedResult::Text(Ustr::from(t))
 }
 
 /// Read a file as text in the declared encoding (BOM stripped; Latin-1 decoded).
