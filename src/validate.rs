@@ -537,6 +537,8 @@ struct Ctx {
     findings: Vec<Finding>,
     /// Numbers already formatted for messages, by their bits.
     numbers: FxHashMap<u64, Ustr>,
+    /// The rule looked up last, with what [`Ctx::rules`] holds for it.
+    last_rule: Option<(&'static str, (usize, Option<Severity>))>,
 }
 
 impl Ctx {
@@ -557,6 +559,7 @@ impl Ctx {
             rules,
             findings: Vec::new(),
             numbers: FxHashMap::default(),
+            last_rule: None,
         }
     }
 
@@ -590,7 +593,15 @@ impl Ctx {
         message: Message,
     ) -> Option<Severity> {
         // Every id used in this module is in RULES: a missing one is a bug, not a data problem.
-        let (index, sev) = *self.rules.get(id).expect("rule id in RULES");
+        // The rule of the finding before is mostly the same one (a million `abnormal`).
+        let (index, sev) = match self.last_rule {
+            Some((last, found)) if std::ptr::eq(last, id) => found,
+            _ => {
+                let found = *self.rules.get(id).expect("rule id in RULES");
+                self.last_rule = Some((id, found));
+                found
+            }
+        };
         let sev = sev?;
         if sev == Error {
             disp.errors = true;
@@ -1275,7 +1286,11 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
 
     // Summary.
     let mut findings = ctx.findings;
-    findings.sort_by(|a, b| (&a.file, a.line, a.rule).cmp(&(&b.file, b.line, b.rule)));
+    // By file, line and rule id, as text; the files and rule ids are replaced by their ranks
+    // in text order, computed once per finding (the sort keeps the order of equal keys).
+    let file_rank = crate::group::ranks(findings.iter().map(|f| f.file));
+    let rule_rank = crate::group::ranks(findings.iter().map(|f| f.rule));
+    findings.sort_by_cached_key(|f| (file_rank[&f.file], f.line, rule_rank[f.rule]));
     let mut by_rule = BTreeMap::new();
     let mut by_sev = BTreeMap::new();
     for f in &findings {
