@@ -658,16 +658,7 @@ pub fn raw_rows(
                 .map(|k| k.2)
                 .collect();
             lines.sort_unstable();
-            let mut wanted = lines.into_iter().peekable();
-            for (n, line) in (1u64..).zip(text.split(|&b| b == b'\n')) {
-                let Some(&next) = wanted.peek() else { break };
-                if n < next {
-                    continue;
-                }
-                wanted.next();
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let line = std::str::from_utf8(line).expect("a line of decoded text");
-                let cells: Vec<&str> = line.split(delimiter).map(str::trim).collect();
+            for (n, cells) in plain_lines(text, delimiter, &lines) {
                 found.push(fields_of((rd.file, None, n), &cells));
             }
             return Ok(found);
@@ -692,6 +683,25 @@ pub fn raw_rows(
         }
     }
     Ok(out)
+}
+
+/// The fields (trimmed) of the physical lines `wanted` (1-based, ascending) of a decoded text in
+/// which every record is one line ([`Rows::plain_text`]): what the CSV reader gives for those
+/// records, found by jumping from line to line instead of parsing every record.
+fn plain_lines<'t>(text: &'t [u8], delimiter: char, wanted: &[u64]) -> Vec<(u64, Vec<&'t str>)> {
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut wanted = wanted.iter().copied().peekable();
+    for (n, line) in (1u64..).zip(text.split(|&b| b == b'\n')) {
+        let Some(&next) = wanted.peek() else { break };
+        if n < next {
+            continue;
+        }
+        wanted.next();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = std::str::from_utf8(line).expect("a line of decoded text");
+        out.push((n, line.split(delimiter).map(str::trim).collect()));
+    }
+    out
 }
 
 /// Contract name → SDTM DM variable.
@@ -2317,6 +2327,47 @@ mod tests {
         assert_eq!(detect_delimiter("a;b;c\n1;2;3"), b';');
         assert_eq!(detect_delimiter("a,b,c"), b',');
         assert_eq!(detect_delimiter("a\tb"), b'\t');
+    }
+
+    #[test]
+    fn plain_lines_are_the_records_the_csv_reader_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        // CRLF, a blank line, a short row, a long row, blanks around fields, a last line
+        // without a line end.
+        std::fs::write(
+            &path,
+            "a;b;c\r\n1; 2 ;3\r\n\r\n4;5\r\n6;7;8;9\r\n;;\r\nx;y;z",
+        )
+        .unwrap();
+        let open = || Rows::open(&path, Encoding::Auto, None, None, "k", &BTreeMap::new());
+        let mut rd = open().unwrap();
+        let (text, delimiter) = rd.plain_text().expect("no quotes, CRLF only");
+        let text = text.to_vec();
+        let mut by_reader = Vec::new();
+        while let Some(row) = rd.next().unwrap() {
+            let cells: Vec<String> = (0..row.record.len())
+                .map(|i| row.at(i).to_string())
+                .collect();
+            by_reader.push((row.line, cells));
+        }
+        assert_eq!(by_reader.len(), 5);
+        let lines: Vec<u64> = by_reader.iter().map(|(n, _)| *n).collect();
+        let jumped: Vec<(u64, Vec<String>)> = plain_lines(&text, delimiter, &lines)
+            .into_iter()
+            .map(|(n, c)| (n, c.into_iter().map(String::from).collect()))
+            .collect();
+        assert_eq!(jumped, by_reader);
+        // Some lines only, and none past the end.
+        assert_eq!(
+            plain_lines(&text, delimiter, &[4, 99]),
+            vec![(4, vec!["4", "5"])]
+        );
+        // A quote anywhere, or a carriage return that does not end a line: the reader decides.
+        for other in ["a,b\n\"1\",2\n", "a,b\r1,2\r"] {
+            std::fs::write(&path, other).unwrap();
+            assert!(open().unwrap().plain_text().is_none(), "{other:?}");
+        }
     }
 
     #[test]
