@@ -541,9 +541,17 @@ fn labelled_schema(
     columns: &[(&'static str, &'static str, ArrowDataType)],
     dataset: &str,
 ) -> ArrowSchema {
+    // What polars marks a categorical column with, so that polars reads it back as one (other
+    // readers see the dictionary type).
+    let categorical = DataType::from_categories(polars::prelude::Categories::global())
+        .to_arrow_field_metadata()
+        .unwrap_or_default();
     let mut schema = ArrowSchema::default();
     for (name, label, dtype) in columns {
         let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
+        if matches!(dtype, ArrowDataType::Dictionary(..)) {
+            md.extend(categorical.clone());
+        }
         md.insert("label".into(), (*label).into());
         match column_unit(dataset, name) {
             Some(Unit::Fixed(u)) => {
@@ -1027,6 +1035,20 @@ mod tests {
             "the same bytes whether built whole or by row group"
         );
         let cols = read_parquet_text(&chunked).unwrap();
+        // Types as a polars reader sees them: the categorical column comes back categorical.
+        let dtypes: Vec<&str> = cols.iter().map(|c| c.dtype.as_str()).collect();
+        assert_eq!(dtypes, ["str", "str", "str", "cat", "f64", "i64", "date"]);
+        // The Arrow schema stored in the file: labels on every field, and the mark polars puts
+        // on a categorical (as polars' own writer did).
+        let meta = polars_parquet::read::read_metadata(&mut std::fs::File::open(&chunked).unwrap())
+            .unwrap();
+        let schema = polars_parquet::read::infer_schema(&meta).unwrap();
+        for (name, field) in schema.iter() {
+            let md = field.metadata.as_deref().cloned().unwrap_or_default();
+            assert_eq!(md.get("label").map(|l| l.as_str()), Some("label"), "{name}");
+            let marked = md.keys().any(|k| k.starts_with("_PL_CATEGORICAL"));
+            assert_eq!(marked, name.as_str() == "CAT", "{name}: {md:?}");
+        }
         let want = rows(0..n);
         for (c, w) in cols.iter().zip(&want.columns) {
             assert_eq!(c.name, w.name);
