@@ -552,16 +552,7 @@ fn labelled_schema(
         if matches!(dtype, ArrowDataType::Dictionary(..)) {
             md.extend(categorical.clone());
         }
-        md.insert("label".into(), (*label).into());
-        match column_unit(dataset, name) {
-            Some(Unit::Fixed(u)) => {
-                md.insert("unit".into(), u.into());
-            }
-            Some(Unit::InColumn(col)) => {
-                md.insert("unit_column".into(), col.into());
-            }
-            None => {}
-        }
+        md.extend(label_and_unit(dataset, name, label));
         let mut field = ArrowField::new((*name).into(), dtype.clone(), true);
         field.metadata = Some(std::sync::Arc::new(md));
         schema.insert((*name).into(), field);
@@ -569,10 +560,31 @@ fn labelled_schema(
     schema
 }
 
+/// A column's Arrow field metadata: its `label`, and its `unit` or `unit_column`
+/// ([`column_unit`]) where it has one.
+fn label_and_unit(
+    dataset: &str,
+    name: &str,
+    label: &str,
+) -> std::collections::BTreeMap<PlSmallStr, PlSmallStr> {
+    let mut md = std::collections::BTreeMap::new();
+    md.insert("label".into(), label.into());
+    match column_unit(dataset, name) {
+        Some(Unit::Fixed(u)) => {
+            md.insert("unit".into(), u.into());
+        }
+        Some(Unit::InColumn(col)) => {
+            md.insert("unit_column".into(), col.into());
+        }
+        None => {}
+    }
+    md
+}
+
 /// File-level key-value metadata of every dataset: tool version, dataset name, the labels (for
 /// readers that ignore Arrow field metadata), and the caller's entries.
-fn file_kv(
-    columns: &[(&'static str, &'static str, ArrowDataType)],
+fn file_kv<'a>(
+    columns: impl Iterator<Item = (&'a str, &'a str)>,
     dataset: &str,
     extra: &[(String, String)],
 ) -> Vec<(String, String)> {
@@ -581,8 +593,7 @@ fn file_kv(
         polars_parquet_kv("trialpipe.dataset", dataset),
     ];
     let labels: Vec<String> = columns
-        .iter()
-        .map(|(name, label, _)| format!("{name}={label}"))
+        .map(|(name, label)| format!("{name}={label}"))
         .collect();
     kv.push(polars_parquet_kv("trialpipe.labels", &labels.join("\n")));
     kv.extend(extra.iter().cloned());
@@ -626,7 +637,11 @@ fn write_row_groups(
         version: Version::V1,
         data_page_size: None,
     };
-    let kv = KeyValueMetadata::from_static(file_kv(columns, dataset, extra));
+    let kv = KeyValueMetadata::from_static(file_kv(
+        columns.iter().map(|(name, label, _)| (*name, *label)),
+        dataset,
+        extra,
+    ));
     write_atomic(path, |file| {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut writer = BatchedWriter::new(
@@ -790,18 +805,7 @@ fn parquet_options(
     use polars::prelude::{
         ArrowSchema, CompatLevel, ParquetWriteOptions, SchemaExt, StatisticsOptions,
     };
-    let mut kv = vec![
-        polars_parquet_kv("trialpipe.version", env!("CARGO_PKG_VERSION")),
-        polars_parquet_kv("trialpipe.dataset", dataset),
-    ];
-    let labels: Vec<String> = heads
-        .iter()
-        .map(|(name, label)| format!("{name}={label}"))
-        .collect();
-    kv.push(polars_parquet_kv("trialpipe.labels", &labels.join("\n")));
-    for (k, v) in extra {
-        kv.push(polars_parquet_kv(k, v));
-    }
+    let kv = file_kv(heads.iter().copied(), dataset, extra);
     let compat = CompatLevel::oldest();
     let full: ArrowSchema = df.schema().to_arrow(compat);
     let mut arrow = ArrowSchema::default();
@@ -810,18 +814,7 @@ fn parquet_options(
             continue;
         }
         let mut field = field.clone();
-        let mut md: std::collections::BTreeMap<PlSmallStr, PlSmallStr> = Default::default();
-        md.insert("label".into(), clabel.into());
-        match column_unit(dataset, cname) {
-            Some(Unit::Fixed(u)) => {
-                md.insert("unit".into(), u.into());
-            }
-            Some(Unit::InColumn(col)) => {
-                md.insert("unit_column".into(), col.into());
-            }
-            None => {}
-        }
-        field.metadata = Some(std::sync::Arc::new(md));
+        field.metadata = Some(std::sync::Arc::new(label_and_unit(dataset, cname, clabel)));
         arrow.insert(name.clone(), field);
     }
     ParquetWriteOptions {
