@@ -992,7 +992,7 @@ mod tests {
                     ColumnData::F64(
                         range
                             .clone()
-                            .map(|i| (i % 5 != 0).then(|| i as f64 * 0.5))
+                            .map(|i| (i % 5 != 0).then_some(i as f64 * 0.5))
                             .collect(),
                     ),
                 ),
