@@ -2370,6 +2370,15 @@ mod tests {
         }
     }
 
+    /// Millions of records are held at once: their size is part of the memory budget of a
+    /// large trial (`docs/benchmarks.md`).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_lab_record_stays_small() {
+        assert_eq!(std::mem::size_of::<LabRecord>(), 208);
+        assert_eq!(std::mem::size_of::<ParsedResult>(), 16);
+    }
+
     #[test]
     fn text_is_decoded_per_encoding() {
         let dir = tempfile::tempdir().unwrap();
