@@ -606,9 +606,10 @@ type ArraySource<'a> = dyn Fn(std::ops::Range<usize>) -> Vec<Box<dyn Array>> + S
 
 /// Write `rows` rows of the given columns as Parquet, atomically: one row group of
 /// [`ROW_GROUP_ROWS`] rows at a time, its columns made by `source` (the next group while this
-/// one is encoded) and encoded in parallel, then dropped. This is what polars' own Parquet sink does (the same encoder, zstd, statistics,
-/// format version 1, the Arrow schema with field metadata stored under `ARROW:schema`), without
-/// first building a polars DataFrame of the whole table.
+/// one is encoded) and encoded in parallel, then dropped. This is what polars' own Parquet sink
+/// does (the same encoder, zstd, statistics, format version 1, the Arrow schema with field
+/// metadata stored under `ARROW:schema`), without first building a polars DataFrame of the
+/// whole table.
 fn write_row_groups(
     path: &Path,
     columns: &[(&'static str, &'static str, ArrowDataType)],
