@@ -717,7 +717,8 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
 
     // Events.
     let mut ev_disp = vec![Disposition::default(); data.events.len()];
-    let mut death: HashMap<&str, chrono::NaiveDate> = HashMap::new();
+    // Keyed by interned id: the lab rows look deaths up by theirs.
+    let mut death: FxHashMap<Ustr, chrono::NaiveDate> = FxHashMap::default();
     for (i, e) in data.events.iter().enumerate() {
         let d = &mut ev_disp[i];
         let sid = e.subject_id.as_str();
@@ -768,7 +769,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             && e.event == "DEATH"
             && let Some(dt) = e.event_date
         {
-            let entry = death.entry(sid).or_insert(dt);
+            let entry = death.entry(Ustr::from(sid)).or_insert(dt);
             *entry = (*entry).min(dt);
         }
     }
@@ -840,12 +841,13 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         }
     }
 
-    // Labs, row by row.
-    let panel: HashMap<&str, &crate::spec::LabTest> =
-        p.labs.iter().map(|t| (t.code.as_str(), t)).collect();
+    // Labs, row by row. Per-row lookups are by interned code or id: hashed once, compared by
+    // pointer.
+    let panel: FxHashMap<Ustr, &crate::spec::LabTest> =
+        p.labs.iter().map(|t| (Ustr::from(&t.code), t)).collect();
     // Declared source units per test, in canonical spelling (none declared: no check).
     let registry = crate::units::Registry::builtin();
-    let declared: HashMap<&str, Vec<&str>> = p
+    let declared: FxHashMap<Ustr, Vec<&str>> = p
         .labs
         .iter()
         .filter(|t| !t.source_units.is_empty())
@@ -855,27 +857,16 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 .iter()
                 .map(|u| registry.canonical(u).unwrap_or(u.as_str()))
                 .collect();
-            (t.code.as_str(), units)
+            (Ustr::from(&t.code), units)
         })
         .collect();
-    let unit_sym: HashMap<&str, Ustr> = p
+    let unit_sym: FxHashMap<Ustr, Ustr> = p
         .labs
         .iter()
-        .map(|t| (t.code.as_str(), Ustr::from(&t.unit)))
-        .collect();
-    // Per-row lookups by interned code or id: hashed once, compared by pointer.
-    let panel_u: FxHashMap<Ustr, &crate::spec::LabTest> =
-        panel.iter().map(|(k, t)| (Ustr::from(k), *t)).collect();
-    let declared_u: FxHashMap<Ustr, &Vec<&str>> =
-        declared.iter().map(|(k, v)| (Ustr::from(k), v)).collect();
-    let unit_sym: FxHashMap<Ustr, Ustr> = unit_sym
-        .into_iter()
-        .map(|(k, u)| (Ustr::from(k), u))
+        .map(|t| (Ustr::from(&t.code), Ustr::from(&t.unit)))
         .collect();
     let subjects_u: FxHashMap<Ustr, &crate::ingest::SubjectRecord> =
         subjects.iter().map(|(k, s)| (Ustr::from(k), *s)).collect();
-    let death_u: FxHashMap<Ustr, chrono::NaiveDate> =
-        death.iter().map(|(k, d)| (Ustr::from(k), *d)).collect();
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
     for (i, r) in data.labs.iter().enumerate() {
         let d = &mut lab_disp[i];
@@ -966,7 +957,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             ),
         }
         if matches!(r.status, ParseStatus::Ok | ParseStatus::Censored)
-            && let (Some(unit), Some(allowed)) = (r.unit, declared_u.get(&r.test_code))
+            && let (Some(unit), Some(allowed)) = (r.unit, declared.get(&r.test_code))
             && !allowed.contains(&unit.as_str())
         {
             fire(
@@ -1003,7 +994,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                 )),
             );
         }
-        if let (Some(v), Some(t)) = (r.std_value, panel_u.get(&r.test_code))
+        if let (Some(v), Some(t)) = (r.std_value, panel.get(&r.test_code))
             && let Some(pl) = t.plausible
         {
             if v < pl.low || v > pl.high {
@@ -1050,7 +1041,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
                     Message::Text(format!("collected {date}, before informed consent on {c}")),
                 );
             }
-            if let Some(dd) = death_u.get(&r.subject_id)
+            if let Some(dd) = death.get(&r.subject_id)
                 && date > *dd
             {
                 fire(
