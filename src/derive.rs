@@ -403,16 +403,6 @@ pub struct Derived {
 
 /// Build every dataset.
 pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
-    derive_with(lp, input, |_| ()).0
-}
-
-/// [`derive`], running `with_lb` on SDTM LB as soon as it is known (the run writes it there),
-/// before the ADaM datasets are derived.
-pub fn derive_with<T: Send>(
-    lp: &LoadedPipeline,
-    input: &DeriveInput<'_>,
-    with_lb: impl FnOnce(&SdtmLb) -> T + Send,
-) -> (Derived, T) {
     let mut laps = crate::timing::Laps::start("derive");
     let p = &lp.pipeline;
     let data = input.data;
@@ -588,228 +578,220 @@ pub fn derive_with<T: Send>(
         }
     };
     laps.lap("SDTM LB table");
-    // SDTM LB first (the run writes it here), then the ADaM datasets. Writing it beside the
-    // ADaM derivation was measured slower on two cores: the two compete for the same caches.
-    let with = with_lb(&lb);
-    let mut derived = {
-        // ADLB: numeric parameters of the panel, accepted records with a standard value.
-        // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
-        let param_text: Vec<(Ustr, Ustr, Ustr)> = p
-            .labs
-            .iter()
-            .map(|t| {
-                let param = match t.result {
-                    crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
-                    crate::spec::ResultKind::Qualitative => t.name.clone(),
-                };
-                (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
-            })
-            .collect();
-        let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
-        let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
-        for (k, &i) in accepted.iter().enumerate() {
-            let r = &data.labs[i];
-            let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
-                continue;
+    // ADLB: numeric parameters of the panel, accepted records with a standard value.
+    // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
+    let param_text: Vec<(Ustr, Ustr, Ustr)> = p
+        .labs
+        .iter()
+        .map(|t| {
+            let param = match t.result {
+                crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
+                crate::spec::ResultKind::Qualitative => t.name.clone(),
             };
-            if !r.has_value() {
-                continue;
-            }
-            let s = subject_of[&r.subject_id];
-            let pl = v.placement[i];
-            let w = pl.window.map(|k| &windows[k as usize]);
-            let (lo, hi) = lb.ranges[k];
-            let (paramcd, param, avalu) = param_text[pi];
-            let aval = r.std_value;
-            rows.push(AdlbRow {
-                usubjid: s.usubjid,
-                subjid: r.subject_id,
-                siteid: s.siteid,
-                trtp: s.trtp,
-                armcd: s.armcd,
-                trta: s.trta,
-                paramcd,
-                param,
-                paramn: pi as i64 + 1,
-                aval,
-                avalc: lb.stresc[k],
-                avalu,
-                adt: r.collection_date,
-                ady: r.study_day,
-                avisit: pl.window.map(|k| window_name[k as usize]),
-                avisitn: w.map(|w| w.number),
-                awtarget: w.map(|w| i64::from(w.target)),
-                awlo: w.map(|w| i64::from(w.low)),
-                awhi: w.map(|w| i64::from(w.high)),
-                ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
-                base: None,
-                chg: None,
-                pchg: None,
-                anrlo: lo,
-                anrhi: hi,
-                anrind: aval.and_then(|x| nrind(x, lo, hi)),
-                bnrind: None,
-                shift1: None,
-                anl01fl: pl.selected.then_some("Y"),
-                worsthfl: None,
-                worstlfl: None,
-                dtype: None,
-                lbseq: lbseq[i],
-                srcfile: r.lineage.file,
-                srcline: r.lineage.line as i64,
-            });
+            (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
+        })
+        .collect();
+    let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
+    let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
+    for (k, &i) in accepted.iter().enumerate() {
+        let r = &data.labs[i];
+        let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
+            continue;
+        };
+        if !r.has_value() {
+            continue;
         }
-        laps.lap("ADLB rows");
-        // Derived scores as their own parameters, from same-date standardized values.
-        let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
-        rows.extend(scored);
+        let s = subject_of[&r.subject_id];
+        let pl = v.placement[i];
+        let w = pl.window.map(|k| &windows[k as usize]);
+        let (lo, hi) = lb.ranges[k];
+        let (paramcd, param, avalu) = param_text[pi];
+        let aval = r.std_value;
+        rows.push(AdlbRow {
+            usubjid: s.usubjid,
+            subjid: r.subject_id,
+            siteid: s.siteid,
+            trtp: s.trtp,
+            armcd: s.armcd,
+            trta: s.trta,
+            paramcd,
+            param,
+            paramn: pi as i64 + 1,
+            aval,
+            avalc: lb.stresc[k],
+            avalu,
+            adt: r.collection_date,
+            ady: r.study_day,
+            avisit: pl.window.map(|k| window_name[k as usize]),
+            avisitn: w.map(|w| w.number),
+            awtarget: w.map(|w| i64::from(w.target)),
+            awlo: w.map(|w| i64::from(w.low)),
+            awhi: w.map(|w| i64::from(w.high)),
+            ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
+            base: None,
+            chg: None,
+            pchg: None,
+            anrlo: lo,
+            anrhi: hi,
+            anrind: aval.and_then(|x| nrind(x, lo, hi)),
+            bnrind: None,
+            shift1: None,
+            anl01fl: pl.selected.then_some("Y"),
+            worsthfl: None,
+            worstlfl: None,
+            dtype: None,
+            lbseq: lbseq[i],
+            srcfile: r.lineage.file,
+            srcline: r.lineage.line as i64,
+        });
+    }
+    laps.lap("ADLB rows");
+    // Derived scores as their own parameters, from same-date standardized values.
+    let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
+    rows.extend(scored);
 
-        laps.lap("scores");
-        // Baseline, change, shift, worst flags per subject and parameter.
-        // (Rows are sorted below by a total order, so the order groups are visited in is free.)
-        let groups =
-            crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
-        // "BNRIND to ANRIND", made once per pair of indicators.
-        let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
-        for idx in groups.iter() {
-            let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
-            let base = idx
-                .iter()
-                .find(|&&k| rows[k].ablfl.is_some())
-                .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
-            let Some((base_val, base_ind, base_day)) = base else {
-                continue;
-            };
-            let mut post: Vec<usize> = Vec::new();
-            for &k in &idx {
-                let row = &mut rows[k];
-                row.base = base_val;
-                row.bnrind = base_ind;
-                let after = match (row.ady, base_day) {
-                    (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
-                    _ => false,
-                };
-                if after {
-                    post.push(k);
-                    if let (Some(a), Some(b)) = (row.aval, base_val) {
-                        row.chg = Some(a - b);
-                        row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
-                    }
-                    if let (Some(b), Some(a)) = (base_ind, row.anrind) {
-                        row.shift1 = Some(
-                            *shift_text
-                                .entry((b, a))
-                                .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
-                        );
-                    }
-                }
-            }
-            // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
-            // date, then source file and line order here).
-            let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
-                let mut best: Option<usize> = None;
-                for &k in &post {
-                    if let Some(a) = rows[k].aval
-                        && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
-                    {
-                        best = Some(k);
-                    }
-                }
-                best
-            };
-            let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
-            if let Some(k) = hi {
-                rows[k].worsthfl = Some("Y");
-            }
-            if let Some(k) = lo {
-                rows[k].worstlfl = Some("Y");
-            }
-        }
-        // LOCF rows for post-baseline windows without an analysed record.
-        if p.derive.missing_visits == MissingVisitPolicy::Locf {
-            let mut extra = Vec::new();
-            for idx in groups.iter() {
-                let mut last: Option<&AdlbRow> = None;
-                for (wi, w) in windows.iter().enumerate() {
-                    if wi == baseline_w || w.number <= windows[baseline_w].number {
-                        continue;
-                    }
-                    let here = idx
-                        .iter()
-                        .map(|&k| &rows[k as usize])
-                        .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
-                    match (here, last) {
-                        (Some(r), _) => last = Some(r),
-                        (None, Some(prev)) => {
-                            let mut c = prev.clone();
-                            c.avisit = Some(Ustr::from(&w.name));
-                            c.avisitn = Some(w.number);
-                            c.awtarget = Some(i64::from(w.target));
-                            c.awlo = Some(i64::from(w.low));
-                            c.awhi = Some(i64::from(w.high));
-                            c.anl01fl = None;
-                            c.worsthfl = None;
-                            c.worstlfl = None;
-                            c.dtype = Some("LOCF");
-                            extra.push(c);
-                        }
-                        (None, None) => {}
-                    }
-                }
-            }
-            rows.extend(extra);
-        }
-        laps.lap("baseline, change, worst, LOCF");
-        // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
-        // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
-        // the file compare by rank (their order as strings); the row index last makes every key
-        // distinct, so the unstable sort gives the order of a stable sort.
-        let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
-        let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
-        let mut keyed: Vec<_> = rows
+    laps.lap("scores");
+    // Baseline, change, shift, worst flags per subject and parameter.
+    // (Rows are sorted below by a total order, so the order groups are visited in is free.)
+    let groups = crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
+    // "BNRIND to ANRIND", made once per pair of indicators.
+    let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
+    for idx in groups.iter() {
+        let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
+        let base = idx
             .iter()
-            .enumerate()
-            .map(|(k, r)| {
-                (
-                    usubjid_rank[&r.usubjid],
-                    r.paramn,
-                    r.avisitn.map(OrdF64),
-                    r.adt,
-                    r.dtype,
-                    file_rank[&r.srcfile],
-                    r.srcline,
-                    k,
-                )
-            })
-            .collect();
-        keyed.sort_unstable();
-        let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
-        crate::group::permute(&mut rows, order);
-        laps.lap("sort ADLB");
-        let ev = event_dates(input);
-        let first = first_records(input);
-        let adsl = adsl_table(lp, input, &subjects, &ev, &first);
-        let tte = adtte_rows(lp, input, &subjects, &ev, &first);
-        let adtte = adtte_table(lp, &tte);
-        laps.lap("ADSL, ADTTE");
-        let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
-        let adrs = adrs_table(lp, &flags);
-        laps.lap("responses, ADRS");
-        Derived {
-            output: DeriveOutput {
-                lb: SdtmLb::default(),
-                adsl,
-                adtte,
-                adrs,
-            },
-            adlb: rows,
-            adtte: tte,
-            adrs: flags,
-            strata,
+            .find(|&&k| rows[k].ablfl.is_some())
+            .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
+        let Some((base_val, base_ind, base_day)) = base else {
+            continue;
+        };
+        let mut post: Vec<usize> = Vec::new();
+        for &k in &idx {
+            let row = &mut rows[k];
+            row.base = base_val;
+            row.bnrind = base_ind;
+            let after = match (row.ady, base_day) {
+                (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
+                _ => false,
+            };
+            if after {
+                post.push(k);
+                if let (Some(a), Some(b)) = (row.aval, base_val) {
+                    row.chg = Some(a - b);
+                    row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
+                }
+                if let (Some(b), Some(a)) = (base_ind, row.anrind) {
+                    row.shift1 = Some(
+                        *shift_text
+                            .entry((b, a))
+                            .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
+                    );
+                }
+            }
         }
-    };
-    derived.output.lb = lb;
-    (derived, with)
+        // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
+        // date, then source file and line order here).
+        let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
+            let mut best: Option<usize> = None;
+            for &k in &post {
+                if let Some(a) = rows[k].aval
+                    && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
+                {
+                    best = Some(k);
+                }
+            }
+            best
+        };
+        let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
+        if let Some(k) = hi {
+            rows[k].worsthfl = Some("Y");
+        }
+        if let Some(k) = lo {
+            rows[k].worstlfl = Some("Y");
+        }
+    }
+    // LOCF rows for post-baseline windows without an analysed record.
+    if p.derive.missing_visits == MissingVisitPolicy::Locf {
+        let mut extra = Vec::new();
+        for idx in groups.iter() {
+            let mut last: Option<&AdlbRow> = None;
+            for (wi, w) in windows.iter().enumerate() {
+                if wi == baseline_w || w.number <= windows[baseline_w].number {
+                    continue;
+                }
+                let here = idx
+                    .iter()
+                    .map(|&k| &rows[k as usize])
+                    .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
+                match (here, last) {
+                    (Some(r), _) => last = Some(r),
+                    (None, Some(prev)) => {
+                        let mut c = prev.clone();
+                        c.avisit = Some(Ustr::from(&w.name));
+                        c.avisitn = Some(w.number);
+                        c.awtarget = Some(i64::from(w.target));
+                        c.awlo = Some(i64::from(w.low));
+                        c.awhi = Some(i64::from(w.high));
+                        c.anl01fl = None;
+                        c.worsthfl = None;
+                        c.worstlfl = None;
+                        c.dtype = Some("LOCF");
+                        extra.push(c);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        rows.extend(extra);
+    }
+    laps.lap("baseline, change, worst, LOCF");
+    // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
+    // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
+    // the file compare by rank (their order as strings); the row index last makes every key
+    // distinct, so the unstable sort gives the order of a stable sort.
+    let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
+    let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
+    let mut keyed: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            (
+                usubjid_rank[&r.usubjid],
+                r.paramn,
+                r.avisitn.map(OrdF64),
+                r.adt,
+                r.dtype,
+                file_rank[&r.srcfile],
+                r.srcline,
+                k,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
+    crate::group::permute(&mut rows, order);
+    laps.lap("sort ADLB");
+    let ev = event_dates(input);
+    let first = first_records(input);
+    let adsl = adsl_table(lp, input, &subjects, &ev, &first);
+    let tte = adtte_rows(lp, input, &subjects, &ev, &first);
+    let adtte = adtte_table(lp, &tte);
+    laps.lap("ADSL, ADTTE");
+    let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
+    let adrs = adrs_table(lp, &flags);
+    laps.lap("responses, ADRS");
+    Derived {
+        output: DeriveOutput {
+            lb,
+            adsl,
+            adtte,
+            adrs,
+        },
+        adlb: rows,
+        adtte: tte,
+        adrs: flags,
+        strata,
+    }
 }
 
 /// ADLB rows of the clinical scores the pipeline asks for (`[derive] scores`), one per subject

@@ -419,32 +419,28 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
-    let kv = pipeline_kv(lp)?;
-    // The large datasets, SDTM LB and ADLB, are built a row group at a time as they are
-    // written, so neither is ever in memory as a whole table; SDTM LB is written while the ADaM
-    // datasets are derived.
-    let (derived, lb_written) = timed("derive: datasets (and write sdtm/lb.parquet)", || {
-        crate::derive::derive_with(
+    let derived = timed("derive: datasets", || {
+        crate::derive::derive(
             lp,
             &crate::derive::DeriveInput {
                 data,
                 validation: v,
                 assessments: &data.assessments.index,
             },
-            |lb| {
-                timed("derive: write sdtm/lb.parquet", || {
-                    store::write_parquet_chunked(
-                        &out.join("sdtm/lb.parquet"),
-                        lb.len(),
-                        &|range| lb.table(&data.labs, range),
-                        "LB",
-                        &kv,
-                    )
-                })
-            },
         )
     });
-    let mut outputs = vec![lb_written?];
+    let kv = pipeline_kv(lp)?;
+    // One dataset at a time. The large ones, SDTM LB and ADLB, are built a row group at a time
+    // as they are written, so neither is ever in memory as a whole table.
+    let mut outputs = vec![timed("derive: write sdtm/lb.parquet", || {
+        store::write_parquet_chunked(
+            &out.join("sdtm/lb.parquet"),
+            derived.output.lb.len(),
+            &|range| derived.output.lb.table(&data.labs, range),
+            "LB",
+            &kv,
+        )
+    })?];
     let mut rows = std::collections::BTreeMap::new();
     rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
     let study = &lp.pipeline.study.id;
