@@ -1745,7 +1745,8 @@ fn is_xlsx(path: &Path) -> bool {
 /// Where rows come from: a CSV reader over the decoded text, or the rows of a worksheet already
 /// turned into text with their 1-based spreadsheet row numbers.
 enum Source {
-    Csv(csv::Reader<std::io::Cursor<Vec<u8>>>),
+    /// The reader and the field delimiter it splits on.
+    Csv(csv::Reader<std::io::Cursor<Vec<u8>>>, u8),
     Cells(std::vec::IntoIter<(u64, csv::StringRecord)>),
 }
 
@@ -1768,8 +1769,6 @@ struct Rows<'a> {
     size: u64,
     /// Records read so far.
     count: u64,
-    /// The field delimiter of a text file.
-    delimiter: u8,
 }
 
 struct Row<'r> {
@@ -1850,7 +1849,7 @@ impl<'a> Rows<'a> {
         sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
-        let (header, header_line, source, sheet, size, delimiter) = if is_xlsx(path) {
+        let (header, header_line, source, sheet, size) = if is_xlsx(path) {
             let ws = read_xlsx(path, sheet)?;
             let size = ws.rows.len() as u64;
             (
@@ -1859,7 +1858,6 @@ impl<'a> Rows<'a> {
                 Source::Cells(ws.rows.into_iter()),
                 Some(ws.sheet),
                 size,
-                b',',
             )
         } else {
             if let Some(s) = sheet {
@@ -1889,7 +1887,7 @@ impl<'a> Rows<'a> {
                 .iter()
                 .map(|h| h.trim().to_string())
                 .collect();
-            (header, 1, Source::Csv(reader), None, size, delim)
+            (header, 1, Source::Csv(reader, delim), None, size)
         };
         let mut index = FxHashMap::default();
         for (i, h) in header.iter().enumerate() {
@@ -1914,14 +1912,13 @@ impl<'a> Rows<'a> {
             on_progress: None,
             size,
             count: 0,
-            delimiter,
         })
     }
 
     /// The whole decoded text of a text file and its delimiter, when every record is one
     /// physical line: no quote character anywhere, and every carriage return ends a line.
     fn plain_text(&self) -> Option<(&[u8], char)> {
-        let Source::Csv(reader) = &self.source else {
+        let Source::Csv(reader, delimiter) = &self.source else {
             return None;
         };
         let text: &[u8] = reader.get_ref().get_ref();
@@ -1930,7 +1927,7 @@ impl<'a> Rows<'a> {
                 .iter()
                 .enumerate()
                 .all(|(i, &b)| b != b'\r' || text.get(i + 1) == Some(&b'\n'));
-        (plain && self.delimiter.is_ascii()).then_some((text, char::from(self.delimiter)))
+        (plain && delimiter.is_ascii()).then_some((text, char::from(*delimiter)))
     }
 
     /// Tell the progress callback where reading is.
@@ -1938,7 +1935,7 @@ impl<'a> Rows<'a> {
         if let Some(f) = self.on_progress {
             let done = match (&self.source, finished) {
                 (_, true) => self.size,
-                (Source::Csv(_), false) => self.record.position().map_or(0, |p| p.byte()),
+                (Source::Csv(..), false) => self.record.position().map_or(0, |p| p.byte()),
                 (Source::Cells(_), false) => self.count,
             };
             f(FileProgress {
@@ -1988,7 +1985,7 @@ impl<'a> Rows<'a> {
 
     fn next(&mut self) -> Result<Option<Row<'_>>, IngestError> {
         match &mut self.source {
-            Source::Csv(reader) => {
+            Source::Csv(reader, _) => {
                 let more = reader
                     .read_record(&mut self.record)
                     .map_err(|e| IngestError::Csv {
