@@ -434,21 +434,55 @@ fn arrow_columns(table: &Table) -> Vec<(&'static str, &'static str, ArrowDataTyp
 fn arrow_type(data: &ColumnData) -> ArrowDataType {
     match data {
         ColumnData::Str(_) => ArrowDataType::LargeUtf8,
-        ColumnData::Cat(_) => ArrowDataType::Dictionary(
-            polars_arrow::datatypes::IntegerType::UInt32,
-            Box::new(ArrowDataType::LargeUtf8),
-            false,
-        ),
+        ColumnData::Cat(_) => dictionary_type(),
         ColumnData::F64(_) => ArrowDataType::Float64,
         ColumnData::I64(_) => ArrowDataType::Int64,
         ColumnData::Date(_) => ArrowDataType::Date32,
     }
 }
 
+/// A dictionary of large strings with `u32` keys, as polars writes a categorical.
+fn dictionary_type() -> ArrowDataType {
+    ArrowDataType::Dictionary(
+        polars_arrow::datatypes::IntegerType::UInt32,
+        Box::new(ArrowDataType::LargeUtf8),
+        false,
+    )
+}
+
+/// A dictionary array of [`dictionary_type`] holding `items` (None is null), its dictionary
+/// in order of first appearance, and the number of distinct values.
+fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
+    items: impl Iterator<Item = Option<K>>,
+) -> (Box<dyn Array>, usize) {
+    use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    let mut codes: rustc_hash::FxHashMap<K, u32> = Default::default();
+    let mut values = MutableUtf8Array::<i64>::new();
+    let keys: Vec<Option<u32>> = items
+        .map(|v| {
+            v.map(|v| {
+                let next = codes.len() as u32;
+                *codes.entry(v).or_insert_with(|| {
+                    values.push(Some(v.as_ref()));
+                    next
+                })
+            })
+        })
+        .collect();
+    let values: Utf8Array<i64> = values.into();
+    let array = DictionaryArray::try_new(
+        dictionary_type(),
+        PrimitiveArray::<u32>::from(keys),
+        values.boxed(),
+    )
+    .expect("keys index the dictionary built with them");
+    (array.boxed(), codes.len())
+}
+
 /// Rows `range` of a column as an Arrow array of [`arrow_type`]. A categorical column gets a
 /// dictionary of the values in the range, in order of first appearance.
 fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> {
-    use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    use polars_arrow::array::{MutableUtf8Array, PrimitiveArray, Utf8Array};
     let text = |t: &TextColumn| {
         let bytes: usize = range.clone().map(|i| t.get(i).map_or(0, str::len)).sum();
         let mut a = MutableUtf8Array::<i64>::with_capacities(range.len(), bytes);
@@ -462,64 +496,18 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
             // Interned text is handed to the encoder as a dictionary when the Parquet writer
             // would make one itself (distinct values at most 3/4 of the rows): the dictionary
             // is found by the interned pointers instead of by hashing every string.
-            let vals = &vals[range.clone()];
-            let mut codes: rustc_hash::FxHashMap<ustr::Ustr, u32> = Default::default();
-            let mut values = MutableUtf8Array::<i64>::new();
-            let keys: Vec<Option<u32>> = vals
-                .iter()
-                .map(|v| {
-                    v.map(|v| {
-                        let next = codes.len() as u32;
-                        *codes.entry(v).or_insert_with(|| {
-                            values.push(Some(v.as_str()));
-                            next
-                        })
-                    })
-                })
-                .collect();
-            if codes.len() as f64 / vals.len() as f64 > 0.75 {
+            let (array, distinct) = dictionary(vals[range.clone()].iter().copied());
+            if distinct as f64 / range.len() as f64 > 0.75 {
                 let a: Utf8Array<i64> = text(t).into();
                 return a.boxed();
             }
-            let values: Utf8Array<i64> = values.into();
-            DictionaryArray::try_new(
-                ArrowDataType::Dictionary(
-                    polars_arrow::datatypes::IntegerType::UInt32,
-                    Box::new(ArrowDataType::LargeUtf8),
-                    false,
-                ),
-                PrimitiveArray::<u32>::from(keys),
-                values.boxed(),
-            )
-            .expect("keys index the dictionary built with them")
-            .boxed()
+            array
         }
         ColumnData::Str(t) => {
             let a: Utf8Array<i64> = text(t).into();
             a.boxed()
         }
-        ColumnData::Cat(t) => {
-            let mut codes: rustc_hash::FxHashMap<&str, u32> = Default::default();
-            let mut values = MutableUtf8Array::<i64>::new();
-            let keys: Vec<Option<u32>> = range
-                .clone()
-                .map(|i| {
-                    t.get(i).map(|v| {
-                        let next = codes.len() as u32;
-                        *codes.entry(v).or_insert_with(|| {
-                            values.push(Some(v));
-                            next
-                        })
-                    })
-                })
-                .collect();
-            DictionaryArray::try_new(arrow_type(data), PrimitiveArray::<u32>::from(keys), {
-                let v: Utf8Array<i64> = values.into();
-                v.boxed()
-            })
-            .expect("keys index the dictionary built with them")
-            .boxed()
-        }
+        ColumnData::Cat(t) => dictionary(range.map(|i| t.get(i))).0,
         ColumnData::F64(v) => PrimitiveArray::<f64>::from(&v[range]).boxed(),
         ColumnData::I64(v) => PrimitiveArray::<i64>::from(&v[range]).boxed(),
         ColumnData::Date(v) => {
