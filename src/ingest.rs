@@ -691,8 +691,13 @@ pub fn raw_rows(
 fn plain_lines<'t>(text: &'t [u8], delimiter: char, wanted: &[u64]) -> Vec<(u64, Vec<&'t str>)> {
     let mut out = Vec::with_capacity(wanted.len());
     let mut wanted = wanted.iter().copied().peekable();
-    for (n, line) in (1u64..).zip(text.split(|&b| b == b'\n')) {
+    // Line n runs from the end of line n - 1 to the next line end (or the end of the text).
+    let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+    let mut start = 0;
+    for (n, end) in (1u64..).zip(ends) {
         let Some(&next) = wanted.peek() else { break };
+        let line = &text[start..end];
+        start = (end + 1).min(text.len());
         if n < next {
             continue;
         }
@@ -1922,11 +1927,8 @@ impl<'a> Rows<'a> {
             return None;
         };
         let text: &[u8] = reader.get_ref().get_ref();
-        let plain = !text.contains(&b'"')
-            && text
-                .iter()
-                .enumerate()
-                .all(|(i, &b)| b != b'\r' || text.get(i + 1) == Some(&b'\n'));
+        let plain = memchr::memchr(b'"', text).is_none()
+            && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'));
         (plain && delimiter.is_ascii()).then_some((text, char::from(*delimiter)))
     }
 
