@@ -6,6 +6,9 @@
 //! group and one array of group boundaries instead, built in two passes over a hash map from key
 //! to group number.
 //!
+//! [`Split`] divides the few rows of one such group further by a finer key (validate groups by
+//! subject and test once, then splits each group by visit and result, by date and by window).
+//!
 //! Order is deterministic and independent of the hasher: groups come in the order of their first
 //! row, and rows within a group in input order.
 
@@ -108,6 +111,69 @@ impl Groups {
     }
 }
 
+/// Splits the rows of one group into smaller groups by a finer key, with the order of
+/// [`Groups`]: groups in the order of their first row, rows in input order, rows whose key is
+/// None in none. Meant for the few rows of one group (one subject's results for one test), where
+/// comparing each row with the rows before it costs less than hashing; a large group is
+/// grouped by [`Groups::by`]. The buffers are kept from call to call.
+#[derive(Debug)]
+pub struct Split<K> {
+    keys: Vec<Option<K>>,
+    taken: Vec<bool>,
+    group: Vec<u32>,
+}
+
+impl<K> Default for Split<K> {
+    fn default() -> Self {
+        Split {
+            keys: Vec::new(),
+            taken: Vec::new(),
+            group: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Split<K> {
+    /// Call `each` with every group of `rows` by `key`.
+    pub fn each(
+        &mut self,
+        rows: &[u32],
+        key: impl Fn(u32) -> Option<K>,
+        mut each: impl FnMut(&[u32]),
+    ) {
+        /// Up to this many rows, each row is compared with the rows before it.
+        const SMALL: usize = 48;
+        self.keys.clear();
+        self.keys.extend(rows.iter().map(|&r| key(r)));
+        if rows.len() > SMALL {
+            let groups = Groups::by(rows.len(), |i| self.keys[i].clone());
+            for g in groups.iter() {
+                self.group.clear();
+                self.group.extend(g.iter().map(|&i| rows[i as usize]));
+                each(&self.group);
+            }
+            return;
+        }
+        self.taken.clear();
+        self.taken.resize(rows.len(), false);
+        for i in 0..rows.len() {
+            let Some(k) = &self.keys[i] else { continue };
+            if self.taken[i] {
+                continue;
+            }
+            self.group.clear();
+            self.group.push(rows[i]);
+            for j in i + 1..rows.len() {
+                if !self.taken[j] && self.keys[j].as_ref() == Some(k) {
+                    self.taken[j] = true;
+                    self.group.push(rows[j]);
+                }
+            }
+            each(&self.group);
+        }
+    }
+}
+
 /// The rank of each distinct value in sorted order (0 for the smallest): sorting rows by these
 /// small integers gives the order a sort by the values themselves would, with integer rather
 /// than string comparisons.
@@ -149,6 +215,28 @@ pub fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_groups_as_groups_by_does_for_small_and_large_groups() {
+        // Keys with None among them; 20 rows (compared pairwise) and 200 rows (hashed).
+        for n in [0usize, 1, 20, 200] {
+            let key = |r: u32| (r % 7 != 3).then_some(r % 5);
+            let rows: Vec<u32> = (0..n as u32).map(|i| i * 3 + 1).collect();
+            let want = Groups::by(rows.len(), |i| key(rows[i]));
+            let want: Vec<Vec<u32>> = want
+                .iter()
+                .map(|g| g.iter().map(|&i| rows[i as usize]).collect())
+                .collect();
+            let mut got = Vec::new();
+            let mut split = Split::default();
+            split.each(&rows, key, |g| got.push(g.to_vec()));
+            assert_eq!(got, want, "n = {n}");
+            assert_eq!(
+                got.iter().map(Vec::len).sum::<usize>(),
+                rows.iter().filter(|&&r| key(r).is_some()).count()
+            );
+        }
+    }
 
     #[test]
     fn permute_moves_each_item_to_its_place() {

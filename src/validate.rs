@@ -1054,86 +1054,96 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
         }
     }
 
-    // Duplicates: exact copies, then conflicting values for the same subject, test and date.
+    // Duplicates and visit windows compare the rows of one subject and test: the rows are
+    // grouped by those once, and each group is split by the finer keys of each rule.
     let labs = &data.labs;
-    let exact = Groups::by(labs.len(), |i| {
-        let r = &labs[i];
-        (r.status != ParseStatus::FieldCount).then_some((
-            r.subject_id,
-            r.visit,
-            r.test_code,
-            r.result_raw,
-            r.unit_raw,
-            r.collection_date,
-        ))
+    let by_subject_test = Groups::by(labs.len(), |i| {
+        Some((labs[i].subject_id, labs[i].test_code))
     });
-    // The first row of each exact group stands for it in the conflict check.
-    let mut first_copy = vec![false; labs.len()];
-    for g in exact.iter() {
-        first_copy[g[0] as usize] = true;
-        let first = &labs[g[0] as usize];
-        for &i in &g[1..] {
-            let r = &labs[i as usize];
-            ctx.fire_sym(
-                &mut lab_disp[i as usize],
-                "duplicate_exact",
-                [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                &r.lineage,
-                Some(r.result_raw),
-                format!(
-                    "exact copy of {}:{}",
-                    first.lineage.file, first.lineage.line
-                )
-                .into(),
-            );
-        }
-    }
-    drop(exact);
-    let by_key = Groups::by(labs.len(), |i| {
-        let r = &labs[i];
-        (first_copy[i] && r.collection_date.is_some()).then_some((
-            r.subject_id,
-            r.test_code,
-            r.collection_date,
-        ))
-    });
-    drop(first_copy);
-    for g in by_key.iter().filter(|g| g.len() > 1) {
-        let distinct = {
-            let mut vals: Vec<String> = g.iter().map(|&i| value_key(&labs[i as usize])).collect();
-            vals.sort();
-            vals.dedup();
-            vals.len()
-        };
-        if distinct < 2 {
-            continue;
-        }
-        let lines: Vec<String> = g
-            .iter()
-            .map(|&i| {
+    // Exact copies (same visit, result, unit and date), then conflicting values among the first
+    // copies of the same date.
+    let mut exact = crate::group::Split::default();
+    let mut same_date = crate::group::Split::default();
+    let mut first_copies: Vec<u32> = Vec::new();
+    for rows in by_subject_test.iter() {
+        first_copies.clear();
+        exact.each(
+            rows,
+            |i| {
                 let r = &labs[i as usize];
-                format!("{}:{} `{}`", r.lineage.file, r.lineage.line, r.result_raw)
-            })
-            .collect();
-        for &i in g {
-            let r = &labs[i as usize];
-            ctx.fire_sym(
-                &mut lab_disp[i as usize],
-                "duplicate_conflict",
-                [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                &r.lineage,
-                Some(r.result_raw),
-                format!(
-                    "{} on {} has conflicting results: {}",
-                    r.test_code,
-                    r.collection_date.map(|d| d.to_string()).unwrap_or_default(),
-                    lines.join(", ")
-                )
-                .into(),
-            );
-        }
+                (r.status != ParseStatus::FieldCount).then_some((
+                    r.visit,
+                    r.result_raw,
+                    r.unit_raw,
+                    r.collection_date,
+                ))
+            },
+            |g| {
+                // The first row of each exact group stands for it in the conflict check.
+                first_copies.push(g[0]);
+                let first = &labs[g[0] as usize];
+                for &i in &g[1..] {
+                    let r = &labs[i as usize];
+                    ctx.fire_sym(
+                        &mut lab_disp[i as usize],
+                        "duplicate_exact",
+                        [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
+                        &r.lineage,
+                        Some(r.result_raw),
+                        format!(
+                            "exact copy of {}:{}",
+                            first.lineage.file, first.lineage.line
+                        )
+                        .into(),
+                    );
+                }
+            },
+        );
+        // In input order: the exact groups come in the order of their first row.
+        same_date.each(
+            &first_copies,
+            |i| labs[i as usize].collection_date,
+            |g| {
+                if g.len() < 2 {
+                    return;
+                }
+                let distinct = {
+                    let mut vals: Vec<String> =
+                        g.iter().map(|&i| value_key(&labs[i as usize])).collect();
+                    vals.sort();
+                    vals.dedup();
+                    vals.len()
+                };
+                if distinct < 2 {
+                    return;
+                }
+                let lines: Vec<String> = g
+                    .iter()
+                    .map(|&i| {
+                        let r = &labs[i as usize];
+                        format!("{}:{} `{}`", r.lineage.file, r.lineage.line, r.result_raw)
+                    })
+                    .collect();
+                for &i in g {
+                    let r = &labs[i as usize];
+                    ctx.fire_sym(
+                        &mut lab_disp[i as usize],
+                        "duplicate_conflict",
+                        [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
+                        &r.lineage,
+                        Some(r.result_raw),
+                        format!(
+                            "{} on {} has conflicting results: {}",
+                            r.test_code,
+                            r.collection_date.map(|d| d.to_string()).unwrap_or_default(),
+                            lines.join(", ")
+                        )
+                        .into(),
+                    );
+                }
+            },
+        );
     }
-    drop(by_key);
 
     // Visit windows among accepted rows with a value.
     let windows = &p.visits.windows;
@@ -1167,50 +1177,58 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
             Some(w) => placement[i].window = Some(w as u32),
         }
     }
-    let cells = Groups::by(labs.len(), |i| {
-        placement[i]
-            .window
-            .map(|w| (labs[i].subject_id, labs[i].test_code, w))
-    });
-    for rows in cells.iter() {
-        let w = placement[rows[0] as usize]
-            .window
-            .expect("grouped rows have a window") as usize;
-        let cands: Vec<Candidate> = rows
-            .iter()
-            .map(|&i| Candidate {
-                day: labs[i as usize].study_day.unwrap_or(0),
-                order: i as usize,
-            })
-            .collect();
-        let pick = windows::select(&cands, &windows[w], p.visits.rule, p.visits.tie)
-            .map(|k| rows[k] as usize);
-        for &i in rows {
-            let i = i as usize;
-            if Some(i) == pick {
-                placement[i].selected = true;
-            } else if let Some(sel) = pick {
-                let r = &labs[i];
+    // One record per subject, test and window: the window rule picks it.
+    let mut in_window = crate::group::Split::default();
+    let mut picks: Vec<usize> = Vec::new();
+    for rows in by_subject_test.iter() {
+        in_window.each(
+            rows,
+            |i| placement[i as usize].window,
+            |rows| {
+                let w = placement[rows[0] as usize]
+                    .window
+                    .expect("grouped rows have a window") as usize;
+                let cands: Vec<Candidate> = rows
+                    .iter()
+                    .map(|&i| Candidate {
+                        day: labs[i as usize].study_day.unwrap_or(0),
+                        order: i as usize,
+                    })
+                    .collect();
+                let pick = windows::select(&cands, &windows[w], p.visits.rule, p.visits.tie)
+                    .map(|k| rows[k] as usize);
+                picks.extend(pick);
+                let Some(sel) = pick else { return };
                 let chosen = &labs[sel];
-                ctx.fire_sym(
-                    &mut lab_disp[i],
-                    "multiple_in_window",
-                    [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                    &r.lineage,
-                    Some(r.result_raw),
-                    format!(
-                        "window {} also holds day {} ({}:{}), which the window rule selected",
-                        windows[w].name,
-                        chosen.study_day.unwrap_or(0),
-                        chosen.lineage.file,
-                        chosen.lineage.line
-                    )
-                    .into(),
-                );
-            }
+                for &i in rows {
+                    let i = i as usize;
+                    if i == sel {
+                        continue;
+                    }
+                    let r = &labs[i];
+                    ctx.fire_sym(
+                        &mut lab_disp[i],
+                        "multiple_in_window",
+                        [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
+                        &r.lineage,
+                        Some(r.result_raw),
+                        format!(
+                            "window {} also holds day {} ({}:{}), which the window rule selected",
+                            windows[w].name,
+                            chosen.study_day.unwrap_or(0),
+                            chosen.lineage.file,
+                            chosen.lineage.line
+                        )
+                        .into(),
+                    );
+                }
+            },
+        );
+        for i in picks.drain(..) {
+            placement[i].selected = true;
         }
     }
-    drop(cells);
+    drop(by_subject_test);
 
     // Eligibility, once baselines are known.
     let (criteria, eligibility) = if p.eligibility.is_empty() {
