@@ -191,6 +191,11 @@ enum Text {
     },
     /// Interned values.
     Sym(Vec<Option<ustr::Ustr>>),
+    /// Value `i` is `values[codes[i]]`, null when `codes[i]` is None; `values` are distinct.
+    Coded {
+        values: Vec<String>,
+        codes: Vec<Option<u32>>,
+    },
 }
 
 impl Default for TextColumn {
@@ -215,7 +220,32 @@ impl TextColumn {
                 nulls.push(v.is_none());
             }
             Text::Sym(vals) => vals.push(v.map(ustr::Ustr::from)),
+            Text::Coded { .. } => {
+                // Coded columns are made whole (`TextColumn::coded`); one appended to is
+                // rewritten as a buffer first.
+                *self = self.iter().collect();
+                self.push(v);
+            }
         }
+    }
+
+    /// A column of `codes` into `values` (None is null), for text with many repeats made on the
+    /// fly: each distinct text is made and stored once, and the Parquet dictionary is built from
+    /// the codes rather than by hashing every string.
+    ///
+    /// `values` must be distinct (panics otherwise) and every code must index one.
+    pub fn coded(values: Vec<String>, codes: Vec<Option<u32>>) -> TextColumn {
+        let distinct: rustc_hash::FxHashSet<&str> = values.iter().map(String::as_str).collect();
+        assert_eq!(
+            distinct.len(),
+            values.len(),
+            "coded text values must be distinct"
+        );
+        assert!(
+            codes.iter().flatten().all(|&c| (c as usize) < values.len()),
+            "a code outside the values"
+        );
+        TextColumn(Text::Coded { values, codes })
     }
 
     /// Number of values.
@@ -223,6 +253,7 @@ impl TextColumn {
         match &self.0 {
             Text::Buf { ends, .. } => ends.len(),
             Text::Sym(vals) => vals.len(),
+            Text::Coded { codes, .. } => codes.len(),
         }
     }
 
@@ -242,6 +273,7 @@ impl TextColumn {
                 Some(&buf[start..ends[i]])
             }
             Text::Sym(vals) => vals[i].as_ref().map(|u| u.as_str()),
+            Text::Coded { values, codes } => codes[i].map(|c| values[c as usize].as_str()),
         }
     }
 
@@ -502,6 +534,41 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
                 return a.boxed();
             }
             array
+        }
+        ColumnData::Str(t @ TextColumn(Text::Coded { values, codes })) if range.len() > 128 => {
+            // The same dictionary, found by code: each code's place in order of first
+            // appearance within the range.
+            let mut place = vec![u32::MAX; values.len()];
+            let mut order: Vec<u32> = Vec::new();
+            let keys: Vec<Option<u32>> = codes[range.clone()]
+                .iter()
+                .map(|c| {
+                    c.map(|c| {
+                        let p = &mut place[c as usize];
+                        if *p == u32::MAX {
+                            *p = order.len() as u32;
+                            order.push(c);
+                        }
+                        *p
+                    })
+                })
+                .collect();
+            if order.len() as f64 / range.len() as f64 > 0.75 {
+                let a: Utf8Array<i64> = text(t).into();
+                return a.boxed();
+            }
+            let dict: Utf8Array<i64> = order
+                .iter()
+                .map(|&c| Some(values[c as usize].as_str()))
+                .collect::<MutableUtf8Array<i64>>()
+                .into();
+            polars_arrow::array::DictionaryArray::try_new(
+                dictionary_type(),
+                PrimitiveArray::<u32>::from(keys),
+                dict.boxed(),
+            )
+            .expect("keys index the dictionary built with them")
+            .boxed()
         }
         ColumnData::Str(t) => {
             let a: Utf8Array<i64> = text(t).into();
@@ -1002,6 +1069,73 @@ mod tests {
                 ),
             ],
         }
+    }
+
+    #[test]
+    fn coded_text_is_written_as_the_same_text_in_a_buffer_is() {
+        let dir = tempfile::tempdir().unwrap();
+        // Few distinct values (a dictionary), a new value per row (plain), and a small table.
+        let cases: [(usize, fn(usize) -> Option<String>); 3] = [
+            (ROW_GROUP_ROWS + 500, |i| {
+                (i % 9 != 0).then(|| format!("m{}", (i * 7) % 50))
+            }),
+            (ROW_GROUP_ROWS + 500, |i| {
+                (i % 9 != 0).then(|| format!("v{i}"))
+            }),
+            (100, |i| (i % 9 != 0).then(|| format!("m{}", i % 5))),
+        ];
+        for (k, (n, value)) in cases.into_iter().enumerate() {
+            let table = |data: ColumnData| Table {
+                columns: vec![Column {
+                    name: "T",
+                    label: "label",
+                    data,
+                }],
+            };
+            let buffered: TextColumn = (0..n).map(value).collect();
+            let mut values: Vec<String> = Vec::new();
+            let mut index: std::collections::HashMap<String, u32> = Default::default();
+            let codes = (0..n)
+                .map(|i| {
+                    value(i).map(|v| {
+                        *index.entry(v.clone()).or_insert_with(|| {
+                            values.push(v);
+                            values.len() as u32 - 1
+                        })
+                    })
+                })
+                .collect();
+            let coded = TextColumn::coded(values, codes);
+            assert_eq!(coded, buffered);
+            let a = dir.path().join(format!("buf{k}.parquet"));
+            let b = dir.path().join(format!("coded{k}.parquet"));
+            let a = write_parquet(&a, table(ColumnData::Str(buffered)), "test", &[]).unwrap();
+            let b = write_parquet_chunked(
+                &b,
+                n,
+                &|r| {
+                    table(ColumnData::Str(match &coded.0 {
+                        Text::Coded { values, codes } => {
+                            TextColumn::coded(values.clone(), codes[r].to_vec())
+                        }
+                        _ => unreachable!("built coded"),
+                    }))
+                },
+                "test",
+                &[],
+            )
+            .unwrap();
+            assert_eq!(a.sha256, b.sha256, "case {k}: the same bytes");
+        }
+        let mut c = TextColumn::coded(vec!["a".into(), "b".into()], vec![Some(1), None]);
+        c.push(Some("a"));
+        assert_eq!(c.to_vec(), [Some("b".into()), None, Some("a".into())]);
+    }
+
+    #[test]
+    #[should_panic(expected = "coded text values must be distinct")]
+    fn coded_text_values_must_be_distinct() {
+        TextColumn::coded(vec!["a".into(), "a".into()], vec![Some(0), Some(1)]);
     }
 
     #[test]

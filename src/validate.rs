@@ -1580,21 +1580,42 @@ pub fn findings_table(findings: &[Finding]) -> Table {
                 name: "MESSAGE",
                 label: "Message",
                 data: ColumnData::Str({
-                    // Written into one buffer; lazily kept messages are written out here.
-                    let mut col = crate::store::TextColumn::default();
-                    let mut buf = String::new();
-                    for f in findings {
-                        match &f.message {
-                            Message::Text(t) => col.push(Some(t)),
-                            m => {
-                                use std::fmt::Write;
-                                buf.clear();
-                                write!(buf, "{m}").expect("writing to a String");
-                                col.push(Some(&buf));
-                            }
+                    // Coded: each distinct message is stored once. A lazily kept message is
+                    // written out once per distinct set of parts (the million `abnormal`
+                    // findings have a few thousand), and looked up as text like the others so
+                    // that equal texts share a code.
+                    let mut code_of: FxHashMap<String, u32> = FxHashMap::default();
+                    let mut abnormal: FxHashMap<[Ustr; 5], u32> = FxHashMap::default();
+                    let code = |text: &str, code_of: &mut FxHashMap<String, u32>| {
+                        if let Some(&c) = code_of.get(text) {
+                            return c;
                         }
+                        let c = code_of.len() as u32;
+                        code_of.insert(text.to_string(), c);
+                        c
+                    };
+                    let codes = findings
+                        .iter()
+                        .map(|f| {
+                            Some(match &f.message {
+                                Message::Text(t) => code(t, &mut code_of),
+                                m @ Message::Abnormal {
+                                    test,
+                                    value,
+                                    unit,
+                                    low,
+                                    high,
+                                } => *abnormal
+                                    .entry([*test, *value, *unit, *low, *high])
+                                    .or_insert_with(|| code(&m.to_string(), &mut code_of)),
+                            })
+                        })
+                        .collect();
+                    let mut values = vec![String::new(); code_of.len()];
+                    for (text, c) in code_of {
+                        values[c as usize] = text;
                     }
-                    col
+                    crate::store::TextColumn::coded(values, codes)
                 }),
             },
         ],
