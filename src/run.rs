@@ -430,74 +430,86 @@ pub fn run_derive(
         )
     });
     let kv = pipeline_kv(lp)?;
-    // One dataset at a time. The large ones, SDTM LB and ADLB, are built a row group at a time
-    // as they are written, so neither is ever in memory as a whole table.
-    let mut outputs = vec![timed("derive: write sdtm/lb.parquet", || {
-        store::write_parquet_chunked(
-            &out.join("sdtm/lb.parquet"),
-            derived.output.lb.len(),
-            &|range| derived.output.lb.table(&data.labs, range),
-            "LB",
-            &kv,
-        )
-    })?];
-    let mut rows = std::collections::BTreeMap::new();
-    rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
-    let study = &lp.pipeline.study.id;
-    type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
-    let datasets: [(&str, &str, Build<'_>); 4] = [
-        (
-            "adam/adsl.parquet",
-            "ADSL",
-            Box::new(|| derived.output.adsl.clone()),
-        ),
-        (
-            "adam/adlb.parquet",
-            "ADLB",
-            Box::new(|| crate::derive::adlb_table(study, &derived.adlb)),
-        ),
-        (
-            "adam/adtte.parquet",
-            "ADTTE",
-            Box::new(|| derived.output.adtte.clone()),
-        ),
-        (
-            "adam/adrs.parquet",
-            "ADRS",
-            Box::new(|| derived.output.adrs.clone()),
-        ),
-    ];
-    for (rel, name, build) in datasets {
-        if name == "ADLB" && !lp.pipeline.output.partition_adlb {
-            // The largest dataset is built a row group at a time as it is written.
-            rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
-            outputs.push(timed("derive: write adam/adlb.parquet", || {
-                store::write_parquet_chunked(
-                    &out.join(rel),
-                    derived.adlb.len(),
-                    &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
+    // The large datasets, SDTM LB and ADLB, are built a row group at a time as they are
+    // written, so neither is ever in memory as a whole table. SDTM LB is written beside the
+    // ADaM datasets: a writer leaves part of the second core idle while it builds its next row
+    // group.
+    let write_lb = || {
+        timed("derive: write sdtm/lb.parquet", || {
+            store::write_parquet_chunked(
+                &out.join("sdtm/lb.parquet"),
+                derived.output.lb.len(),
+                &|range| derived.output.lb.table(&data.labs, range),
+                "LB",
+                &kv,
+            )
+        })
+    };
+    let write_adam = || -> Result<_, RunError> {
+        let mut outputs = Vec::new();
+        let mut rows = std::collections::BTreeMap::new();
+        let study = &lp.pipeline.study.id;
+        type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
+        let datasets: [(&str, &str, Build<'_>); 4] = [
+            (
+                "adam/adsl.parquet",
+                "ADSL",
+                Box::new(|| derived.output.adsl.clone()),
+            ),
+            (
+                "adam/adlb.parquet",
+                "ADLB",
+                Box::new(|| crate::derive::adlb_table(study, &derived.adlb)),
+            ),
+            (
+                "adam/adtte.parquet",
+                "ADTTE",
+                Box::new(|| derived.output.adtte.clone()),
+            ),
+            (
+                "adam/adrs.parquet",
+                "ADRS",
+                Box::new(|| derived.output.adrs.clone()),
+            ),
+        ];
+        for (rel, name, build) in datasets {
+            if name == "ADLB" && !lp.pipeline.output.partition_adlb {
+                // The largest dataset is built a row group at a time as it is written.
+                rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
+                outputs.push(timed("derive: write adam/adlb.parquet", || {
+                    store::write_parquet_chunked(
+                        &out.join(rel),
+                        derived.adlb.len(),
+                        &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
+                        name,
+                        &kv,
+                    )
+                })?);
+                continue;
+            }
+            let table = timed(&format!("derive: build {name} table"), build);
+            rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
+            if name == "ADLB" {
+                outputs.extend(store::write_parquet_partitioned(
+                    &out.join("adam/adlb"),
+                    table,
                     name,
                     &kv,
-                )
-            })?);
-            continue;
+                    "PARAMCD",
+                )?);
+            } else {
+                outputs.push(timed(&format!("derive: write {rel}"), || {
+                    store::write_parquet(&out.join(rel), table, name, &kv)
+                })?);
+            }
         }
-        let table = timed(&format!("derive: build {name} table"), build);
-        rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
-        if name == "ADLB" {
-            outputs.extend(store::write_parquet_partitioned(
-                &out.join("adam/adlb"),
-                table,
-                name,
-                &kv,
-                "PARAMCD",
-            )?);
-        } else {
-            outputs.push(timed(&format!("derive: write {rel}"), || {
-                store::write_parquet(&out.join(rel), table, name, &kv)
-            })?);
-        }
-    }
+        Ok((outputs, rows))
+    };
+    let (lb, adam) = rayon::join(write_lb, write_adam);
+    let mut outputs = vec![lb?];
+    let (adam_outputs, mut rows) = adam?;
+    outputs.extend(adam_outputs);
+    rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
     Ok((
         derived,
         outputs,
