@@ -73,6 +73,34 @@ fn at(path: &Path, sheet: Option<&str>, line: u64) -> String {
     }
 }
 
+/// The length of the ASCII run `b` starts with (all of `b` when it is ASCII).
+fn ascii_prefix(b: &[u8]) -> usize {
+    const HIGH: u128 = u128::from_ne_bytes([0x80; 16]);
+    let mut k = 0;
+    for chunk in b.chunks_exact(16) {
+        let word = u128::from_ne_bytes(chunk.try_into().expect("16 bytes"));
+        if word & HIGH != 0 {
+            break;
+        }
+        k += 16;
+    }
+    k + b[k..]
+        .iter()
+        .position(|&c| c >= 0x80)
+        .unwrap_or(b.len() - k)
+}
+
+/// `str::trim`, with a shortcut for the usual field, which starts and ends with an ASCII byte
+/// that is not white space (then there is nothing to trim; no character is decoded).
+fn trim(s: &str) -> &str {
+    let plain = |b: u8| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' ');
+    match s.as_bytes() {
+        [] => s,
+        [first, .., last] | [first @ last] if plain(*first) && plain(*last) => s,
+        _ => s.trim(),
+    }
+}
+
 /// Why ingest could not read its inputs.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -1587,7 +1615,7 @@ pub fn study_day(date: NaiveDate, reference: NaiveDate) -> i64 {
 
 /// Parse a date: ISO 8601 date or datetime (the date part), or the declared format.
 pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
-    let raw = raw.trim();
+    let raw = trim(raw);
     if raw.is_empty() {
         return None;
     }
@@ -1622,7 +1650,7 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
 /// Parse a plain number, accepting a decimal comma (`12,5`). Thousands separators are not
 /// accepted: `1.234,5` is not a number.
 pub fn parse_number(raw: &str) -> Option<f64> {
-    let t = raw.trim();
+    let t = trim(raw);
     if t.is_empty() {
         return None;
     }
@@ -1647,7 +1675,7 @@ pub fn parse_number(raw: &str) -> Option<f64> {
 
 /// Parse a result text into a value plus qualifiers.
 pub fn parse_result(raw: &str) -> ParsedResult {
-    let t = raw.trim();
+    let t = trim(raw);
     if t.is_empty() {
         return ParsedResult::Missing;
     }
@@ -1686,15 +1714,17 @@ fn read_text(path: &Path, encoding: Encoding) -> Result<String, IngestError> {
     }
     // Latin-1: bytes below 0x80 are ASCII; each other byte is the code point of the same value,
     // two bytes in UTF-8.
+    // Runs of ASCII are copied whole, found 16 bytes at a time.
     let latin1 = |b: &[u8]| {
         let high = b.iter().filter(|&&c| c >= 0x80).count();
         let mut out = Vec::with_capacity(b.len() + high);
-        for &c in b {
-            if c < 0x80 {
-                out.push(c);
-            } else {
-                out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
-            }
+        let mut rest = b;
+        loop {
+            let k = ascii_prefix(rest);
+            out.extend_from_slice(&rest[..k]);
+            let Some(&c) = rest.get(k) else { break };
+            out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
+            rest = &rest[k + 1..];
         }
         String::from_utf8(out).expect("Latin-1 decodes to valid UTF-8")
     };
@@ -1789,7 +1819,7 @@ impl Row<'_> {
     /// The field at a column position found once per file (trimmed; None when the column is
     /// absent or the row is short).
     fn field(&self, i: Option<usize>) -> Option<&str> {
-        i.and_then(|i| self.record.get(i)).map(str::trim)
+        i.and_then(|i| self.record.get(i)).map(trim)
     }
     /// [`Row::field`], interned (blank when absent).
     fn sym_at(&self, i: Option<usize>) -> Ustr {
@@ -1799,7 +1829,7 @@ impl Row<'_> {
         self.index
             .get(col)
             .and_then(|&i| self.record.get(i))
-            .map(str::trim)
+            .map(trim)
     }
     fn text(&self, col: &str) -> String {
         self.get(col).unwrap_or("").to_string()
@@ -1814,7 +1844,7 @@ impl Row<'_> {
     }
     /// The field at a header position (trimmed; empty when the row is short).
     fn at(&self, i: usize) -> &str {
-        self.record.get(i).map_or("", str::trim)
+        self.record.get(i).map_or("", trim)
     }
     /// Every column by its contract name (or header name), private columns left out.
     fn all_columns(&self, private: &[String]) -> BTreeMap<String, String> {
@@ -2144,110 +2174,106 @@ pub fn number_text(v: f64) -> String {
 
 /// The standardized long lab table, as written to `ingest/labs.parquet`.
 pub fn labs_table(labs: &[LabRecord]) -> Table {
-    // Every text column holds interned values: one pointer per cell, no text copied.
-    let s = |f: &dyn Fn(&LabRecord) -> Option<Ustr>| ColumnData::Str(labs.iter().map(f).collect());
-    let col = |name, label, data| Column { name, label, data };
+    // One pass over the records fills every column (each record is read once, not once per
+    // column); text columns hold interned values: one pointer per cell, no text copied.
     let (below, above) = (Ustr::from("<"), Ustr::from(">"));
-    let qual = |r: &LabRecord| match r.result {
-        ParsedResult::Censored(Censoring::Below, _) => Some(below),
-        ParsedResult::Censored(Censoring::Above, _) => Some(above),
-        _ => None,
-    };
     let mut status_code: FxHashMap<ParseStatus, Ustr> = FxHashMap::default();
+    let n = labs.len();
+    let sym = || Vec::<Option<Ustr>>::with_capacity(n);
+    let (mut file, mut sheet, mut srccol, mut study, mut site, mut subject, mut visit) =
+        (sym(), sym(), sym(), sym(), sym(), sym(), sym());
+    let (mut test, mut name, mut orres, mut qual, mut orresu, mut orunit, mut stresu, mut sts) =
+        (sym(), sym(), sym(), sym(), sym(), sym(), sym(), sym());
+    let num = || Vec::<Option<f64>>::with_capacity(n);
+    let (mut orresn, mut stresn, mut nrlo, mut nrhi) = (num(), num(), num(), num());
+    let int = || Vec::<Option<i64>>::with_capacity(n);
+    let (mut line, mut day) = (int(), int());
+    let mut date = Vec::with_capacity(n);
     for r in labs {
-        status_code
-            .entry(r.status)
-            .or_insert_with(|| Ustr::from(r.status.code()));
+        file.push(Some(r.lineage.file));
+        line.push(Some(r.lineage.line as i64));
+        sheet.push(r.lineage.sheet);
+        srccol.push(r.source_column());
+        study.push(Some(r.study_id));
+        site.push(Some(r.site_id));
+        subject.push(Some(r.subject_id));
+        visit.push(Some(r.visit));
+        date.push(r.collection_date);
+        day.push(r.study_day);
+        test.push(Some(r.test_code));
+        name.push(Some(r.test_name));
+        orres.push(Some(r.result_raw));
+        orresn.push(match r.result {
+            ParsedResult::Numeric(v) | ParsedResult::Censored(_, v) => Some(v),
+            _ => None,
+        });
+        qual.push(match r.result {
+            ParsedResult::Censored(Censoring::Below, _) => Some(below),
+            ParsedResult::Censored(Censoring::Above, _) => Some(above),
+            _ => None,
+        });
+        orresu.push(Some(r.unit_raw));
+        orunit.push(r.unit);
+        stresn.push(r.std_value);
+        stresu.push(r.std_unit);
+        nrlo.push(r.std_ref_low);
+        nrhi.push(r.std_ref_high);
+        sts.push(Some(
+            *status_code
+                .entry(r.status)
+                .or_insert_with(|| Ustr::from(r.status.code())),
+        ));
     }
-    let num = |r: &LabRecord| match r.result {
-        ParsedResult::Numeric(v) => Some(v),
-        ParsedResult::Censored(_, v) => Some(v),
-        _ => None,
-    };
+    let col = |name, label, data| Column { name, label, data };
+    let s = |v: Vec<Option<Ustr>>| ColumnData::Str(v.into_iter().collect());
     Table {
         columns: vec![
-            col("SRCFILE", "Source file", s(&|r| Some(r.lineage.file))),
-            col(
-                "SRCLINE",
-                "Source line",
-                ColumnData::I64(labs.iter().map(|r| Some(r.lineage.line as i64)).collect()),
-            ),
-            col(
-                "SRCSHEET",
-                "Source worksheet (workbook inputs)",
-                s(&|r| r.lineage.sheet),
-            ),
-            col(
-                "SRCCOL",
-                "Source column (wide inputs)",
-                s(&|r| r.source_column()),
-            ),
-            col("STUDYID", "Study Identifier", s(&|r| Some(r.study_id))),
-            col("SITEID", "Study Site Identifier", s(&|r| Some(r.site_id))),
-            col(
-                "SUBJID",
-                "Subject Identifier for the Study",
-                s(&|r| Some(r.subject_id)),
-            ),
-            col("VISIT", "Visit Name as reported", s(&|r| Some(r.visit))),
+            col("SRCFILE", "Source file", s(file)),
+            col("SRCLINE", "Source line", ColumnData::I64(line)),
+            col("SRCSHEET", "Source worksheet (workbook inputs)", s(sheet)),
+            col("SRCCOL", "Source column (wide inputs)", s(srccol)),
+            col("STUDYID", "Study Identifier", s(study)),
+            col("SITEID", "Study Site Identifier", s(site)),
+            col("SUBJID", "Subject Identifier for the Study", s(subject)),
+            col("VISIT", "Visit Name as reported", s(visit)),
             col(
                 "LBDT",
                 "Date of Specimen Collection",
-                ColumnData::Date(labs.iter().map(|r| r.collection_date).collect()),
+                ColumnData::Date(date),
             ),
             col(
                 "LBDY",
                 "Study Day of Specimen Collection",
-                ColumnData::I64(labs.iter().map(|r| r.study_day).collect()),
+                ColumnData::I64(day),
             ),
-            col("LBTESTCD", "Lab Test Short Name", s(&|r| Some(r.test_code))),
-            col(
-                "LBTEST",
-                "Lab Test Name as reported",
-                s(&|r| Some(r.test_name)),
-            ),
-            col(
-                "LBORRES",
-                "Result as Originally Received",
-                s(&|r| Some(r.result_raw)),
-            ),
+            col("LBTESTCD", "Lab Test Short Name", s(test)),
+            col("LBTEST", "Lab Test Name as reported", s(name)),
+            col("LBORRES", "Result as Originally Received", s(orres)),
             col(
                 "LBORRESN",
                 "Numeric Result in Original Unit",
-                ColumnData::F64(labs.iter().map(num).collect()),
+                ColumnData::F64(orresn),
             ),
-            col("LBORQUAL", "Censoring Operator of Result", s(&|r| qual(r))),
-            col(
-                "LBORRESU",
-                "Original Unit as Received",
-                s(&|r| Some(r.unit_raw)),
-            ),
-            col(
-                "LBORUNIT",
-                "Original Unit, Canonical Spelling",
-                s(&|r| r.unit),
-            ),
+            col("LBORQUAL", "Censoring Operator of Result", s(qual)),
+            col("LBORRESU", "Original Unit as Received", s(orresu)),
+            col("LBORUNIT", "Original Unit, Canonical Spelling", s(orunit)),
             col(
                 "LBSTRESN",
                 "Numeric Result in Standard Unit",
-                ColumnData::F64(labs.iter().map(|r| r.std_value).collect()),
+                ColumnData::F64(stresn),
             ),
-            col("LBSTRESU", "Standard Unit", s(&|r| r.std_unit)),
+            col("LBSTRESU", "Standard Unit", s(stresu)),
             col(
                 "LBSTNRLO",
                 "Site Reference Range Lower Limit, Standard Unit",
-                ColumnData::F64(labs.iter().map(|r| r.std_ref_low).collect()),
+                ColumnData::F64(nrlo),
             ),
             col(
                 "LBSTNRHI",
                 "Site Reference Range Upper Limit, Standard Unit",
-                ColumnData::F64(labs.iter().map(|r| r.std_ref_high).collect()),
+                ColumnData::F64(nrhi),
             ),
-            col(
-                "PARSESTS",
-                "Parse Status",
-                s(&|r| Some(status_code[&r.status])),
-            ),
+            col("PARSESTS", "Parse Status", s(sts)),
         ],
     }
 }
@@ -2255,6 +2281,44 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_and_the_ascii_run_agree_with_std() {
+        for t in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\r",
+            "ab",
+            "a b",
+            "\u{a0}a",
+            "a\u{a0}",
+            "é",
+            " é ",
+            "\u{b}x",
+            "x\u{c}",
+            "\u{3000}x\u{3000}",
+            "\u{85}",
+        ] {
+            assert_eq!(trim(t), t.trim(), "{t:?}");
+        }
+        let text: Vec<u8> = (0..100u8)
+            .map(|i| {
+                if i == 37 || i == 80 {
+                    0xE9
+                } else {
+                    b'a' + i % 26
+                }
+            })
+            .collect();
+        for start in 0..text.len() {
+            let b = &text[start..];
+            let want = b.iter().position(|&c| c >= 0x80).unwrap_or(b.len());
+            assert_eq!(ascii_prefix(b), want, "from {start}");
+        }
+    }
 
     #[test]
     fn results_parse_with_qualifiers() {
