@@ -488,16 +488,31 @@ fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
     items: impl Iterator<Item = Option<K>>,
 ) -> (Box<dyn Array>, usize) {
     use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    use std::hash::BuildHasher;
+    // A small direct-mapped cache of recent values in front of the map: most columns have few
+    // distinct values, which are then found without a probe of the map.
+    const SLOTS: usize = 256;
+    let mut recent: [Option<(K, u32)>; SLOTS] = [None; SLOTS];
+    let hasher = rustc_hash::FxBuildHasher;
     let mut codes: rustc_hash::FxHashMap<K, u32> = Default::default();
     let mut values = MutableUtf8Array::<i64>::new();
     let keys: Vec<Option<u32>> = items
         .map(|v| {
             v.map(|v| {
+                let h = hasher.hash_one(v);
+                let slot = &mut recent[(h >> 32) as usize % SLOTS];
+                if let Some((k, code)) = *slot
+                    && k == v
+                {
+                    return code;
+                }
                 let next = codes.len() as u32;
-                *codes.entry(v).or_insert_with(|| {
+                let code = *codes.entry(v).or_insert_with(|| {
                     values.push(Some(v.as_ref()));
                     next
-                })
+                });
+                *slot = Some((v, code));
+                code
             })
         })
         .collect();
