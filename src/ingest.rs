@@ -1654,13 +1654,23 @@ pub fn parse_number(raw: &str) -> Option<f64> {
     if t.is_empty() {
         return None;
     }
-    let normalized;
-    let t = if t.contains(',') {
-        if t.contains('.') || t.matches(',').count() > 1 {
+    // A decimal comma becomes a point in a copy on the stack (a number is short; a longer text
+    // with a comma is copied to the heap).
+    let mut buf = [0u8; 64];
+    let owned;
+    let t = if let Some(k) = t.find(',') {
+        if t.contains('.') || t[k + 1..].contains(',') {
             return None;
         }
-        normalized = t.replace(',', ".");
-        normalized.as_str()
+        if t.len() <= buf.len() {
+            let b = &mut buf[..t.len()];
+            b.copy_from_slice(t.as_bytes());
+            b[k] = b'.';
+            std::str::from_utf8(b).expect("a comma replaced by a point in UTF-8 text")
+        } else {
+            owned = t.replace(',', ".");
+            owned.as_str()
+        }
     } else {
         t
     };
@@ -2318,6 +2328,22 @@ mod tests {
             let want = b.iter().position(|&c| c >= 0x80).unwrap_or(b.len());
             assert_eq!(ascii_prefix(b), want, "from {start}");
         }
+    }
+
+    #[test]
+    fn numbers_parse_with_a_decimal_point_or_comma() {
+        assert_eq!(parse_number(" 12,5 "), Some(12.5));
+        assert_eq!(parse_number("-0,25"), Some(-0.25));
+        assert_eq!(parse_number("1e3"), Some(1000.0));
+        assert_eq!(parse_number("1.234,5"), None);
+        assert_eq!(parse_number("1,2,3"), None);
+        assert_eq!(parse_number(","), None);
+        assert_eq!(parse_number("12,5 mg"), None);
+        assert_eq!(parse_number("inf"), None);
+        // Longer than the copy on the stack: the same answer.
+        let long = format!("{},5", "1".repeat(80));
+        assert_eq!(parse_number(&long), long.replace(',', ".").parse().ok());
+        assert_eq!(parse_number(&format!("{long},")), None);
     }
 
     #[test]

@@ -1793,17 +1793,19 @@ pub fn quarantine_table(
 /// A source row as a JSON object, keys in header order (a JSON object's order is kept by every
 /// reader that matters here: `json.loads`, `jsonlite`, DuckDB's `json` functions).
 fn raw_row_json(fields: &[(String, String)]) -> String {
-    let mut out = String::from("{");
+    // Each string is escaped by serde_json straight into the one buffer.
+    let mut out = Vec::with_capacity(16 * fields.len() + 2);
+    out.push(b'{');
     for (k, (name, value)) in fields.iter().enumerate() {
         if k > 0 {
-            out.push_str(", ");
+            out.extend_from_slice(b", ");
         }
-        out.push_str(&serde_json::to_string(name).expect("a string serializes"));
-        out.push_str(": ");
-        out.push_str(&serde_json::to_string(value).expect("a string serializes"));
+        serde_json::to_writer(&mut out, name).expect("a string serializes");
+        out.extend_from_slice(b": ");
+        serde_json::to_writer(&mut out, value).expect("a string serializes");
     }
-    out.push('}');
-    out
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
 /// Where the quarantined rows are (file, sheet, line), for reading their full source rows.
