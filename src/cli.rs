@@ -346,11 +346,11 @@ fn stages_until(
                 b.finish();
             }
         },
-        |data, v| {
+        |data, v, raw| {
             let derive_now = last != Stage::Validate
                 && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold;
             rayon::join(
-                || run::write_validation(&lp, &work, data, v),
+                || run::write_validation(&lp, &work, data, v, raw),
                 || derive_now.then(|| run::run_derive(&lp, &work, data, v)),
             )
         },

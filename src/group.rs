@@ -163,10 +163,11 @@ impl<K: Hash + Eq + Clone> Split<K> {
             }
             self.group.clear();
             self.group.push(rows[i]);
-            for j in i + 1..rows.len() {
-                if !self.taken[j] && self.keys[j].as_ref() == Some(k) {
-                    self.taken[j] = true;
-                    self.group.push(rows[j]);
+            let later = self.taken[i + 1..].iter_mut().zip(&self.keys[i + 1..]);
+            for ((taken, key), &row) in later.zip(&rows[i + 1..]) {
+                if !*taken && key.as_ref() == Some(k) {
+                    *taken = true;
+                    self.group.push(row);
                 }
             }
             each(&self.group);

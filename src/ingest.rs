@@ -619,8 +619,8 @@ pub fn raw_rows(
             &[],
         ));
     }
-    // Files with a wanted row, in input order; read in parallel, merged in that order (the first
-    // input naming a row wins).
+    // Files with a wanted row, in input order; merged in that order (the first input naming a
+    // row wins).
     let mut jobs = Vec::new();
     for (key, pattern, encoding, delimiter, sheet, columns, private) in inputs {
         for path in expand(lp, &key, pattern)? {
@@ -703,8 +703,9 @@ pub fn raw_rows(
         }
         Ok::<_, IngestError>(found)
     };
-    use rayon::prelude::*;
-    let results: Vec<Result<_, IngestError>> = jobs.par_iter().map(scan).collect();
+    // One file at a time: the run reads them beside other work (validate's ordering of the
+    // findings), and only one file's text is in memory at once.
+    let results: Vec<Result<_, IngestError>> = jobs.iter().map(scan).collect();
     for r in results {
         for (k, fields) in r? {
             out.entry(k).or_insert(fields);

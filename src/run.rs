@@ -197,9 +197,9 @@ pub struct IngestValidate {
     pub ingest_stage: StageRecord,
 }
 
-/// Run ingest and validate's rules, writing ingest's outputs, then `after_rules` with the data
-/// and the validation (where a caller writes validate's outputs with [`write_validation`] and
-/// may derive). `ingest/labs.parquet` is written while the rules and then `after_rules` run
+/// Run ingest and validate's rules, writing ingest's outputs, then `after_rules` with the data,
+/// the validation and the quarantined rows read again ([`read_quarantined`]; where a caller
+/// writes validate's outputs with [`write_validation`] and may derive). `ingest/labs.parquet` is written while the rules and then `after_rules` run
 /// (they only read the ingested records). With [`write_validation`] in `after_rules`, the same
 /// outputs as [`run_ingest`] followed by [`run_validate`]. `on_validate` is called when reading
 /// is done and validation starts.
@@ -208,15 +208,26 @@ pub fn run_ingest_validate<R: Send>(
     out: &Path,
     on_file: ingest::OnFile<'_>,
     on_validate: &dyn Fn(),
-    after_rules: impl FnOnce(&IngestOutput, &ValidationOutput) -> R + Send,
+    after_rules: impl FnOnce(&IngestOutput, &ValidationOutput, Result<RawRows, RunError>) -> R + Send,
 ) -> Result<(IngestValidate, R), RunError> {
     let data = read_ingest(lp, on_file)?;
     on_validate();
     let (labs, (v, after)) = rayon::join(
         || write_ingest_labs(lp, out, &data),
         || {
-            let v = timed("validate: rules", || validate::validate(lp, &data));
-            let after = after_rules(&data, &v);
+            // The quarantined rows are read again from the inputs while the findings are put
+            // in order (`labs.parquet` is mostly written by then, and the second core free).
+            let (v, raw) = timed("validate: rules", || {
+                let mut v = validate::validate_unordered(lp, &data);
+                let mut findings = std::mem::take(&mut v.findings);
+                let ((), raw) = rayon::join(
+                    || validate::order_findings(&mut findings),
+                    || read_quarantined(lp, &data, &v),
+                );
+                v.findings = findings;
+                (v, raw)
+            });
+            let after = after_rules(&data, &v, raw);
             (v, after)
         },
     );
@@ -334,20 +345,46 @@ pub fn run_validate(
     data: &IngestOutput,
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
     let v = timed("validate: rules", || validate::validate(lp, data));
-    let (outputs, stage) = write_validation(lp, out, data, &v)?;
+    let raw = read_quarantined(lp, data, &v);
+    let (outputs, stage) = write_validation(lp, out, data, &v, raw)?;
     Ok((v, outputs, stage))
 }
 
-/// Write validate's outputs and make the stage's record.
+/// The full source rows of the quarantined rows, as [`ingest::raw_rows`] reads them.
+pub type RawRows = rustc_hash::FxHashMap<ingest::RowKey, Vec<(String, String)>>;
+
+/// Read the quarantined rows' full source rows again from the inputs, with ids pseudonymized
+/// as the records are (for `quarantine/rejected.parquet`).
+pub fn read_quarantined(
+    lp: &LoadedPipeline,
+    data: &IngestOutput,
+    v: &ValidationOutput,
+) -> Result<RawRows, RunError> {
+    timed("validate: read quarantined rows again", || {
+        let pseudo = pseudonymizer(lp)?;
+        let map_id = |id: &str| match &pseudo {
+            Some(p) if !id.is_empty() => p.pseudonym(id),
+            _ => id.to_string(),
+        };
+        Ok(ingest::raw_rows(
+            lp,
+            &validate::quarantined_rows(data, v),
+            &map_id,
+        )?)
+    })
+}
+
+/// Write validate's outputs and make the stage's record; `raw` is what [`read_quarantined`]
+/// read.
 pub fn write_validation(
     lp: &LoadedPipeline,
     out: &Path,
     data: &IngestOutput,
     v: &ValidationOutput,
+    raw: Result<RawRows, RunError>,
 ) -> Result<(Vec<FileRecord>, StageRecord), RunError> {
     let kv = pipeline_kv(lp)?;
-    // The findings and the quarantine are written side by side: reading the quarantined rows'
-    // source files again is mostly one thread's work.
+    // The findings and the quarantine are written side by side.
     let write_findings = || {
         timed("validate: write findings.parquet", || {
             store::write_parquet_chunked(
@@ -361,14 +398,7 @@ pub fn write_validation(
     };
     let write_quarantine = || {
         timed("validate: write rejected.parquet", || {
-            // The full source rows are read again from the inputs, with ids pseudonymized as the
-            // records are.
-            let pseudo = pseudonymizer(lp)?;
-            let map_id = |id: &str| match &pseudo {
-                Some(p) if !id.is_empty() => p.pseudonym(id),
-                _ => id.to_string(),
-            };
-            let raw = ingest::raw_rows(lp, &validate::quarantined_rows(data, v), &map_id)?;
+            let raw = raw?;
             Ok::<_, RunError>(store::write_parquet(
                 &out.join("quarantine/rejected.parquet"),
                 validate::quarantine_table(data, v, &raw),
@@ -1010,13 +1040,13 @@ pub fn run_observed(
         &work,
         &|p| observer.file(p),
         &|| on_stage(Stage::Validate),
-        |data, validation| {
+        |data, validation, raw| {
             let derive_now = validation.summary.verdict != Verdict::ErrorsOverThreshold;
             if derive_now {
                 on_stage(Stage::Derive);
             }
             rayon::join(
-                || write_validation(lp, &work, data, validation),
+                || write_validation(lp, &work, data, validation, raw),
                 || derive_now.then(|| run_derive(lp, &work, data, validation)),
             )
         },

@@ -1090,7 +1090,8 @@ mod tests {
     fn coded_text_is_written_as_the_same_text_in_a_buffer_is() {
         let dir = tempfile::tempdir().unwrap();
         // Few distinct values (a dictionary), a new value per row (plain), and a small table.
-        let cases: [(usize, fn(usize) -> Option<String>); 3] = [
+        type Values = fn(usize) -> Option<String>;
+        let cases: [(usize, Values); 3] = [
             (ROW_GROUP_ROWS + 500, |i| {
                 (i % 9 != 0).then(|| format!("m{}", (i * 7) % 50))
             }),

@@ -635,8 +635,26 @@ impl Ctx {
 
 const EVENT_TYPES: &[&str] = &["DEATH", "TRANSPLANT", "LAST_CONTACT", "WITHDRAWAL"];
 
-/// Apply every enabled rule.
+/// Apply every enabled rule. The findings are in order (by file, line and rule id).
 pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
+    let mut v = validate_unordered(lp, data);
+    order_findings(&mut v.findings);
+    v
+}
+
+/// Put findings in the order [`validate`] gives them: by file, line and rule id, as text (the
+/// findings of one line and rule keep their order).
+pub fn order_findings(findings: &mut [Finding]) {
+    // The files and rule ids are replaced by their ranks in text order, computed once per
+    // finding.
+    let file_rank = crate::group::ranks(findings.iter().map(|f| f.file));
+    let rule_rank = crate::group::ranks(findings.iter().map(|f| f.rule));
+    findings.sort_by_cached_key(|f| (file_rank[&f.file], f.line, rule_rank[f.rule]));
+}
+
+/// [`validate`] with the findings in the order the rules made them, for a caller with other
+/// work to do beside [`order_findings`]. Everything else is as [`validate`] gives it.
+pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     let p = &lp.pipeline;
     let mut ctx = Ctx::new(lp);
 
@@ -1294,12 +1312,7 @@ pub fn validate(lp: &LoadedPipeline, data: &IngestOutput) -> ValidationOutput {
     }
 
     // Summary.
-    let mut findings = ctx.findings;
-    // By file, line and rule id, as text; the files and rule ids are replaced by their ranks
-    // in text order, computed once per finding (the sort keeps the order of equal keys).
-    let file_rank = crate::group::ranks(findings.iter().map(|f| f.file));
-    let rule_rank = crate::group::ranks(findings.iter().map(|f| f.rule));
-    findings.sort_by_cached_key(|f| (file_rank[&f.file], f.line, rule_rank[f.rule]));
+    let findings = ctx.findings;
     let mut by_rule = BTreeMap::new();
     let mut by_sev = BTreeMap::new();
     for f in &findings {
