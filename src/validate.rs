@@ -508,7 +508,8 @@ pub struct Summary {
 /// Everything validate decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ValidationOutput {
-    /// Findings in input order.
+    /// Findings, by file, line and rule id ([`order_findings`]; in the order the rules made
+    /// them when from [`validate_unordered`]).
     pub findings: Vec<Finding>,
     /// One disposition per `IngestOutput::labs` row.
     pub labs: Vec<Disposition>,
