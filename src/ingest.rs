@@ -513,9 +513,31 @@ pub fn ingest_observed(
     on_file: OnFile<'_>,
 ) -> Result<IngestOutput, IngestError> {
     let mut out = IngestOutput::default();
-    read_subjects(lp, &mut out)?;
-    read_labs(lp, &mut out, on_file)?;
-    read_events(lp, &mut out)?;
+    let jobs = match lab_jobs(lp) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            // A subjects file that cannot be read is reported first, as always.
+            read_subjects(lp, &mut out)?;
+            return Err(e);
+        }
+    };
+    // The lab files are read from disk and decoded while the subjects and events are read:
+    // the lab records need the subjects' reference dates, reading the files does not. Errors
+    // are reported in the order subjects, labs, events.
+    let mut events = IngestOutput::default();
+    let ((subjects, events_read), opened) = rayon::join(
+        || (read_subjects(lp, &mut out), read_events(lp, &mut events)),
+        || {
+            use rayon::prelude::*;
+            jobs.par_iter().map(open_lab).collect::<Vec<_>>()
+        },
+    );
+    subjects?;
+    read_labs(lp, &mut out, on_file, &jobs, opened)?;
+    events_read?;
+    out.events = events.events;
+    out.tte = events.tte;
+    out.files.extend(events.files);
     out.assessments = crate::assessments::read(lp)?;
     if let Some(file) = &out.assessments.file {
         out.files.push(FileAccount {
@@ -1111,13 +1133,41 @@ impl<'p> Standardizer<'p> {
     }
 }
 
-fn read_labs(
+/// One lab file to read: the index of its input, the input, the file.
+type LabJob<'p> = (usize, &'p LabInput, PathBuf);
+
+/// Every lab file, in the order of the pipeline's inputs and of the paths a glob matched.
+fn lab_jobs(lp: &LoadedPipeline) -> Result<Vec<LabJob<'_>>, IngestError> {
+    let mut jobs = Vec::new();
+    for (i, input) in lp.pipeline.inputs.labs.iter().enumerate() {
+        for path in expand(lp, &format!("inputs.labs[{i}].path"), &input.path)? {
+            jobs.push((i, input, path));
+        }
+    }
+    Ok(jobs)
+}
+
+/// A lab file read and decoded, ready for its records ([`Rows::open`]).
+fn open_lab<'a>((i, input, path): &'a LabJob<'_>) -> Result<Rows<'a>, IngestError> {
+    Rows::open(
+        path,
+        input.encoding,
+        input.delimiter,
+        input.sheet.as_deref(),
+        &format!("inputs.labs[{i}].sheet"),
+        &input.columns,
+    )
+}
+
+/// The records of the lab files `jobs`, opened as `opened` (one per job, in order).
+fn read_labs<'a>(
     lp: &LoadedPipeline,
     out: &mut IngestOutput,
     on_file: OnFile<'_>,
+    jobs: &'a [LabJob<'a>],
+    opened: Vec<Result<Rows<'a>, IngestError>>,
 ) -> Result<(), IngestError> {
     use rayon::prelude::*;
-    let p = &lp.pipeline;
     // The first row of a subject wins, as in validate.
     let mut reference: FxHashMap<&str, SubjectRef<'_>> = FxHashMap::default();
     for s in &out.subjects {
@@ -1129,24 +1179,11 @@ fn read_labs(
                 site_id: &s.site_id,
             });
     }
-    let mut jobs = Vec::new();
-    for (i, input) in p.inputs.labs.iter().enumerate() {
-        for path in expand(lp, &format!("inputs.labs[{i}].path"), &input.path)? {
-            jobs.push((i, input, path));
-        }
-    }
     // Files are read in parallel, each into its own records; they are joined in the order of
     // the pipeline's inputs and of the paths a glob matched, so the result does not depend on
     // the number of threads, and the first failing file in that order is the error reported.
-    let read = |(i, input, path): &(usize, &LabInput, PathBuf)| {
-        let mut rd = Rows::open(
-            path,
-            input.encoding,
-            input.delimiter,
-            input.sheet.as_deref(),
-            &format!("inputs.labs[{i}].sheet"),
-            &input.columns,
-        )?;
+    let read = |((_, input, path), rd): (&LabJob<'_>, Result<Rows<'a>, IngestError>)| {
+        let mut rd = rd?;
         rd.on_progress = Some(on_file);
         let ctx = LayoutCtx {
             input,
@@ -1170,7 +1207,7 @@ fn read_labs(
         Ok::<_, IngestError>((labs, account))
     };
     let results: Vec<Result<(Vec<LabRecord>, FileAccount), IngestError>> =
-        jobs.par_iter().map(read).collect();
+        jobs.par_iter().zip(opened).map(read).collect();
     let mut parts = Vec::with_capacity(results.len());
     for r in results {
         parts.push(r?);
