@@ -246,130 +246,104 @@ impl SdtmLb {
     /// Rows `range` of the dataset, from the records they were derived from (`labs`, the
     /// `IngestOutput::labs` derive was given).
     pub fn table(&self, labs: &[LabRecord], range: std::ops::Range<usize>) -> Table {
-        let rows = &self.rows[range.clone()];
-        let at = |k: usize| range.start + k;
-        let r = |i: &usize| &labs[*i];
-        let u = |f: &dyn Fn(usize, &LabRecord) -> Option<Ustr>| {
-            ColumnData::Str(
-                rows.iter()
-                    .enumerate()
-                    .map(|(k, i)| f(at(k), r(i)))
-                    .collect(),
-            )
-        };
-        let f = |f: &dyn Fn(usize, &LabRecord) -> Option<f64>| {
-            ColumnData::F64(
-                rows.iter()
-                    .enumerate()
-                    .map(|(k, i)| f(at(k), r(i)))
-                    .collect(),
-            )
-        };
+        // One pass over the rows fills every column: each record is looked up once, not once
+        // per column.
         let text = TextCache::new();
         let (study_u, lb_u, not_done) = (self.study, Ustr::from("LB"), Ustr::from("NOT DONE"));
         let nonblank = |t: Ustr| Some(t).filter(|t| !t.is_empty());
-        let (usubjid, lbseq, acc_ranges, acc_stresc) =
-            (&self.usubjid, &self.lbseq, &self.ranges, &self.stresc);
-        let (visitnum, lbdtc, test_name) = (&self.visitnum, &self.lbdtc, &self.test_name);
+        let n = range.len();
+        // Text and numbers, each in the order of its columns below.
+        let mut s: [Vec<Option<Ustr>>; 14] = std::array::from_fn(|_| Vec::with_capacity(n));
+        let mut f: [Vec<Option<f64>>; 4] = std::array::from_fn(|_| Vec::with_capacity(n));
+        let (mut lbdy, mut srcline) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for k in range.clone() {
+            let x = &labs[self.rows[k]];
+            let (lo, hi) = self.ranges[k];
+            let stresn = match x.result {
+                ParsedResult::Numeric(_) => x.std_value,
+                _ => None,
+            };
+            let text_values = [
+                Some(study_u),
+                Some(lb_u),
+                Some(self.usubjid[k]),
+                Some(x.test_code),
+                self.test_name
+                    .get(&x.test_code)
+                    .copied()
+                    .or(Some(x.test_name)),
+                nonblank(x.result_raw),
+                nonblank(x.unit_raw),
+                self.stresc[k],
+                x.std_unit,
+                stresn.and_then(|y| nrind(y, lo, hi).map(|t| text.fixed(t))),
+                matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
+                    .then_some(not_done),
+                Some(x.visit),
+                x.collection_date.map(|d| self.lbdtc[&d]),
+                Some(x.lineage.file),
+            ];
+            for (c, v) in s.iter_mut().zip(text_values) {
+                c.push(v);
+            }
+            for (c, v) in f.iter_mut().zip([stresn, lo, hi, self.visitnum[&x.visit]]) {
+                c.push(v);
+            }
+            lbdy.push(x.study_day);
+            srcline.push(Some(x.lineage.line as i64));
+        }
+        let [
+            studyid,
+            domain,
+            usubjid,
+            testcd,
+            test,
+            orres,
+            orresu,
+            stresc,
+            stresu,
+            nrind_col,
+            stat,
+            visit,
+            lbdtc,
+            srcfile,
+        ] = s.map(|v| ColumnData::Str(v.into_iter().collect()));
+        let [stresn, stnrlo, stnrhi, visitnum] = f.map(ColumnData::F64);
         Table {
             columns: vec![
-                col("STUDYID", "Study Identifier", u(&|_, _| Some(study_u))),
-                col("DOMAIN", "Domain Abbreviation", u(&|_, _| Some(lb_u))),
-                col(
-                    "USUBJID",
-                    "Unique Subject Identifier",
-                    u(&|k, _| Some(usubjid[k])),
-                ),
+                col("STUDYID", "Study Identifier", studyid),
+                col("DOMAIN", "Domain Abbreviation", domain),
+                col("USUBJID", "Unique Subject Identifier", usubjid),
                 col(
                     "LBSEQ",
                     "Sequence Number",
-                    ColumnData::I64(lbseq[range.clone()].to_vec()),
+                    ColumnData::I64(self.lbseq[range.clone()].to_vec()),
                 ),
-                col(
-                    "LBTESTCD",
-                    "Lab Test or Examination Short Name",
-                    u(&|_, x| Some(x.test_code)),
-                ),
-                col(
-                    "LBTEST",
-                    "Lab Test or Examination Name",
-                    u(&|_, x| test_name.get(&x.test_code).copied().or(Some(x.test_name))),
-                ),
-                col(
-                    "LBORRES",
-                    "Result or Finding in Original Units",
-                    u(&|_, x| nonblank(x.result_raw)),
-                ),
-                col(
-                    "LBORRESU",
-                    "Original Units",
-                    u(&|_, x| nonblank(x.unit_raw)),
-                ),
-                col(
-                    "LBSTRESC",
-                    "Character Result/Finding in Std Format",
-                    u(&|k, _| acc_stresc[k]),
-                ),
+                col("LBTESTCD", "Lab Test or Examination Short Name", testcd),
+                col("LBTEST", "Lab Test or Examination Name", test),
+                col("LBORRES", "Result or Finding in Original Units", orres),
+                col("LBORRESU", "Original Units", orresu),
+                col("LBSTRESC", "Character Result/Finding in Std Format", stresc),
                 col(
                     "LBSTRESN",
                     "Numeric Result/Finding in Standard Units",
-                    f(&|_, x| match x.result {
-                        ParsedResult::Numeric(_) => x.std_value,
-                        _ => None,
-                    }),
+                    stresn,
                 ),
-                col("LBSTRESU", "Standard Units", cat(u(&|_, x| x.std_unit))),
-                col(
-                    "LBSTNRLO",
-                    "Normal Range Lower Limit-Std Units",
-                    f(&|k, _| acc_ranges[k].0),
-                ),
-                col(
-                    "LBSTNRHI",
-                    "Normal Range Upper Limit-Std Units",
-                    f(&|k, _| acc_ranges[k].1),
-                ),
-                col(
-                    "LBNRIND",
-                    "Reference Range Indicator",
-                    u(&|k, x| match x.result {
-                        ParsedResult::Numeric(_) => x.std_value.and_then(|y| {
-                            let (lo, hi) = acc_ranges[k];
-                            nrind(y, lo, hi).map(|t| text.fixed(t))
-                        }),
-                        _ => None,
-                    }),
-                ),
-                col(
-                    "LBSTAT",
-                    "Completion Status",
-                    u(&|_, x| {
-                        matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
-                            .then_some(not_done)
-                    }),
-                ),
-                col("VISITNUM", "Visit Number", f(&|_, x| visitnum[&x.visit])),
-                col("VISIT", "Visit Name", cat(u(&|_, x| Some(x.visit)))),
-                col(
-                    "LBDTC",
-                    "Date/Time of Specimen Collection",
-                    u(&|_, x| x.collection_date.map(|d| lbdtc[&d])),
-                ),
+                col("LBSTRESU", "Standard Units", cat(stresu)),
+                col("LBSTNRLO", "Normal Range Lower Limit-Std Units", stnrlo),
+                col("LBSTNRHI", "Normal Range Upper Limit-Std Units", stnrhi),
+                col("LBNRIND", "Reference Range Indicator", nrind_col),
+                col("LBSTAT", "Completion Status", stat),
+                col("VISITNUM", "Visit Number", visitnum),
+                col("VISIT", "Visit Name", cat(visit)),
+                col("LBDTC", "Date/Time of Specimen Collection", lbdtc),
                 col(
                     "LBDY",
                     "Study Day of Specimen Collection",
-                    ColumnData::I64(rows.iter().map(|i| r(i).study_day).collect()),
+                    ColumnData::I64(lbdy),
                 ),
-                col("SRCFILE", "Source File", u(&|_, x| Some(x.lineage.file))),
-                col(
-                    "SRCLINE",
-                    "Source Line",
-                    ColumnData::I64(
-                        rows.iter()
-                            .map(|i| Some(r(i).lineage.line as i64))
-                            .collect(),
-                    ),
-                ),
+                col("SRCFILE", "Source File", srcfile),
+                col("SRCLINE", "Source Line", ColumnData::I64(srcline)),
             ],
         }
     }
@@ -1136,97 +1110,129 @@ fn col(name: &'static str, label: &'static str, data: ColumnData) -> Column {
 /// The ADLB dataset of the typed rows (built when it is written, so that the table and the large
 /// SDTM LB are not in memory together).
 pub fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
-    // Text columns hold the rows' interned values; fixed codes are interned once.
-    let s = |f: &dyn Fn(&AdlbRow) -> Option<Ustr>| ColumnData::Str(rows.iter().map(f).collect());
+    // One pass over the rows fills every column: each wide row is read once, not once per
+    // column. Text columns hold the rows' interned values; fixed codes are interned once.
     let text = TextCache::new();
-    let f = |f: &dyn Fn(&AdlbRow) -> Option<f64>| ColumnData::F64(rows.iter().map(f).collect());
-    let i = |f: &dyn Fn(&AdlbRow) -> Option<i64>| ColumnData::I64(rows.iter().map(f).collect());
-    let fl = |f: &dyn Fn(&AdlbRow) -> Option<&'static str>| {
-        ColumnData::Str(rows.iter().map(|r| f(r).map(|t| text.fixed(t))).collect())
-    };
+    let flag = |t: Option<&'static str>| t.map(|t| text.fixed(t));
     let study = Ustr::from(study);
+    let n = rows.len();
+    // Text, numbers and integers, each in the order of its columns below.
+    let mut s: [Vec<Option<Ustr>>; 21] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut f: [Vec<Option<f64>>; 7] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut i: [Vec<Option<i64>>; 7] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut adt = Vec::with_capacity(n);
+    for r in rows {
+        let text_values = [
+            Some(study),
+            Some(r.usubjid),
+            Some(r.subjid),
+            Some(r.siteid),
+            r.armcd,
+            r.trtp,
+            r.trta,
+            Some(r.paramcd),
+            Some(r.param),
+            r.avalc,
+            Some(r.avalu),
+            r.avisit,
+            flag(r.ablfl),
+            flag(r.anrind),
+            flag(r.bnrind),
+            r.shift1,
+            flag(r.anl01fl),
+            flag(r.worsthfl),
+            flag(r.worstlfl),
+            flag(r.dtype),
+            Some(r.srcfile),
+        ];
+        for (c, v) in s.iter_mut().zip(text_values) {
+            c.push(v);
+        }
+        let numbers = [r.aval, r.avisitn, r.base, r.chg, r.pchg, r.anrlo, r.anrhi];
+        for (c, v) in f.iter_mut().zip(numbers) {
+            c.push(v);
+        }
+        let integers = [
+            Some(r.paramn),
+            r.ady,
+            r.awtarget,
+            r.awlo,
+            r.awhi,
+            r.lbseq,
+            Some(r.srcline),
+        ];
+        for (c, v) in i.iter_mut().zip(integers) {
+            c.push(v);
+        }
+        adt.push(r.adt);
+    }
+    let [
+        studyid,
+        usubjid,
+        subjid,
+        siteid,
+        armcd,
+        trtp,
+        trta,
+        paramcd,
+        param,
+        avalc,
+        avalu,
+        avisit,
+        ablfl,
+        anrind,
+        bnrind,
+        shift1,
+        anl01fl,
+        worsthfl,
+        worstlfl,
+        dtype,
+        srcfile,
+    ] = s.map(|v| ColumnData::Str(v.into_iter().collect()));
+    let [aval, avisitn, base, chg, pchg, anrlo, anrhi] = f.map(ColumnData::F64);
+    let [paramn, ady, awtarget, awlo, awhi, lbseq, srcline] = i.map(ColumnData::I64);
     Table {
         columns: vec![
-            col("STUDYID", "Study Identifier", s(&|_| Some(study))),
-            col(
-                "USUBJID",
-                "Unique Subject Identifier",
-                s(&|r| Some(r.usubjid)),
-            ),
-            col(
-                "SUBJID",
-                "Subject Identifier for the Study",
-                s(&|r| Some(r.subjid)),
-            ),
-            col("SITEID", "Study Site Identifier", s(&|r| Some(r.siteid))),
-            col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd))),
-            col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp))),
-            col("TRTA", "Actual Treatment", cat(s(&|r| r.trta))),
-            col("PARAMCD", "Parameter Code", cat(s(&|r| Some(r.paramcd)))),
-            col("PARAM", "Parameter", cat(s(&|r| Some(r.param)))),
-            col("PARAMN", "Parameter (N)", i(&|r| Some(r.paramn))),
-            col("AVAL", "Analysis Value", f(&|r| r.aval)),
-            col("AVALC", "Analysis Value (C)", s(&|r| r.avalc)),
-            col("AVALU", "Analysis Value Unit", s(&|r| Some(r.avalu))),
-            col(
-                "ADT",
-                "Analysis Date",
-                ColumnData::Date(rows.iter().map(|r| r.adt).collect()),
-            ),
-            col("ADY", "Analysis Relative Day", i(&|r| r.ady)),
-            col("AVISIT", "Analysis Visit", cat(s(&|r| r.avisit))),
-            col("AVISITN", "Analysis Visit (N)", f(&|r| r.avisitn)),
-            col("AWTARGET", "Analysis Window Target", i(&|r| r.awtarget)),
-            col(
-                "AWLO",
-                "Analysis Window Beginning Timepoint",
-                i(&|r| r.awlo),
-            ),
-            col("AWHI", "Analysis Window Ending Timepoint", i(&|r| r.awhi)),
-            col("ABLFL", "Baseline Record Flag", fl(&|r| r.ablfl)),
-            col("BASE", "Baseline Value", f(&|r| r.base)),
-            col("CHG", "Change from Baseline", f(&|r| r.chg)),
-            col("PCHG", "Percent Change from Baseline", f(&|r| r.pchg)),
-            col(
-                "ANRLO",
-                "Analysis Normal Range Lower Limit",
-                f(&|r| r.anrlo),
-            ),
-            col(
-                "ANRHI",
-                "Analysis Normal Range Upper Limit",
-                f(&|r| r.anrhi),
-            ),
-            col(
-                "ANRIND",
-                "Analysis Reference Range Indicator",
-                fl(&|r| r.anrind),
-            ),
-            col(
-                "BNRIND",
-                "Baseline Reference Range Indicator",
-                fl(&|r| r.bnrind),
-            ),
-            col("SHIFT1", "Shift 1 (Baseline to Analysis)", s(&|r| r.shift1)),
+            col("STUDYID", "Study Identifier", studyid),
+            col("USUBJID", "Unique Subject Identifier", usubjid),
+            col("SUBJID", "Subject Identifier for the Study", subjid),
+            col("SITEID", "Study Site Identifier", siteid),
+            col("ARMCD", "Planned Arm Code", cat(armcd)),
+            col("TRTP", "Planned Treatment", cat(trtp)),
+            col("TRTA", "Actual Treatment", cat(trta)),
+            col("PARAMCD", "Parameter Code", cat(paramcd)),
+            col("PARAM", "Parameter", cat(param)),
+            col("PARAMN", "Parameter (N)", paramn),
+            col("AVAL", "Analysis Value", aval),
+            col("AVALC", "Analysis Value (C)", avalc),
+            col("AVALU", "Analysis Value Unit", avalu),
+            col("ADT", "Analysis Date", ColumnData::Date(adt)),
+            col("ADY", "Analysis Relative Day", ady),
+            col("AVISIT", "Analysis Visit", cat(avisit)),
+            col("AVISITN", "Analysis Visit (N)", avisitn),
+            col("AWTARGET", "Analysis Window Target", awtarget),
+            col("AWLO", "Analysis Window Beginning Timepoint", awlo),
+            col("AWHI", "Analysis Window Ending Timepoint", awhi),
+            col("ABLFL", "Baseline Record Flag", ablfl),
+            col("BASE", "Baseline Value", base),
+            col("CHG", "Change from Baseline", chg),
+            col("PCHG", "Percent Change from Baseline", pchg),
+            col("ANRLO", "Analysis Normal Range Lower Limit", anrlo),
+            col("ANRHI", "Analysis Normal Range Upper Limit", anrhi),
+            col("ANRIND", "Analysis Reference Range Indicator", anrind),
+            col("BNRIND", "Baseline Reference Range Indicator", bnrind),
+            col("SHIFT1", "Shift 1 (Baseline to Analysis)", shift1),
             col(
                 "ANL01FL",
                 "Analysis Flag 01 (Selected by Window Rule)",
-                fl(&|r| r.anl01fl),
+                anl01fl,
             ),
-            col(
-                "WORSTHFL",
-                "Worst (Highest) Post-baseline Flag",
-                fl(&|r| r.worsthfl),
-            ),
-            col(
-                "WORSTLFL",
-                "Worst (Lowest) Post-baseline Flag",
-                fl(&|r| r.worstlfl),
-            ),
-            col("DTYPE", "Derivation Type", fl(&|r| r.dtype)),
-            col("LBSEQ", "Sequence Number (SDTM LB)", i(&|r| r.lbseq)),
-            col("SRCFILE", "Source File", s(&|r| Some(r.srcfile))),
-            col("SRCLINE", "Source Line", i(&|r| Some(r.srcline))),
+            col("WORSTHFL", "Worst (Highest) Post-baseline Flag", worsthfl),
+            col("WORSTLFL", "Worst (Lowest) Post-baseline Flag", worstlfl),
+            col("DTYPE", "Derivation Type", dtype),
+            col("LBSEQ", "Sequence Number (SDTM LB)", lbseq),
+            col("SRCFILE", "Source File", srcfile),
+            col("SRCLINE", "Source Line", srcline),
         ],
     }
 }
