@@ -1534,104 +1534,93 @@ fn accounting(
 
 /// `validation/findings.parquet`.
 pub fn findings_table(findings: &[Finding]) -> Table {
-    // Interned columns hold one pointer per finding; rule ids and severities are interned once.
-    let u =
-        |f: &dyn Fn(&Finding) -> Option<Ustr>| ColumnData::Str(findings.iter().map(f).collect());
+    // One pass over the findings fills every column. Interned columns hold one pointer per
+    // finding; rule ids and severities are interned once (the rule of the finding before is
+    // mostly the same one).
     let rule: FxHashMap<&str, Ustr> = RULES.iter().map(|r| (r.id, Ustr::from(r.id))).collect();
+    let mut last_rule: Option<(&str, Ustr)> = None;
     let sev: FxHashMap<&str, Ustr> = [Note, Warning, Error]
         .iter()
         .map(|&x| (severity_name(x), Ustr::from(severity_name(x))))
         .collect();
+    // The message column is coded: each distinct message is stored once. A lazily kept message
+    // is written out once per distinct set of parts, and looked up as text like the others so
+    // that equal texts share a code.
+    let mut code_of: FxHashMap<String, u32> = FxHashMap::default();
+    let mut abnormal: FxHashMap<[Ustr; 5], u32> = FxHashMap::default();
+    let code = |text: &str, code_of: &mut FxHashMap<String, u32>| {
+        if let Some(&c) = code_of.get(text) {
+            return c;
+        }
+        let c = code_of.len() as u32;
+        code_of.insert(text.to_string(), c);
+        c
+    };
+    let n = findings.len();
+    // RULE, SEVERITY, SUBJID, LBTESTCD, VISIT, SRCFILE, VALUE.
+    let mut s: [Vec<Option<Ustr>>; 7] = std::array::from_fn(|_| Vec::with_capacity(n));
+    let mut line = Vec::with_capacity(n);
+    let mut codes = Vec::with_capacity(n);
+    for f in findings {
+        let rule_u = match last_rule {
+            Some((id, u)) if std::ptr::eq(id, f.rule) => u,
+            _ => {
+                let u = rule
+                    .get(f.rule)
+                    .copied()
+                    .unwrap_or_else(|| Ustr::from(f.rule));
+                last_rule = Some((f.rule, u));
+                u
+            }
+        };
+        let values = [
+            Some(rule_u),
+            Some(sev[severity_name(f.severity)]),
+            f.subject_id,
+            f.test_code,
+            f.visit,
+            Some(f.file),
+            f.value,
+        ];
+        for (c, v) in s.iter_mut().zip(values) {
+            c.push(v);
+        }
+        line.push(Some(f.line as i64));
+        codes.push(Some(match &f.message {
+            Message::Text(t) => code(t, &mut code_of),
+            m @ Message::Abnormal {
+                test,
+                value,
+                unit,
+                low,
+                high,
+            } => *abnormal
+                .entry([*test, *value, *unit, *low, *high])
+                .or_insert_with(|| code(&m.to_string(), &mut code_of)),
+        }));
+    }
+    let mut values = vec![String::new(); code_of.len()];
+    for (text, c) in code_of {
+        values[c as usize] = text;
+    }
+    let [rule_col, sev_col, subject, test, visit, file, value] =
+        s.map(|v| ColumnData::Str(v.into_iter().collect()));
+    let col = |name, label, data| Column { name, label, data };
     Table {
         columns: vec![
-            Column {
-                name: "RULE",
-                label: "Validation Rule Id",
-                data: u(&|f| {
-                    Some(
-                        rule.get(f.rule)
-                            .copied()
-                            .unwrap_or_else(|| Ustr::from(f.rule)),
-                    )
-                }),
-            },
-            Column {
-                name: "SEVERITY",
-                label: "Severity",
-                data: u(&|f| Some(sev[severity_name(f.severity)])),
-            },
-            Column {
-                name: "SUBJID",
-                label: "Subject Identifier for the Study",
-                data: u(&|f| f.subject_id),
-            },
-            Column {
-                name: "LBTESTCD",
-                label: "Lab Test Short Name",
-                data: u(&|f| f.test_code),
-            },
-            Column {
-                name: "VISIT",
-                label: "Visit Name as reported",
-                data: u(&|f| f.visit),
-            },
-            Column {
-                name: "SRCFILE",
-                label: "Source file",
-                data: u(&|f| Some(f.file)),
-            },
-            Column {
-                name: "SRCLINE",
-                label: "Source line",
-                data: ColumnData::I64(findings.iter().map(|f| Some(f.line as i64)).collect()),
-            },
-            Column {
-                name: "VALUE",
-                label: "Offending Value as Read",
-                data: u(&|f| f.value),
-            },
-            Column {
-                name: "MESSAGE",
-                label: "Message",
-                data: ColumnData::Str({
-                    // Coded: each distinct message is stored once. A lazily kept message is
-                    // written out once per distinct set of parts (the million `abnormal`
-                    // findings have a few thousand), and looked up as text like the others so
-                    // that equal texts share a code.
-                    let mut code_of: FxHashMap<String, u32> = FxHashMap::default();
-                    let mut abnormal: FxHashMap<[Ustr; 5], u32> = FxHashMap::default();
-                    let code = |text: &str, code_of: &mut FxHashMap<String, u32>| {
-                        if let Some(&c) = code_of.get(text) {
-                            return c;
-                        }
-                        let c = code_of.len() as u32;
-                        code_of.insert(text.to_string(), c);
-                        c
-                    };
-                    let codes = findings
-                        .iter()
-                        .map(|f| {
-                            Some(match &f.message {
-                                Message::Text(t) => code(t, &mut code_of),
-                                m @ Message::Abnormal {
-                                    test,
-                                    value,
-                                    unit,
-                                    low,
-                                    high,
-                                } => *abnormal
-                                    .entry([*test, *value, *unit, *low, *high])
-                                    .or_insert_with(|| code(&m.to_string(), &mut code_of)),
-                            })
-                        })
-                        .collect();
-                    let mut values = vec![String::new(); code_of.len()];
-                    for (text, c) in code_of {
-                        values[c as usize] = text;
-                    }
-                    crate::store::TextColumn::coded(values, codes)
-                }),
-            },
+            col("RULE", "Validation Rule Id", rule_col),
+            col("SEVERITY", "Severity", sev_col),
+            col("SUBJID", "Subject Identifier for the Study", subject),
+            col("LBTESTCD", "Lab Test Short Name", test),
+            col("VISIT", "Visit Name as reported", visit),
+            col("SRCFILE", "Source file", file),
+            col("SRCLINE", "Source line", ColumnData::I64(line)),
+            col("VALUE", "Offending Value as Read", value),
+            col(
+                "MESSAGE",
+                "Message",
+                ColumnData::Str(crate::store::TextColumn::coded(values, codes)),
+            ),
         ],
     }
 }
