@@ -70,6 +70,9 @@ pub enum ProblemKind {
         /// Lines of every row of that subject and date.
         lines: Vec<u64>,
     },
+    /// A usable row of a subject who is not in the subjects file (rule
+    /// `assessment_unknown_subject`; rows of one subject and date that agree count as one).
+    UnknownSubject,
 }
 
 impl AssessmentProblem {
@@ -78,6 +81,7 @@ impl AssessmentProblem {
         match self.kind {
             ProblemKind::BadValue { .. } => "assessment_value",
             ProblemKind::Conflict { .. } => "assessment_conflict",
+            ProblemKind::UnknownSubject => "assessment_unknown_subject",
         }
     }
 
@@ -86,6 +90,7 @@ impl AssessmentProblem {
         match &self.kind {
             ProblemKind::BadValue { value, .. } => Some(value.clone()),
             ProblemKind::Conflict { date, .. } => Some(date.to_string()),
+            ProblemKind::UnknownSubject => Some(self.subject_id.clone()),
         }
     }
 
@@ -106,7 +111,35 @@ impl AssessmentProblem {
                     lines.join(", ")
                 )
             }
+            ProblemKind::UnknownSubject => {
+                format!("subject {} is not in the subjects file", self.subject_id)
+            }
         }
+    }
+}
+
+impl Assessments {
+    /// Move the usable rows of subjects not in `known` (the subjects file's ids) from the index
+    /// to the problems, keeping the problems in file order.
+    pub fn flag_unknown_subjects(&mut self, known: &dyn Fn(&str) -> bool) {
+        let unknown: Vec<(String, NaiveDate)> = self
+            .index
+            .keys()
+            .filter(|(id, _)| !known(id))
+            .cloned()
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        for key in unknown {
+            let a = self.index.remove(&key).expect("a key just listed");
+            self.problems.push(AssessmentProblem {
+                line: a.line,
+                subject_id: a.subject_id,
+                kind: ProblemKind::UnknownSubject,
+            });
+        }
+        self.problems.sort_by_key(|p| p.line);
     }
 }
 

@@ -539,6 +539,10 @@ pub fn ingest_observed(
     out.tte = events.tte;
     out.files.extend(events.files);
     out.assessments = crate::assessments::read(lp)?;
+    let known: rustc_hash::FxHashSet<&str> =
+        out.subjects.iter().map(|s| s.subject_id.as_str()).collect();
+    out.assessments
+        .flag_unknown_subjects(&|id| known.contains(id));
     if let Some(file) = &out.assessments.file {
         out.files.push(FileAccount {
             file: file.to_string_lossy().into_owned(),

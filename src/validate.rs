@@ -280,6 +280,13 @@ pub const RULES: &[Rule] = &[
         "Rows of the assessments input for one subject and date with different grades: all of them are quarantined (rows that agree count as one). Turned off, the finding goes but the rows are still quarantined.",
     ),
     rule(
+        "assessment_unknown_subject",
+        "assessments",
+        Error,
+        Quarantine,
+        "An assessments row of a subject who is not in the subjects file: the row is not used (rows of one subject and date that agree count as one). Turned off, the finding goes but the row is still quarantined.",
+    ),
+    rule(
         "event_unknown_subject",
         "events",
         Error,

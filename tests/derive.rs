@@ -507,9 +507,21 @@ fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
         .into_iter()
         .filter(|r| txt(r, "DOMAIN") == Some("assessments"))
         .collect();
-    assert_eq!(q.len(), 1);
-    assert_eq!(txt(&q[0], "REASONS"), Some("assessment_value"));
+    // The bad grade, and the sample's four rows of subject 02-011, who is not in the subjects
+    // file (rule `assessment_unknown_subject`).
+    let reasons: Vec<_> = q.iter().map(|r| txt(r, "REASONS").unwrap()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "assessment_value",
+            "assessment_unknown_subject",
+            "assessment_unknown_subject",
+            "assessment_unknown_subject",
+            "assessment_unknown_subject"
+        ]
+    );
     assert!(txt(&q[0], "RAWROW").unwrap().contains("\"tense\""));
+    assert!(q[1..].iter().all(|r| txt(r, "SUBJID") == Some("02-011")));
     // Row accounting counts the assessments file too.
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("validation/summary.json")).unwrap(),
@@ -521,7 +533,7 @@ fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
         .iter()
         .find(|f| f["kind"] == "assessments")
         .expect("the assessments file is accounted for");
-    assert_eq!(file["rows_quarantined"], 1);
+    assert_eq!(file["rows_quarantined"], 5);
     assert_eq!(
         file["rows_read"].as_u64(),
         Some(text.lines().count() as u64 - 1)

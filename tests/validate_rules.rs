@@ -369,6 +369,7 @@ fn every_rule_has_a_fixture() {
             "criterion_error",
             "assessment_value",
             "assessment_conflict",
+            "assessment_unknown_subject",
         ])
         .collect();
     for r in RULES {
@@ -392,6 +393,13 @@ fn assessment_rows_that_cannot_be_used_are_findings_and_quarantined() {
             vec![2, 3],
             "subject 01-001 on 2020-01-10 is assessed differently on lines 2, 3",
             vec!["01-001", "01-001"],
+        ),
+        (
+            "assessment_unknown_subject",
+            "assessment_unknown_subject",
+            vec![3],
+            "subject 09-999 is not in the subjects file",
+            vec!["09-999"],
         ),
     ] {
         let file = abs(&format!("{FIX}/{fixture}.assessments.csv"));
