@@ -5,9 +5,11 @@
 //! matched, case-insensitively and trimmed, against the spellings the pipeline declares
 //! (`ascites`, `encephalopathy`). A blank grade is missing (no Child-Pugh score for that date).
 //! A file that cannot be read or lacks a contract column stops the run with an
-//! [`AssessmentError`]; a row with a value that is not a declared spelling or not a date, or rows
-//! of one subject and date with different grades, are [`AssessmentProblem`]s, which validate
-//! reports as findings and quarantines, with the file in row accounting. Ingest reads the file
+//! [`AssessmentError`]; a row with a value that is not a declared spelling or not a date, rows
+//! of one subject and date with different grades, and (once ingest knows the subjects,
+//! [`Assessments::flag_unknown_subjects`]) rows of a subject not in the subjects file are
+//! [`AssessmentProblem`]s, which validate reports as findings and quarantines, with the file in
+//! row accounting. Ingest reads the file
 //! with the other inputs. Assessments feed the Child-Pugh scores in derive, which match them to
 //! lab values of the same subject and date. Never prints.
 
