@@ -527,6 +527,12 @@ fn print_validation_summary(v: &crate::validate::ValidationOutput, quiet: bool) 
             .collect::<Vec<_>>()
             .join(", ")
     );
+    // The rule column is as wide as the longest rule id shown (at least 22 characters).
+    let width = s
+        .findings_by_rule
+        .keys()
+        .map(|r| r.len())
+        .fold(22, usize::max);
     for (rule, n) in &s.findings_by_rule {
         let sev = v
             .findings
@@ -534,7 +540,7 @@ fn print_validation_summary(v: &crate::validate::ValidationOutput, quiet: bool) 
             .find(|f| f.rule == *rule)
             .map(|f| crate::validate::severity_name(f.severity))
             .unwrap_or("");
-        eprintln!("  {rule:<22} {sev:<8} {n}");
+        eprintln!("  {rule:<width$} {sev:<8} {n}");
     }
     let threshold = s
         .max_error_percent
