@@ -377,7 +377,7 @@ pub struct Derived {
 
 /// Build every dataset.
 pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
-    let mut laps = crate::timing::Laps::start("derive");
+    let laps = crate::timing::Laps::start("derive");
     let p = &lp.pipeline;
     let data = input.data;
     let v = input.validation;
@@ -418,346 +418,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
 
     // ADSL and ADTTE need only the subjects, events and records: they are made on the other
     // core while the lab records become SDTM LB and ADLB.
-    let (lab_side, (adsl, tte, adtte)) = rayon::join(
-        || {
-            // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
-            // Per-row lookups by hash; `subjects` keeps its order for ADSL.
-            // Keyed by the interned id that lab records carry: hashed once, compared by pointer.
-            let subject_of: FxHashMap<Ustr, &SubjectInfo> =
-                subjects.iter().map(|(k, v)| (Ustr::from(k), v)).collect();
-            let mut accepted: Vec<usize> = (0..data.labs.len())
-                .filter(|&i| {
-                    v.labs[i].accepted() && subject_of.contains_key(&data.labs[i].subject_id)
-                })
-                .collect();
-            // The sort compares small integers: each USUBJID, test code and file is replaced by its rank
-            // in string order, which gives the order of the strings themselves. The row index last makes
-            // every key distinct, so the unstable sort gives the stable sort's order.
-            let usubjid_rank = crate::group::ranks(subjects.values().map(|s| s.usubjid));
-            let test_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].test_code));
-            let file_rank =
-                crate::group::ranks(accepted.iter().map(|&i| data.labs[i].lineage.file));
-            let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> = accepted
-                .iter()
-                .map(|&i| {
-                    let r = &data.labs[i];
-                    (
-                        usubjid_rank[&subject_of[&r.subject_id].usubjid],
-                        test_rank[&r.test_code],
-                        r.collection_date,
-                        file_rank[&r.lineage.file],
-                        r.lineage.line,
-                        i,
-                    )
-                })
-                .collect();
-            keyed.sort_unstable();
-            accepted = keyed.into_iter().map(|k| k.5).collect();
-            // LBSEQ by lab row index (None: not accepted). An SDTM LB input brings its own LBSEQ: kept
-            // when every accepted record has one and no subject has one twice, so that LBSEQ still names
-            // the sponsor's record; otherwise every record is numbered here.
-            let mut lbseq: Vec<Option<i64>> = vec![None; data.labs.len()];
-            let keep_source = !accepted.is_empty() && {
-                let mut seen: rustc_hash::FxHashSet<(Ustr, i64)> = rustc_hash::FxHashSet::default();
-                accepted.iter().all(|&i| {
-                    let r = &data.labs[i];
-                    r.source_seq()
-                        .is_some_and(|q| seen.insert((r.subject_id, q)))
-                })
-            };
-            let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
-            for &i in &accepted {
-                lbseq[i] = if keep_source {
-                    data.labs[i].source_seq()
-                } else {
-                    let c = counter.entry(data.labs[i].subject_id).or_insert(0);
-                    *c += 1;
-                    Some(*c)
-                };
-            }
-            let panel: FxHashMap<&str, (usize, &crate::spec::LabTest)> = p
-                .labs
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.code.as_str(), (i, t)))
-                .collect();
-            // The same, keyed by interned code for the per-record lookups.
-            let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
-                panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
-            let windows = &p.visits.windows;
-            let baseline_w = p.visits.baseline_index();
-
-            let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
-                let sex = subject_of.get(&r.subject_id).and_then(|s| s.sex.as_deref());
-                match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
-                    Some(n) => n.for_sex(sex),
-                    None => (r.std_ref_low, r.std_ref_high),
-                }
-            };
-            // Text made per record is interned through small caches: lab values, dates and visit names
-            // repeat, and formatting a number costs more than looking it up.
-            let mut text = TextCache::new();
-            let stresc = |r: &LabRecord, text: &mut TextCache| -> Option<Ustr> {
-                let dec = panel_u.get(&r.test_code).and_then(|(_, t)| t.decimals);
-                match &r.result {
-                    ParsedResult::Numeric(_) => r.std_value.map(|x| text.value(x, dec, "")),
-                    ParsedResult::Censored(op, lim) => {
-                        let sign = match op {
-                            crate::ingest::Censoring::Below => "<",
-                            crate::ingest::Censoring::Above => ">",
-                        };
-                        r.std_limit()
-                            .map(|x| text.value(x, dec, sign))
-                            .or_else(|| (r.unit == r.std_unit).then(|| text.value(*lim, dec, sign)))
-                    }
-                    ParsedResult::Text(t) => Some(*t),
-                    ParsedResult::Missing | ParsedResult::NotDone => None,
-                }
-            };
-            // Per accepted record, in `accepted` order: the reference range, LBSTRESC.
-            let acc_ranges: Vec<(Option<f64>, Option<f64>)> =
-                accepted.iter().map(|&i| ranges(&data.labs[i])).collect();
-            let acc_stresc: Vec<Option<Ustr>> = accepted
-                .iter()
-                .map(|&i| stresc(&data.labs[i], &mut text))
-                .collect();
-
-            // SDTM LB: what its rows need beyond the records, kept so that the table is built a row
-            // group at a time when it is written ([`SdtmLb::table`]).
-            let lb = {
-                let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
-                let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
-                for &i in &accepted {
-                    let x = &data.labs[i];
-                    visitnum.entry(x.visit).or_insert_with(|| {
-                        windows
-                            .iter()
-                            .find(|w| w.name.eq_ignore_ascii_case(&x.visit))
-                            .map(|w| w.number)
-                    });
-                    if let Some(d) = x.collection_date {
-                        lbdtc.entry(d).or_insert_with(|| Ustr::from(&d.to_string()));
-                    }
-                }
-                SdtmLb {
-                    study: Ustr::from(study),
-                    usubjid: accepted
-                        .iter()
-                        .map(|&i| subject_of[&data.labs[i].subject_id].usubjid)
-                        .collect(),
-                    lbseq: accepted.iter().map(|&i| lbseq[i]).collect(),
-                    rows: accepted.clone(),
-                    ranges: acc_ranges,
-                    stresc: acc_stresc,
-                    visitnum,
-                    lbdtc,
-                    test_name: p
-                        .labs
-                        .iter()
-                        .map(|t| (Ustr::from(&t.code), Ustr::from(&t.name)))
-                        .collect(),
-                }
-            };
-            laps.lap("SDTM LB table");
-            // ADLB: numeric parameters of the panel, accepted records with a standard value.
-            // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
-            let param_text: Vec<(Ustr, Ustr, Ustr)> = p
-                .labs
-                .iter()
-                .map(|t| {
-                    let param = match t.result {
-                        crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
-                        crate::spec::ResultKind::Qualitative => t.name.clone(),
-                    };
-                    (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
-                })
-                .collect();
-            let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
-            let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
-            for (k, &i) in accepted.iter().enumerate() {
-                let r = &data.labs[i];
-                let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
-                    continue;
-                };
-                if !r.has_value() {
-                    continue;
-                }
-                let s = subject_of[&r.subject_id];
-                let pl = v.placement[i];
-                let w = pl.window.map(|k| &windows[k as usize]);
-                let (lo, hi) = lb.ranges[k];
-                let (paramcd, param, avalu) = param_text[pi];
-                let aval = r.std_value;
-                rows.push(AdlbRow {
-                    usubjid: s.usubjid,
-                    subjid: r.subject_id,
-                    siteid: s.siteid,
-                    trtp: s.trtp,
-                    armcd: s.armcd,
-                    trta: s.trta,
-                    paramcd,
-                    param,
-                    paramn: pi as i64 + 1,
-                    aval,
-                    avalc: lb.stresc[k],
-                    avalu,
-                    adt: r.collection_date,
-                    ady: r.study_day,
-                    avisit: pl.window.map(|k| window_name[k as usize]),
-                    avisitn: w.map(|w| w.number),
-                    awtarget: w.map(|w| i64::from(w.target)),
-                    awlo: w.map(|w| i64::from(w.low)),
-                    awhi: w.map(|w| i64::from(w.high)),
-                    ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
-                    base: None,
-                    chg: None,
-                    pchg: None,
-                    anrlo: lo,
-                    anrhi: hi,
-                    anrind: aval.and_then(|x| nrind(x, lo, hi)),
-                    bnrind: None,
-                    shift1: None,
-                    anl01fl: pl.selected.then_some("Y"),
-                    worsthfl: None,
-                    worstlfl: None,
-                    dtype: None,
-                    lbseq: lbseq[i],
-                    srcfile: r.lineage.file,
-                    srcline: r.lineage.line as i64,
-                });
-            }
-            laps.lap("ADLB rows");
-            // Derived scores as their own parameters, from same-date standardized values.
-            let scored = score_rows(lp, &rows, &panel, &subjects, input.assessments);
-            rows.extend(scored);
-
-            laps.lap("scores");
-            // Baseline, change, shift, worst flags per subject and parameter.
-            // (Rows are sorted below by a total order, so the order groups are visited in is free.)
-            let groups =
-                crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
-            // "BNRIND to ANRIND", made once per pair of indicators.
-            let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
-            for idx in groups.iter() {
-                let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
-                let base = idx
-                    .iter()
-                    .find(|&&k| rows[k].ablfl.is_some())
-                    .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
-                let Some((base_val, base_ind, base_day)) = base else {
-                    continue;
-                };
-                let mut post: Vec<usize> = Vec::new();
-                for &k in &idx {
-                    let row = &mut rows[k];
-                    row.base = base_val;
-                    row.bnrind = base_ind;
-                    let after = match (row.ady, base_day) {
-                        (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
-                        _ => false,
-                    };
-                    if after {
-                        post.push(k);
-                        if let (Some(a), Some(b)) = (row.aval, base_val) {
-                            row.chg = Some(a - b);
-                            row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
-                        }
-                        if let (Some(b), Some(a)) = (base_ind, row.anrind) {
-                            row.shift1 = Some(
-                                *shift_text
-                                    .entry((b, a))
-                                    .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
-                            );
-                        }
-                    }
-                }
-                // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
-                // date, then source file and line order here).
-                let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
-                    let mut best: Option<usize> = None;
-                    for &k in &post {
-                        if let Some(a) = rows[k].aval
-                            && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
-                        {
-                            best = Some(k);
-                        }
-                    }
-                    best
-                };
-                let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
-                if let Some(k) = hi {
-                    rows[k].worsthfl = Some("Y");
-                }
-                if let Some(k) = lo {
-                    rows[k].worstlfl = Some("Y");
-                }
-            }
-            // LOCF rows for post-baseline windows without an analysed record.
-            if p.derive.missing_visits == MissingVisitPolicy::Locf {
-                let mut extra = Vec::new();
-                for idx in groups.iter() {
-                    let mut last: Option<&AdlbRow> = None;
-                    for (wi, w) in windows.iter().enumerate() {
-                        if wi == baseline_w || w.number <= windows[baseline_w].number {
-                            continue;
-                        }
-                        let here = idx
-                            .iter()
-                            .map(|&k| &rows[k as usize])
-                            .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
-                        match (here, last) {
-                            (Some(r), _) => last = Some(r),
-                            (None, Some(prev)) => {
-                                let mut c = prev.clone();
-                                c.avisit = Some(Ustr::from(&w.name));
-                                c.avisitn = Some(w.number);
-                                c.awtarget = Some(i64::from(w.target));
-                                c.awlo = Some(i64::from(w.low));
-                                c.awhi = Some(i64::from(w.high));
-                                c.anl01fl = None;
-                                c.worsthfl = None;
-                                c.worstlfl = None;
-                                c.dtype = Some("LOCF");
-                                extra.push(c);
-                            }
-                            (None, None) => {}
-                        }
-                    }
-                }
-                rows.extend(extra);
-            }
-            laps.lap("baseline, change, worst, LOCF");
-            // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
-            // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
-            // the file compare by rank (their order as strings); the row index last makes every key
-            // distinct, so the unstable sort gives the order of a stable sort.
-            let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
-            let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
-            let mut keyed: Vec<_> = rows
-                .iter()
-                .enumerate()
-                .map(|(k, r)| {
-                    (
-                        usubjid_rank[&r.usubjid],
-                        r.paramn,
-                        r.avisitn.map(OrdF64),
-                        r.adt,
-                        r.dtype,
-                        file_rank[&r.srcfile],
-                        r.srcline,
-                        k,
-                    )
-                })
-                .collect();
-            keyed.sort_unstable();
-            let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
-            crate::group::permute(&mut rows, order);
-            laps.lap("sort ADLB");
-            let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
-            let adrs = adrs_table(lp, &flags);
-            laps.lap("responses, ADRS");
-            (lb, rows, flags, adrs)
-        },
+    let ((lb, rows, flags, adrs), (adsl, tte, adtte)) = rayon::join(
+        || lab_datasets(lp, input, &subjects, laps),
         || {
             let mut laps = crate::timing::Laps::start("derive");
             let ev = event_dates(input);
@@ -769,7 +431,6 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             (adsl, tte, adtte)
         },
     );
-    let (lb, rows, flags, adrs) = lab_side;
     Derived {
         output: DeriveOutput {
             lb,
@@ -782,6 +443,357 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
         adrs: flags,
         strata,
     }
+}
+
+/// What derive makes from the lab records: SDTM LB, the ADLB rows (scores, baseline, change,
+/// worst flags and LOCF rows included, in ADLB order), the responder flags and ADRS.
+fn lab_datasets(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    subjects: &BTreeMap<&str, SubjectInfo>,
+    mut laps: crate::timing::Laps,
+) -> (
+    SdtmLb,
+    Vec<AdlbRow>,
+    Vec<crate::response::ResponseFlag>,
+    Table,
+) {
+    let p = &lp.pipeline;
+    let (data, v) = (input.data, input.validation);
+    let study = &p.study.id;
+    // LBSEQ: per subject, sorted by test, date, source order, over accepted records.
+    // Per-row lookups by hash; `subjects` keeps its order for ADSL.
+    // Keyed by the interned id that lab records carry: hashed once, compared by pointer.
+    let subject_of: FxHashMap<Ustr, &SubjectInfo> =
+        subjects.iter().map(|(k, v)| (Ustr::from(k), v)).collect();
+    let mut accepted: Vec<usize> = (0..data.labs.len())
+        .filter(|&i| v.labs[i].accepted() && subject_of.contains_key(&data.labs[i].subject_id))
+        .collect();
+    // The sort compares small integers: each USUBJID, test code and file is replaced by its rank
+    // in string order, which gives the order of the strings themselves. The row index last makes
+    // every key distinct, so the unstable sort gives the stable sort's order.
+    let usubjid_rank = crate::group::ranks(subjects.values().map(|s| s.usubjid));
+    let test_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].test_code));
+    let file_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].lineage.file));
+    let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> = accepted
+        .iter()
+        .map(|&i| {
+            let r = &data.labs[i];
+            (
+                usubjid_rank[&subject_of[&r.subject_id].usubjid],
+                test_rank[&r.test_code],
+                r.collection_date,
+                file_rank[&r.lineage.file],
+                r.lineage.line,
+                i,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    accepted = keyed.into_iter().map(|k| k.5).collect();
+    // LBSEQ by lab row index (None: not accepted). An SDTM LB input brings its own LBSEQ: kept
+    // when every accepted record has one and no subject has one twice, so that LBSEQ still names
+    // the sponsor's record; otherwise every record is numbered here.
+    let mut lbseq: Vec<Option<i64>> = vec![None; data.labs.len()];
+    let keep_source = !accepted.is_empty() && {
+        let mut seen: rustc_hash::FxHashSet<(Ustr, i64)> = rustc_hash::FxHashSet::default();
+        accepted.iter().all(|&i| {
+            let r = &data.labs[i];
+            r.source_seq()
+                .is_some_and(|q| seen.insert((r.subject_id, q)))
+        })
+    };
+    let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
+    for &i in &accepted {
+        lbseq[i] = if keep_source {
+            data.labs[i].source_seq()
+        } else {
+            let c = counter.entry(data.labs[i].subject_id).or_insert(0);
+            *c += 1;
+            Some(*c)
+        };
+    }
+    let panel: FxHashMap<&str, (usize, &crate::spec::LabTest)> = p
+        .labs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.code.as_str(), (i, t)))
+        .collect();
+    // The same, keyed by interned code for the per-record lookups.
+    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
+        panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
+    let windows = &p.visits.windows;
+    let baseline_w = p.visits.baseline_index();
+
+    let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
+        let sex = subject_of.get(&r.subject_id).and_then(|s| s.sex.as_deref());
+        match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
+            Some(n) => n.for_sex(sex),
+            None => (r.std_ref_low, r.std_ref_high),
+        }
+    };
+    // Text made per record is interned through small caches: lab values, dates and visit names
+    // repeat, and formatting a number costs more than looking it up.
+    let mut text = TextCache::new();
+    let stresc = |r: &LabRecord, text: &mut TextCache| -> Option<Ustr> {
+        let dec = panel_u.get(&r.test_code).and_then(|(_, t)| t.decimals);
+        match &r.result {
+            ParsedResult::Numeric(_) => r.std_value.map(|x| text.value(x, dec, "")),
+            ParsedResult::Censored(op, lim) => {
+                let sign = match op {
+                    crate::ingest::Censoring::Below => "<",
+                    crate::ingest::Censoring::Above => ">",
+                };
+                r.std_limit()
+                    .map(|x| text.value(x, dec, sign))
+                    .or_else(|| (r.unit == r.std_unit).then(|| text.value(*lim, dec, sign)))
+            }
+            ParsedResult::Text(t) => Some(*t),
+            ParsedResult::Missing | ParsedResult::NotDone => None,
+        }
+    };
+    // Per accepted record, in `accepted` order: the reference range, LBSTRESC.
+    let acc_ranges: Vec<(Option<f64>, Option<f64>)> =
+        accepted.iter().map(|&i| ranges(&data.labs[i])).collect();
+    let acc_stresc: Vec<Option<Ustr>> = accepted
+        .iter()
+        .map(|&i| stresc(&data.labs[i], &mut text))
+        .collect();
+
+    // SDTM LB: what its rows need beyond the records, kept so that the table is built a row
+    // group at a time when it is written ([`SdtmLb::table`]).
+    let lb = {
+        let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
+        let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
+        for &i in &accepted {
+            let x = &data.labs[i];
+            visitnum.entry(x.visit).or_insert_with(|| {
+                windows
+                    .iter()
+                    .find(|w| w.name.eq_ignore_ascii_case(&x.visit))
+                    .map(|w| w.number)
+            });
+            if let Some(d) = x.collection_date {
+                lbdtc.entry(d).or_insert_with(|| Ustr::from(&d.to_string()));
+            }
+        }
+        SdtmLb {
+            study: Ustr::from(study),
+            usubjid: accepted
+                .iter()
+                .map(|&i| subject_of[&data.labs[i].subject_id].usubjid)
+                .collect(),
+            lbseq: accepted.iter().map(|&i| lbseq[i]).collect(),
+            rows: accepted.clone(),
+            ranges: acc_ranges,
+            stresc: acc_stresc,
+            visitnum,
+            lbdtc,
+            test_name: p
+                .labs
+                .iter()
+                .map(|t| (Ustr::from(&t.code), Ustr::from(&t.name)))
+                .collect(),
+        }
+    };
+    laps.lap("SDTM LB table");
+    // ADLB: numeric parameters of the panel, accepted records with a standard value.
+    // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
+    let param_text: Vec<(Ustr, Ustr, Ustr)> = p
+        .labs
+        .iter()
+        .map(|t| {
+            let param = match t.result {
+                crate::spec::ResultKind::Numeric => format!("{} ({})", t.name, t.unit),
+                crate::spec::ResultKind::Qualitative => t.name.clone(),
+            };
+            (Ustr::from(&t.code), Ustr::from(&param), Ustr::from(&t.unit))
+        })
+        .collect();
+    let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
+    let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
+    for (k, &i) in accepted.iter().enumerate() {
+        let r = &data.labs[i];
+        let Some((pi, _)) = panel_u.get(&r.test_code).copied() else {
+            continue;
+        };
+        if !r.has_value() {
+            continue;
+        }
+        let s = subject_of[&r.subject_id];
+        let pl = v.placement[i];
+        let w = pl.window.map(|k| &windows[k as usize]);
+        let (lo, hi) = lb.ranges[k];
+        let (paramcd, param, avalu) = param_text[pi];
+        let aval = r.std_value;
+        rows.push(AdlbRow {
+            usubjid: s.usubjid,
+            subjid: r.subject_id,
+            siteid: s.siteid,
+            trtp: s.trtp,
+            armcd: s.armcd,
+            trta: s.trta,
+            paramcd,
+            param,
+            paramn: pi as i64 + 1,
+            aval,
+            avalc: lb.stresc[k],
+            avalu,
+            adt: r.collection_date,
+            ady: r.study_day,
+            avisit: pl.window.map(|k| window_name[k as usize]),
+            avisitn: w.map(|w| w.number),
+            awtarget: w.map(|w| i64::from(w.target)),
+            awlo: w.map(|w| i64::from(w.low)),
+            awhi: w.map(|w| i64::from(w.high)),
+            ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
+            base: None,
+            chg: None,
+            pchg: None,
+            anrlo: lo,
+            anrhi: hi,
+            anrind: aval.and_then(|x| nrind(x, lo, hi)),
+            bnrind: None,
+            shift1: None,
+            anl01fl: pl.selected.then_some("Y"),
+            worsthfl: None,
+            worstlfl: None,
+            dtype: None,
+            lbseq: lbseq[i],
+            srcfile: r.lineage.file,
+            srcline: r.lineage.line as i64,
+        });
+    }
+    laps.lap("ADLB rows");
+    // Derived scores as their own parameters, from same-date standardized values.
+    let scored = score_rows(lp, &rows, &panel, subjects, input.assessments);
+    rows.extend(scored);
+
+    laps.lap("scores");
+    // Baseline, change, shift, worst flags per subject and parameter.
+    // (Rows are sorted below by a total order, so the order groups are visited in is free.)
+    let groups = crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
+    // "BNRIND to ANRIND", made once per pair of indicators.
+    let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
+    for idx in groups.iter() {
+        let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
+        let base = idx
+            .iter()
+            .find(|&&k| rows[k].ablfl.is_some())
+            .map(|&k| (rows[k].aval, rows[k].anrind, rows[k].ady));
+        let Some((base_val, base_ind, base_day)) = base else {
+            continue;
+        };
+        let mut post: Vec<usize> = Vec::new();
+        for &k in &idx {
+            let row = &mut rows[k];
+            row.base = base_val;
+            row.bnrind = base_ind;
+            let after = match (row.ady, base_day) {
+                (Some(d), Some(b)) => d > b && row.ablfl.is_none(),
+                _ => false,
+            };
+            if after {
+                post.push(k);
+                if let (Some(a), Some(b)) = (row.aval, base_val) {
+                    row.chg = Some(a - b);
+                    row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
+                }
+                if let (Some(b), Some(a)) = (base_ind, row.anrind) {
+                    row.shift1 = Some(
+                        *shift_text
+                            .entry((b, a))
+                            .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
+                    );
+                }
+            }
+        }
+        // Worst post-baseline: highest and lowest AVAL; on ties the earliest record (rows are in
+        // date, then source file and line order here).
+        let pick = |cmp: &dyn Fn(f64, f64) -> bool| {
+            let mut best: Option<usize> = None;
+            for &k in &post {
+                if let Some(a) = rows[k].aval
+                    && best.is_none_or(|b| cmp(a, rows[b].aval.unwrap_or(f64::NAN)))
+                {
+                    best = Some(k);
+                }
+            }
+            best
+        };
+        let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
+        if let Some(k) = hi {
+            rows[k].worsthfl = Some("Y");
+        }
+        if let Some(k) = lo {
+            rows[k].worstlfl = Some("Y");
+        }
+    }
+    // LOCF rows for post-baseline windows without an analysed record.
+    if p.derive.missing_visits == MissingVisitPolicy::Locf {
+        let mut extra = Vec::new();
+        for idx in groups.iter() {
+            let mut last: Option<&AdlbRow> = None;
+            for (wi, w) in windows.iter().enumerate() {
+                if wi == baseline_w || w.number <= windows[baseline_w].number {
+                    continue;
+                }
+                let here = idx
+                    .iter()
+                    .map(|&k| &rows[k as usize])
+                    .find(|r| r.anl01fl.is_some() && r.avisit.as_deref() == Some(&w.name));
+                match (here, last) {
+                    (Some(r), _) => last = Some(r),
+                    (None, Some(prev)) => {
+                        let mut c = prev.clone();
+                        c.avisit = Some(Ustr::from(&w.name));
+                        c.avisitn = Some(w.number);
+                        c.awtarget = Some(i64::from(w.target));
+                        c.awlo = Some(i64::from(w.low));
+                        c.awhi = Some(i64::from(w.high));
+                        c.anl01fl = None;
+                        c.worsthfl = None;
+                        c.worstlfl = None;
+                        c.dtype = Some("LOCF");
+                        extra.push(c);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        rows.extend(extra);
+    }
+    laps.lap("baseline, change, worst, LOCF");
+    // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
+    // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
+    // the file compare by rank (their order as strings); the row index last makes every key
+    // distinct, so the unstable sort gives the order of a stable sort.
+    let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
+    let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
+    let mut keyed: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            (
+                usubjid_rank[&r.usubjid],
+                r.paramn,
+                r.avisitn.map(OrdF64),
+                r.adt,
+                r.dtype,
+                file_rank[&r.srcfile],
+                r.srcline,
+                k,
+            )
+        })
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
+    crate::group::permute(&mut rows, order);
+    laps.lap("sort ADLB");
+    let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
+    let adrs = adrs_table(lp, &flags);
+    laps.lap("responses, ADRS");
+    (lb, rows, flags, adrs)
 }
 
 /// ADLB rows of the clinical scores the pipeline asks for (`[derive] scores`), one per subject
