@@ -632,6 +632,19 @@ impl Ctx {
         Some(sev)
     }
 
+    /// [`Ctx::fire_sym`] for a lab record: its subject, test, visit and source.
+    fn fire_lab(
+        &mut self,
+        disp: &mut Disposition,
+        id: &'static str,
+        r: &crate::ingest::LabRecord,
+        value: Option<Ustr>,
+        message: Message,
+    ) {
+        let keys = [Some(r.subject_id), Some(r.test_code), Some(r.visit)];
+        self.fire_sym(disp, id, keys, &r.lineage, value, message);
+    }
+
     /// A number as messages show it ([`fmt_num`]), formatted once per distinct value.
     fn num(&mut self, v: f64) -> Ustr {
         *self
@@ -896,10 +909,9 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
     let mut lab_disp = vec![Disposition::default(); data.labs.len()];
     for (i, r) in data.labs.iter().enumerate() {
         let d = &mut lab_disp[i];
-        let keys = [Some(r.subject_id), Some(r.test_code), Some(r.visit)];
         let test = Some(r.test_code);
         let mut fire = |ctx: &mut Ctx, id, value: Option<Ustr>, msg: Message| {
-            ctx.fire_sym(d, id, keys, &r.lineage, value, msg);
+            ctx.fire_lab(d, id, r, value, msg);
         };
         let res = Some(r.result_raw);
         match r.status {
@@ -1110,11 +1122,10 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
                 let first = &labs[g[0] as usize];
                 for &i in &g[1..] {
                     let r = &labs[i as usize];
-                    ctx.fire_sym(
+                    ctx.fire_lab(
                         &mut lab_disp[i as usize],
                         "duplicate_exact",
-                        [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                        &r.lineage,
+                        r,
                         Some(r.result_raw),
                         format!(
                             "exact copy of {}:{}",
@@ -1152,11 +1163,10 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
                     .collect();
                 for &i in g {
                     let r = &labs[i as usize];
-                    ctx.fire_sym(
+                    ctx.fire_lab(
                         &mut lab_disp[i as usize],
                         "duplicate_conflict",
-                        [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                        &r.lineage,
+                        r,
                         Some(r.result_raw),
                         format!(
                             "{} on {} has conflicting results: {}",
@@ -1179,11 +1189,10 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
             continue;
         }
         let Some(day) = r.study_day else {
-            ctx.fire_sym(
+            ctx.fire_lab(
                 &mut lab_disp[i],
                 "no_study_day",
-                [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                &r.lineage,
+                r,
                 None,
                 Message::Text("no study day: the subject has no reference date".into()),
             );
@@ -1191,11 +1200,10 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
         };
         match windows::window_of(day, windows) {
             None => {
-                ctx.fire_sym(
+                ctx.fire_lab(
                     &mut lab_disp[i],
                     "out_of_window",
-                    [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                    &r.lineage,
+                    r,
                     Some(Ustr::from(&day.to_string())),
                     format!("study day {day} (visit `{}`) is in no window", r.visit).into(),
                 );
@@ -1232,11 +1240,10 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
                         continue;
                     }
                     let r = &labs[i];
-                    ctx.fire_sym(
+                    ctx.fire_lab(
                         &mut lab_disp[i],
                         "multiple_in_window",
-                        [Some(r.subject_id), Some(r.test_code), Some(r.visit)],
-                        &r.lineage,
+                        r,
                         Some(r.result_raw),
                         format!(
                             "window {} also holds day {} ({}:{}), which the window rule selected",
