@@ -526,6 +526,48 @@ fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
     (array.boxed(), codes.len())
 }
 
+/// A coded text value as a dictionary key: equal and hashed by its code (the codes of a coded
+/// column stand for distinct texts), read as its text.
+#[derive(Clone, Copy)]
+struct Code<'a>(u32, &'a str);
+
+impl PartialEq for Code<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Code<'_> {}
+
+impl std::hash::Hash for Code<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl AsRef<str> for Code<'_> {
+    fn as_ref(&self) -> &str {
+        self.1
+    }
+}
+
+impl TextColumn {
+    /// Rows `range` as a dictionary array ([`dictionary`]) and its number of distinct values,
+    /// found by interned pointer or by code; None for buffered text, whose values would have
+    /// to be hashed.
+    fn dictionary(&self, range: std::ops::Range<usize>) -> Option<(Box<dyn Array>, usize)> {
+        match &self.0 {
+            Text::Buf { .. } => None,
+            Text::Sym(vals) => Some(dictionary(vals[range].iter().copied())),
+            Text::Coded { values, codes } => Some(dictionary(
+                codes[range]
+                    .iter()
+                    .map(|c| c.map(|c| Code(c, values[c as usize].as_str()))),
+            )),
+        }
+    }
+}
+
 /// Rows `range` of a column as an Arrow array of [`arrow_type`]. A categorical column gets a
 /// dictionary of the values in the range, in order of first appearance.
 fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> {
@@ -539,55 +581,22 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
         a
     };
     match data {
-        ColumnData::Str(t @ TextColumn(Text::Sym(vals))) if range.len() > 128 => {
-            // Interned text is handed to the encoder as a dictionary when the Parquet writer
-            // would make one itself (distinct values at most 3/4 of the rows): the dictionary
-            // is found by the interned pointers instead of by hashing every string.
-            let (array, distinct) = dictionary(vals[range.clone()].iter().copied());
-            if distinct as f64 / range.len() as f64 > 0.75 {
-                let a: Utf8Array<i64> = text(t).into();
-                return a.boxed();
-            }
-            array
-        }
-        ColumnData::Str(t @ TextColumn(Text::Coded { values, codes })) if range.len() > 128 => {
-            // The same dictionary, found by code: each code's place in order of first
-            // appearance within the range.
-            let mut place = vec![u32::MAX; values.len()];
-            let mut order: Vec<u32> = Vec::new();
-            let keys: Vec<Option<u32>> = codes[range.clone()]
-                .iter()
-                .map(|c| {
-                    c.map(|c| {
-                        let p = &mut place[c as usize];
-                        if *p == u32::MAX {
-                            *p = order.len() as u32;
-                            order.push(c);
-                        }
-                        *p
-                    })
-                })
-                .collect();
-            if order.len() as f64 / range.len() as f64 > 0.75 {
-                let a: Utf8Array<i64> = text(t).into();
-                return a.boxed();
-            }
-            let dict: Utf8Array<i64> = order
-                .iter()
-                .map(|&c| Some(values[c as usize].as_str()))
-                .collect::<MutableUtf8Array<i64>>()
-                .into();
-            polars_arrow::array::DictionaryArray::try_new(
-                dictionary_type(),
-                PrimitiveArray::<u32>::from(keys),
-                dict.boxed(),
-            )
-            .expect("keys index the dictionary built with them")
-            .boxed()
-        }
         ColumnData::Str(t) => {
-            let a: Utf8Array<i64> = text(t).into();
-            a.boxed()
+            // Interned or coded text is handed to the encoder as a dictionary when the Parquet
+            // writer would make one itself (more than 128 rows, distinct values at most 3/4 of
+            // them): the dictionary is found by the interned pointers or the codes instead of by
+            // hashing every string.
+            let dict = (range.len() > 128)
+                .then(|| t.dictionary(range.clone()))
+                .flatten()
+                .filter(|(_, distinct)| *distinct as f64 / range.len() as f64 <= 0.75);
+            match dict {
+                Some((array, _)) => array,
+                None => {
+                    let a: Utf8Array<i64> = text(t).into();
+                    a.boxed()
+                }
+            }
         }
         ColumnData::Cat(t) => dictionary(range.map(|i| t.get(i))).0,
         ColumnData::F64(v) => PrimitiveArray::<f64>::from(&v[range]).boxed(),
