@@ -199,10 +199,11 @@ pub struct IngestValidate {
 
 /// Run ingest and validate's rules, writing ingest's outputs, then `after_rules` with the data,
 /// the validation and the quarantined rows read again ([`read_quarantined`]; where a caller
-/// writes validate's outputs with [`write_validation`] and may derive). `ingest/labs.parquet` is written while the rules and then `after_rules` run
-/// (they only read the ingested records). With [`write_validation`] in `after_rules`, the same
-/// outputs as [`run_ingest`] followed by [`run_validate`]. `on_validate` is called when reading
-/// is done and validation starts.
+/// writes validate's outputs with [`write_validation`] and may derive). `ingest/labs.parquet`
+/// is written while the rules and then `after_rules` run (they only read the ingested
+/// records). With [`write_validation`] in `after_rules`, the same outputs as [`run_ingest`]
+/// followed by [`run_validate`]. `on_validate` is called when reading is done and validation
+/// starts.
 pub fn run_ingest_validate<R: Send>(
     lp: &LoadedPipeline,
     out: &Path,
