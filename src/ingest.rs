@@ -1755,15 +1755,70 @@ pub fn parse_result(raw: &str) -> ParsedResult {
     ParsedResult::Text(Ustr::from(t))
 }
 
+/// A file's text as UTF-8 bytes: the file itself, mapped into memory, when it is UTF-8 already
+/// (the usual case), or the decoded copy of a Latin-1 file.
+///
+/// Mapping instead of reading saves the copy of every byte into freshly zeroed memory, about a
+/// tenth of the page faults of a large `derive` (`docs/benchmarks.md`). The mapping is
+/// read-only; as with any mapped file (polars maps its CSV inputs the same way), an input that
+/// another process truncates while the run reads it ends the process with SIGBUS
+/// (`docs/operations.md`: inputs must not be rewritten during a run).
+pub(crate) enum Text {
+    /// The mapped file and where its text starts (after a byte order mark).
+    Mapped(memmap2::Mmap, usize),
+    /// Text read or decoded into memory.
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Text {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Text::Mapped(m, start) => &m[*start..],
+            Text::Owned(v) => v,
+        }
+    }
+}
+
+impl Text {
+    /// The text (valid UTF-8 by construction).
+    #[cfg(test)]
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_ref()).expect("Text holds UTF-8")
+    }
+}
+
 /// Read a file as text in the declared encoding (BOM stripped; Latin-1 decoded).
-fn read_text(path: &Path, encoding: Encoding) -> Result<String, IngestError> {
-    let mut bytes = std::fs::read(path).map_err(|source| IngestError::Read {
+fn read_text(path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
+    let read_err = |source| IngestError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        bytes.drain(..3);
-    }
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    // SAFETY: the map is read-only and private to this process; the bytes are only read, and
+    // are checked as UTF-8 before they are used as text. A regular, non-empty file is mapped;
+    // anything else (an empty file, a pipe) is read.
+    let mapped = if meta.len() > 0 && meta.is_file() {
+        unsafe { memmap2::Mmap::map(&file) }.ok()
+    } else {
+        None
+    };
+    let bytes = match mapped {
+        Some(m) => Text::Mapped(m, 0),
+        None => {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut v).map_err(read_err)?;
+            Text::Owned(v)
+        }
+    };
+    let bytes = match bytes {
+        b if !b.as_ref().starts_with(&[0xEF, 0xBB, 0xBF]) => b,
+        Text::Mapped(m, _) => Text::Mapped(m, 3),
+        Text::Owned(mut v) => {
+            v.drain(..3);
+            Text::Owned(v)
+        }
+    };
     // Latin-1: bytes below 0x80 are ASCII; each other byte is the code point of the same value,
     // two bytes in UTF-8.
     // Runs of ASCII are copied whole, found 16 bytes at a time.
@@ -1778,20 +1833,20 @@ fn read_text(path: &Path, encoding: Encoding) -> Result<String, IngestError> {
             out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
             rest = &rest[k + 1..];
         }
-        String::from_utf8(out).expect("Latin-1 decodes to valid UTF-8")
+        Text::Owned(out)
     };
     // UTF-8 text is taken over as it is, without a copy.
     match encoding {
-        Encoding::Latin1 => Ok(latin1(&bytes)),
-        Encoding::Auto => Ok(match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => latin1(e.as_bytes()),
+        Encoding::Latin1 => Ok(latin1(bytes.as_ref())),
+        Encoding::Auto => Ok(match std::str::from_utf8(bytes.as_ref()) {
+            Ok(_) => bytes,
+            Err(_) => latin1(bytes.as_ref()),
         }),
-        Encoding::Utf8 => match String::from_utf8(bytes) {
-            Ok(s) => Ok(s),
+        Encoding::Utf8 => match std::str::from_utf8(bytes.as_ref()) {
+            Ok(_) => Ok(bytes),
             Err(e) => {
-                let body = e.as_bytes();
-                let at = e.utf8_error().valid_up_to();
+                let body = bytes.as_ref();
+                let at = e.valid_up_to();
                 let before = &body[..at];
                 let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
                 let column = at
@@ -1811,11 +1866,11 @@ fn read_text(path: &Path, encoding: Encoding) -> Result<String, IngestError> {
     }
 }
 
-fn detect_delimiter(text: &str) -> u8 {
-    let header = text.lines().next().unwrap_or("");
+fn detect_delimiter(text: &[u8]) -> u8 {
+    let header = text.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let mut best = (b',', 0);
     for d in [b',', b';', b'\t', b'|'] {
-        let n = header.bytes().filter(|&b| b == d).count();
+        let n = header.iter().filter(|&&b| b == d).count();
         if n > best.1 {
             best = (d, n);
         }
@@ -1833,7 +1888,7 @@ fn is_xlsx(path: &Path) -> bool {
 /// turned into text with their 1-based spreadsheet row numbers.
 enum Source {
     /// The reader and the field delimiter it splits on.
-    Csv(csv::Reader<std::io::Cursor<Vec<u8>>>, u8),
+    Csv(csv::Reader<std::io::Cursor<Text>>, u8),
     Cells(std::vec::IntoIter<(u64, csv::StringRecord)>),
 }
 
@@ -1955,15 +2010,15 @@ impl<'a> Rows<'a> {
                 });
             }
             let text = read_text(path, encoding)?;
-            let size = text.len() as u64;
+            let size = text.as_ref().len() as u64;
             let delim = delimiter
                 .map(|c| c as u8)
-                .unwrap_or_else(|| detect_delimiter(&text));
+                .unwrap_or_else(|| detect_delimiter(text.as_ref()));
             let mut reader = csv::ReaderBuilder::new()
                 .delimiter(delim)
                 .flexible(true)
                 .has_headers(true)
-                .from_reader(std::io::Cursor::new(text.into_bytes()));
+                .from_reader(std::io::Cursor::new(text));
             let header: Vec<String> = reader
                 .headers()
                 .map_err(|e| IngestError::Csv {
@@ -2008,7 +2063,7 @@ impl<'a> Rows<'a> {
         let Source::Csv(reader, delimiter) = &self.source else {
             return None;
         };
-        let text: &[u8] = reader.get_ref().get_ref();
+        let text: &[u8] = reader.get_ref().get_ref().as_ref();
         let plain = memchr::memchr(b'"', text).is_none()
             && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'));
         (plain && delimiter.is_ascii()).then_some((text, char::from(*delimiter)))
@@ -2083,7 +2138,7 @@ impl<'a> Rows<'a> {
                 // The reader's position is where it started looking for the record, which is
                 // before the `\n` of a CRLF (and before any blank lines); count those line ends
                 // so that the line is where the record's text starts.
-                let data = reader.get_ref().get_ref();
+                let data = reader.get_ref().get_ref().as_ref();
                 self.line = self.record.position().map_or(0, |p| {
                     let skipped = data
                         .get(p.byte() as usize..)
@@ -2455,9 +2510,9 @@ mod tests {
 
     #[test]
     fn delimiter_detection() {
-        assert_eq!(detect_delimiter("a;b;c\n1;2;3"), b';');
-        assert_eq!(detect_delimiter("a,b,c"), b',');
-        assert_eq!(detect_delimiter("a\tb"), b'\t');
+        assert_eq!(detect_delimiter(b"a;b;c\n1;2;3"), b';');
+        assert_eq!(detect_delimiter(b"a,b,c"), b',');
+        assert_eq!(detect_delimiter(b"a\tb"), b'\t');
     }
 
     #[test]
@@ -2516,7 +2571,7 @@ mod tests {
         let path = dir.path().join("t.csv");
         let read = |bytes: &[u8], enc| {
             std::fs::write(&path, bytes).unwrap();
-            read_text(&path, enc)
+            read_text(&path, enc).map(|t| t.as_str().to_string())
         };
         // Every Latin-1 byte is the code point of its value.
         let all: Vec<u8> = (1..=255).collect();
@@ -2532,6 +2587,20 @@ mod tests {
             "a,\u{b5}"
         );
         assert_eq!(read(b"a,\xB5", Encoding::Auto).unwrap(), "a,\u{b5}");
+        // An empty file, and a file of a byte order mark only, are empty text.
+        assert_eq!(read(b"", Encoding::Utf8).unwrap(), "");
+        assert_eq!(read(b"\xEF\xBB\xBF", Encoding::Auto).unwrap(), "");
+        // UTF-8 files are mapped, not copied; Latin-1 text is a decoded copy.
+        std::fs::write(&path, b"\xEF\xBB\xBFa,\xC2\xB5").unwrap();
+        assert!(matches!(
+            read_text(&path, Encoding::Utf8).unwrap(),
+            Text::Mapped(_, 3)
+        ));
+        std::fs::write(&path, b"a,\xB5").unwrap();
+        assert!(matches!(
+            read_text(&path, Encoding::Auto).unwrap(),
+            Text::Owned(_)
+        ));
         assert_eq!(
             read(b"a\nb,\xB5", Encoding::Utf8).unwrap_err().to_string(),
             format!(
