@@ -1884,12 +1884,145 @@ fn is_xlsx(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
 }
 
-/// Where rows come from: a CSV reader over the decoded text, or the rows of a worksheet already
-/// turned into text with their 1-based spreadsheet row numbers.
+/// Where rows come from: a CSV reader over the decoded text, the lines of a plain text, or the
+/// rows of a worksheet already turned into text with their 1-based spreadsheet row numbers.
 enum Source {
-    /// The reader and the field delimiter it splits on.
-    Csv(csv::Reader<std::io::Cursor<Text>>, u8),
+    /// The CSV reader over the text.
+    Csv(csv::Reader<std::io::Cursor<Text>>),
+    /// A text in which every record is one physical line (no quote character anywhere, and every
+    /// carriage return ends a line): records are found by splitting lines and fields with
+    /// `memchr`, without the CSV reader's state machine and its copy of every field. For such a
+    /// text these are the records the CSV reader gives (`tests::plain_records_are_the_records_the_csv_reader_gives`).
+    Plain(Plain),
     Cells(std::vec::IntoIter<(u64, csv::StringRecord)>),
+}
+
+/// The state of [`Source::Plain`].
+struct Plain {
+    text: Text,
+    delimiter: u8,
+    /// Where the next line starts.
+    pos: usize,
+    /// Physical lines passed so far.
+    lines: u64,
+    /// The current record: its line (start, end) in `text` and its fields' bounds in the line.
+    current: (usize, usize),
+    bounds: Vec<(usize, usize)>,
+}
+
+impl Plain {
+    /// Move to the next record (blank lines are skipped, as the CSV reader skips them); its
+    /// 1-based line, or None at the end.
+    fn advance(&mut self) -> Option<u64> {
+        let text = self.text.as_ref();
+        let delimiter = self.delimiter;
+        loop {
+            if self.pos >= text.len() {
+                return None;
+            }
+            // One pass over the line finds its field delimiters and its end, eight bytes at a
+            // time (lines are short: a search call per field costs more).
+            let start = self.pos;
+            let rest = &text[start..];
+            self.bounds.clear();
+            let mut from = 0;
+            let end = 'scan: {
+                let mut at = 0;
+                let mut chunks = rest.chunks_exact(8);
+                for chunk in chunks.by_ref() {
+                    let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+                    let mut hits =
+                        zero_bytes(word ^ spread(delimiter)) | zero_bytes(word ^ spread(b'\n'));
+                    while hits != 0 {
+                        let k = at + (hits.trailing_zeros() / 8) as usize;
+                        if rest[k] == b'\n' {
+                            break 'scan k;
+                        }
+                        self.bounds.push((from, k));
+                        from = k + 1;
+                        hits &= hits - 1;
+                    }
+                    at += 8;
+                }
+                for (k, &b) in chunks.remainder().iter().enumerate() {
+                    let k = at + k;
+                    if b == b'\n' {
+                        break 'scan k;
+                    }
+                    if b == delimiter {
+                        self.bounds.push((from, k));
+                        from = k + 1;
+                    }
+                }
+                rest.len()
+            };
+            self.pos = start + end + 1;
+            self.lines += 1;
+            // A carriage return here ends the line (a plain text has no other).
+            let len = if end > 0 && rest[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
+            if len == 0 {
+                continue;
+            }
+            self.bounds.push((from, len));
+            self.current = (start, start + len);
+            return Some(self.lines);
+        }
+    }
+
+    /// The current record's line.
+    fn line(&self) -> &str {
+        let bytes = &self.text.as_ref()[self.current.0..self.current.1];
+        // SAFETY: `Text` holds valid UTF-8 (checked or decoded by `read_text`), and a line is
+        // cut at line ends, which are ASCII bytes and so never inside a character.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+}
+
+/// A byte repeated in every byte of a word.
+const fn spread(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The high bit of every byte of `v` that is zero, and no other bit (exact, without the borrow
+/// of the shorter `(v - 0x01..) & !v & 0x80..` form).
+const fn zero_bytes(v: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7)
+}
+
+/// The fields of one record: a CSV record, or a line of a plain text and its fields' bounds.
+#[derive(Clone, Copy)]
+enum Fields<'r> {
+    Record(&'r csv::StringRecord),
+    Line(&'r str, &'r [(usize, usize)]),
+}
+
+impl<'r> Fields<'r> {
+    fn len(&self) -> usize {
+        match self {
+            Fields::Record(r) => r.len(),
+            Fields::Line(_, b) => b.len(),
+        }
+    }
+    /// Field `i` as read (untrimmed).
+    fn get(&self, i: usize) -> Option<&'r str> {
+        match self {
+            Fields::Record(r) => r.get(i),
+            // Fields are cut at the delimiter, an ASCII byte: always a character boundary.
+            Fields::Line(line, b) => b.get(i).map(|&(s, e)| &line[s..e]),
+        }
+    }
+}
+
+/// Whether every record of a text is one physical line: no quote character anywhere, and every
+/// carriage return ends a line.
+fn is_plain(text: &[u8]) -> bool {
+    memchr::memchr(b'"', text).is_none()
+        && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'))
 }
 
 /// A table reader (CSV or worksheet) that maps contract column names through the pipeline's
@@ -1918,7 +2051,7 @@ struct Row<'r> {
     sheet: Option<Ustr>,
     line: u64,
     index: &'r FxHashMap<String, usize>,
-    record: &'r csv::StringRecord,
+    record: Fields<'r>,
     field_count_ok: bool,
 }
 
@@ -2014,22 +2147,43 @@ impl<'a> Rows<'a> {
             let delim = delimiter
                 .map(|c| c as u8)
                 .unwrap_or_else(|| detect_delimiter(text.as_ref()));
-            let mut reader = csv::ReaderBuilder::new()
-                .delimiter(delim)
-                .flexible(true)
-                .has_headers(true)
-                .from_reader(std::io::Cursor::new(text));
-            let header: Vec<String> = reader
-                .headers()
-                .map_err(|e| IngestError::Csv {
-                    path: path.to_path_buf(),
-                    line: 1,
-                    message: e.to_string(),
-                })?
-                .iter()
-                .map(|h| h.trim().to_string())
-                .collect();
-            (header, 1, Source::Csv(reader, delim), None, size)
+            if is_plain(text.as_ref()) && delim.is_ascii() {
+                let mut plain = Plain {
+                    text,
+                    delimiter: delim,
+                    pos: 0,
+                    lines: 0,
+                    current: (0, 0),
+                    bounds: Vec::new(),
+                };
+                let header: Vec<String> = match plain.advance() {
+                    Some(_) => {
+                        let fields = Fields::Line(plain.line(), &plain.bounds);
+                        (0..fields.len())
+                            .map(|i| fields.get(i).unwrap_or("").trim().to_string())
+                            .collect()
+                    }
+                    None => Vec::new(),
+                };
+                (header, 1, Source::Plain(plain), None, size)
+            } else {
+                let mut reader = csv::ReaderBuilder::new()
+                    .delimiter(delim)
+                    .flexible(true)
+                    .has_headers(true)
+                    .from_reader(std::io::Cursor::new(text));
+                let header: Vec<String> = reader
+                    .headers()
+                    .map_err(|e| IngestError::Csv {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        message: e.to_string(),
+                    })?
+                    .iter()
+                    .map(|h| h.trim().to_string())
+                    .collect();
+                (header, 1, Source::Csv(reader), None, size)
+            }
         };
         let mut index = FxHashMap::default();
         for (i, h) in header.iter().enumerate() {
@@ -2060,13 +2214,10 @@ impl<'a> Rows<'a> {
     /// The whole decoded text of a text file and its delimiter, when every record is one
     /// physical line: no quote character anywhere, and every carriage return ends a line.
     fn plain_text(&self) -> Option<(&[u8], char)> {
-        let Source::Csv(reader, delimiter) = &self.source else {
-            return None;
-        };
-        let text: &[u8] = reader.get_ref().get_ref().as_ref();
-        let plain = memchr::memchr(b'"', text).is_none()
-            && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'));
-        (plain && delimiter.is_ascii()).then_some((text, char::from(*delimiter)))
+        match &self.source {
+            Source::Plain(p) => Some((p.text.as_ref(), char::from(p.delimiter))),
+            _ => None,
+        }
     }
 
     /// Tell the progress callback where reading is.
@@ -2074,7 +2225,8 @@ impl<'a> Rows<'a> {
         if let Some(f) = self.on_progress {
             let done = match (&self.source, finished) {
                 (_, true) => self.size,
-                (Source::Csv(..), false) => self.record.position().map_or(0, |p| p.byte()),
+                (Source::Csv(_), false) => self.record.position().map_or(0, |p| p.byte()),
+                (Source::Plain(p), false) => p.pos as u64,
                 (Source::Cells(_), false) => self.count,
             };
             f(FileProgress {
@@ -2124,7 +2276,7 @@ impl<'a> Rows<'a> {
 
     fn next(&mut self) -> Result<Option<Row<'_>>, IngestError> {
         match &mut self.source {
-            Source::Csv(reader, _) => {
+            Source::Csv(reader) => {
                 let more = reader
                     .read_record(&mut self.record)
                     .map_err(|e| IngestError::Csv {
@@ -2150,6 +2302,10 @@ impl<'a> Rows<'a> {
                     p.line() + skipped as u64
                 });
             }
+            Source::Plain(p) => match p.advance() {
+                None => return Ok(None),
+                Some(line) => self.line = line,
+            },
             Source::Cells(rows) => match rows.next() {
                 None => return Ok(None),
                 Some((line, record)) => {
@@ -2162,13 +2318,17 @@ impl<'a> Rows<'a> {
         if self.count.is_multiple_of(PROGRESS_EVERY) {
             self.report(false);
         }
+        let record = match &self.source {
+            Source::Plain(p) => Fields::Line(p.line(), &p.bounds),
+            _ => Fields::Record(&self.record),
+        };
         Ok(Some(Row {
             file: self.file,
             sheet: self.sheet.as_deref().map(Ustr::from),
             line: self.line,
             index: &self.index,
-            record: &self.record,
-            field_count_ok: self.record.len() == self.header.len(),
+            record,
+            field_count_ok: record.len() == self.header.len(),
         }))
     }
 }
@@ -2513,6 +2673,85 @@ mod tests {
         assert_eq!(detect_delimiter(b"a;b;c\n1;2;3"), b';');
         assert_eq!(detect_delimiter(b"a,b,c"), b',');
         assert_eq!(detect_delimiter(b"a\tb"), b'\t');
+    }
+
+    #[test]
+    fn plain_records_are_the_records_the_csv_reader_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        // (line, trimmed fields) of every record, and the header.
+        let collect = |mut rd: Rows<'_>| {
+            let mut out = Vec::new();
+            while let Some(row) = rd.next().unwrap() {
+                let cells: Vec<String> = (0..row.record.len())
+                    .map(|i| row.at(i).to_string())
+                    .collect();
+                out.push((row.line, cells, row.field_count_ok));
+            }
+            (rd.header.clone(), out)
+        };
+        // Lines of every length around the eight-byte steps of the scan, fields of 0 to 20
+        // characters (some not ASCII), LF or CRLF, blank lines.
+        let generated: String = {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let mut t = String::from("h1;h2;h3\n");
+            for _ in 0..400 {
+                let fields = rng.random_range(1..6);
+                let cells: Vec<String> = (0..fields)
+                    .map(|_| {
+                        let n = rng.random_range(0..21);
+                        (0..n)
+                            .map(|_| ['x', ' ', '7', '\u{b5}', '.'][rng.random_range(0..5)])
+                            .collect()
+                    })
+                    .collect();
+                t.push_str(&cells.join(";"));
+                t.push_str(["\n", "\r\n", "\n\n"][rng.random_range(0..3)]);
+            }
+            t
+        };
+        for text in [
+            "a;b;c\n1;2;3\n",
+            "a;b;c\r\n1; 2 ;3\r\n\r\n4;5\r\n6;7;8;9\r\n;;\r\nx;y;z",
+            "\n\na;b\n\n1;2\n\n\n",
+            "a;b\n  \n1;\n;2\n\u{b5}mol/L;\u{3bc}\n",
+            "a;b",
+            "a;b\n",
+            "",
+            &generated,
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let open = || {
+                Rows::open(
+                    &path,
+                    Encoding::Utf8,
+                    Some(';'),
+                    None,
+                    "k",
+                    &BTreeMap::new(),
+                )
+                .unwrap()
+            };
+            let plain = open();
+            assert!(matches!(plain.source, Source::Plain(_)), "{text:?}");
+            // The same file through the CSV reader.
+            let mut by_csv = open();
+            let reader = csv::ReaderBuilder::new()
+                .delimiter(b';')
+                .flexible(true)
+                .has_headers(true)
+                .from_reader(std::io::Cursor::new(Text::Owned(text.as_bytes().to_vec())));
+            by_csv.source = Source::Csv(reader);
+            let Source::Csv(r) = &mut by_csv.source else {
+                unreachable!()
+            };
+            let h: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+            let (ph, prows) = collect(plain);
+            let (_, crows) = collect(by_csv);
+            assert_eq!(ph, h, "{text:?}");
+            assert_eq!(prows, crows, "{text:?}");
+        }
     }
 
     #[test]
