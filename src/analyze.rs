@@ -746,7 +746,8 @@ fn mmrm_rows(
     let rows: Vec<&AdlbRow> = adlb
         .iter()
         .filter(|r| {
-            (r.anl01fl.is_some() || (locf && r.dtype == Some("LOCF"))) && r.paramcd == param
+            (r.anl01fl.is_some() || (locf && r.dtype == Some(crate::derive::Dtype::Locf)))
+                && r.paramcd == param
         })
         .filter(|r| {
             r.avisit

@@ -78,13 +78,13 @@ pub struct AdlbRow {
     /// Analysis window number.
     pub avisitn: Option<f64>,
     /// Window target day.
-    pub awtarget: Option<i64>,
+    pub awtarget: Option<i32>,
     /// Window low day.
-    pub awlo: Option<i64>,
+    pub awlo: Option<i32>,
     /// Window high day.
-    pub awhi: Option<i64>,
+    pub awhi: Option<i32>,
     /// Baseline record flag.
-    pub ablfl: Option<&'static str>,
+    pub ablfl: Option<Y>,
     /// Baseline value.
     pub base: Option<f64>,
     /// Change from baseline.
@@ -96,19 +96,19 @@ pub struct AdlbRow {
     /// Reference range high.
     pub anrhi: Option<f64>,
     /// LOW / NORMAL / HIGH.
-    pub anrind: Option<&'static str>,
+    pub anrind: Option<NrInd>,
     /// Baseline ANRIND.
-    pub bnrind: Option<&'static str>,
+    pub bnrind: Option<NrInd>,
     /// "BNRIND to ANRIND" for post-baseline records.
     pub shift1: Option<Ustr>,
     /// The record the window rule selected.
-    pub anl01fl: Option<&'static str>,
+    pub anl01fl: Option<Y>,
     /// Highest post-baseline value of the subject and parameter.
-    pub worsthfl: Option<&'static str>,
+    pub worsthfl: Option<Y>,
     /// Lowest post-baseline value of the subject and parameter.
-    pub worstlfl: Option<&'static str>,
+    pub worstlfl: Option<Y>,
     /// Derivation type ("LOCF" for carried-forward rows).
-    pub dtype: Option<&'static str>,
+    pub dtype: Option<Dtype>,
     /// SDTM LBSEQ of the source record.
     pub lbseq: Option<i64>,
     /// Source file.
@@ -153,16 +153,66 @@ fn fmt_value(v: f64, decimals: Option<u32>) -> String {
     }
 }
 
-fn nrind(v: f64, lo: Option<f64>, hi: Option<f64>) -> Option<&'static str> {
+/// The value "Y" of an ADaM flag: a flag is `Some(Y)` ("Y") or `None` (null). One byte in a
+/// row where the text would take sixteen (ADLB holds millions of rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Y;
+
+impl Y {
+    /// "Y".
+    pub const fn as_str(self) -> &'static str {
+        "Y"
+    }
+}
+
+/// A reference range indicator (LBNRIND, ANRIND, BNRIND).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NrInd {
+    /// Below the low limit.
+    Low,
+    /// Within the limits.
+    Normal,
+    /// Above the high limit.
+    High,
+}
+
+impl NrInd {
+    /// "LOW", "NORMAL" or "HIGH".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NrInd::Low => "LOW",
+            NrInd::Normal => "NORMAL",
+            NrInd::High => "HIGH",
+        }
+    }
+}
+
+/// A derivation type (DTYPE) of a derived ADLB row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dtype {
+    /// Last observation carried forward into a window without an analysed record.
+    Locf,
+}
+
+impl Dtype {
+    /// "LOCF".
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Dtype::Locf => "LOCF",
+        }
+    }
+}
+
+fn nrind(v: f64, lo: Option<f64>, hi: Option<f64>) -> Option<NrInd> {
     if lo.is_none() && hi.is_none() {
         return None;
     }
     if lo.is_some_and(|l| v < l) {
-        Some("LOW")
+        Some(NrInd::Low)
     } else if hi.is_some_and(|h| v > h) {
-        Some("HIGH")
+        Some(NrInd::High)
     } else {
-        Some("NORMAL")
+        Some(NrInd::Normal)
     }
 }
 
@@ -276,7 +326,7 @@ impl SdtmLb {
                 nonblank(x.unit_raw),
                 self.stresc[k],
                 x.std_unit,
-                stresn.and_then(|y| nrind(y, lo, hi).map(|t| text.fixed(t))),
+                stresn.and_then(|y| nrind(y, lo, hi).map(|t| text.fixed(t.as_str()))),
                 matches!(x.status, ParseStatus::NotDone | ParseStatus::BlankResult)
                     .then_some(not_done),
                 Some(x.visit),
@@ -643,10 +693,10 @@ fn lab_datasets(
             ady: r.study_day,
             avisit: pl.window.map(|k| window_name[k as usize]),
             avisitn: w.map(|w| w.number),
-            awtarget: w.map(|w| i64::from(w.target)),
-            awlo: w.map(|w| i64::from(w.low)),
-            awhi: w.map(|w| i64::from(w.high)),
-            ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some("Y"),
+            awtarget: w.map(|w| w.target),
+            awlo: w.map(|w| w.low),
+            awhi: w.map(|w| w.high),
+            ablfl: (pl.selected && pl.window == Some(baseline_w as u32)).then_some(Y),
             base: None,
             chg: None,
             pchg: None,
@@ -655,7 +705,7 @@ fn lab_datasets(
             anrind: aval.and_then(|x| nrind(x, lo, hi)),
             bnrind: None,
             shift1: None,
-            anl01fl: pl.selected.then_some("Y"),
+            anl01fl: pl.selected.then_some(Y),
             worsthfl: None,
             worstlfl: None,
             dtype: None,
@@ -674,7 +724,7 @@ fn lab_datasets(
     // (Rows are sorted below by a total order, so the order groups are visited in is free.)
     let groups = crate::group::Groups::by(rows.len(), |k| Some((rows[k].usubjid, rows[k].paramcd)));
     // "BNRIND to ANRIND", made once per pair of indicators.
-    let mut shift_text: FxHashMap<(&str, &str), Ustr> = FxHashMap::default();
+    let mut shift_text: FxHashMap<(NrInd, NrInd), Ustr> = FxHashMap::default();
     for idx in groups.iter() {
         let idx: Vec<usize> = idx.iter().map(|&k| k as usize).collect();
         let base = idx
@@ -700,11 +750,9 @@ fn lab_datasets(
                     row.pchg = (b != 0.0).then(|| (a - b) / b * 100.0);
                 }
                 if let (Some(b), Some(a)) = (base_ind, row.anrind) {
-                    row.shift1 = Some(
-                        *shift_text
-                            .entry((b, a))
-                            .or_insert_with(|| Ustr::from(&format!("{b} to {a}"))),
-                    );
+                    row.shift1 = Some(*shift_text.entry((b, a)).or_insert_with(|| {
+                        Ustr::from(&format!("{} to {}", b.as_str(), a.as_str()))
+                    }));
                 }
             }
         }
@@ -723,10 +771,10 @@ fn lab_datasets(
         };
         let (hi, lo) = (pick(&|a, b| a > b), pick(&|a, b| a < b));
         if let Some(k) = hi {
-            rows[k].worsthfl = Some("Y");
+            rows[k].worsthfl = Some(Y);
         }
         if let Some(k) = lo {
-            rows[k].worstlfl = Some("Y");
+            rows[k].worstlfl = Some(Y);
         }
     }
     // LOCF rows for post-baseline windows without an analysed record.
@@ -748,13 +796,13 @@ fn lab_datasets(
                         let mut c = prev.clone();
                         c.avisit = Some(Ustr::from(&w.name));
                         c.avisitn = Some(w.number);
-                        c.awtarget = Some(i64::from(w.target));
-                        c.awlo = Some(i64::from(w.low));
-                        c.awhi = Some(i64::from(w.high));
+                        c.awtarget = Some(w.target);
+                        c.awlo = Some(w.low);
+                        c.awhi = Some(w.high);
                         c.anl01fl = None;
                         c.worsthfl = None;
                         c.worstlfl = None;
-                        c.dtype = Some("LOCF");
+                        c.dtype = Some(Dtype::Locf);
                         extra.push(c);
                     }
                     (None, None) => {}
@@ -977,9 +1025,9 @@ fn score_rows(
                 avalu: "1".into(),
                 avisit: w.map(|i| Ustr::from(&windows[i].name)),
                 avisitn: w.map(|i| windows[i].number),
-                awtarget: w.map(|i| i64::from(windows[i].target)),
-                awlo: w.map(|i| i64::from(windows[i].low)),
-                awhi: w.map(|i| i64::from(windows[i].high)),
+                awtarget: w.map(|i| windows[i].target),
+                awlo: w.map(|i| windows[i].low),
+                awhi: w.map(|i| windows[i].high),
                 ablfl: None,
                 base: None,
                 chg: None,
@@ -1026,9 +1074,9 @@ fn score_rows(
             .collect();
         if let Some(k) = crate::windows::select(&cands, &windows[wi], p.visits.rule, p.visits.tie) {
             let i = idx[k];
-            out[i].anl01fl = Some("Y");
+            out[i].anl01fl = Some(Y);
             if wi == baseline_w {
-                out[i].ablfl = Some("Y");
+                out[i].ablfl = Some(Y);
             }
         }
     }
@@ -1147,14 +1195,14 @@ pub fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
             r.avalc,
             Some(r.avalu),
             r.avisit,
-            flag(r.ablfl),
-            flag(r.anrind),
-            flag(r.bnrind),
+            flag(r.ablfl.map(Y::as_str)),
+            flag(r.anrind.map(NrInd::as_str)),
+            flag(r.bnrind.map(NrInd::as_str)),
             r.shift1,
-            flag(r.anl01fl),
-            flag(r.worsthfl),
-            flag(r.worstlfl),
-            flag(r.dtype),
+            flag(r.anl01fl.map(Y::as_str)),
+            flag(r.worsthfl.map(Y::as_str)),
+            flag(r.worstlfl.map(Y::as_str)),
+            flag(r.dtype.map(Dtype::as_str)),
             Some(r.srcfile),
         ];
         for (c, v) in s.iter_mut().zip(text_values) {
@@ -1167,9 +1215,9 @@ pub fn adlb_table(study: &str, rows: &[AdlbRow]) -> Table {
         let integers = [
             Some(r.paramn),
             r.ady,
-            r.awtarget,
-            r.awlo,
-            r.awhi,
+            r.awtarget.map(i64::from),
+            r.awlo.map(i64::from),
+            r.awhi.map(i64::from),
             r.lbseq,
             Some(r.srcline),
         ];
@@ -1757,4 +1805,19 @@ fn adtte_table(lp: &LoadedPipeline, rows: &[TteRow]) -> Table {
         ));
     }
     Table { columns }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ADLB holds a row per lab record (millions in a large trial) at once: its size is part of
+    /// the memory budget of `derive` (`docs/benchmarks.md`).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_adlb_row_stays_small() {
+        assert_eq!(std::mem::size_of::<AdlbRow>(), 304);
+        assert_eq!(std::mem::size_of::<Option<Y>>(), 1);
+        assert_eq!(std::mem::size_of::<Option<NrInd>>(), 1);
+    }
 }

@@ -1477,14 +1477,17 @@ fn shift_table(ctx: &Ctx<'_>, code: &str) -> ShiftView {
         .iter()
         .filter(|r| r.paramcd == code && (r.worsthfl.is_some() || r.worstlfl.is_some()))
     {
-        let e =
-            subj.entry(r.usubjid.as_str())
-                .or_insert((r.armcd.as_deref(), r.bnrind, None, None));
+        let e = subj.entry(r.usubjid.as_str()).or_insert((
+            r.armcd.as_deref(),
+            r.bnrind.map(crate::derive::NrInd::as_str),
+            None,
+            None,
+        ));
         if r.worsthfl.is_some() && e.2.is_none() {
-            e.2 = r.anrind.or(Some("MISSING"));
+            e.2 = Some(r.anrind.map_or("MISSING", crate::derive::NrInd::as_str));
         }
         if r.worstlfl.is_some() && e.3.is_none() {
-            e.3 = r.anrind.or(Some("MISSING"));
+            e.3 = Some(r.anrind.map_or("MISSING", crate::derive::NrInd::as_str));
         }
     }
     let mut counts = vec![[[0usize; 4]; 4]; ctx.arms.len()];
