@@ -571,7 +571,7 @@ impl TextColumn {
 /// Rows `range` of a column as an Arrow array of [`arrow_type`]. A categorical column gets a
 /// dictionary of the values in the range, in order of first appearance.
 fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> {
-    use polars_arrow::array::{MutableUtf8Array, PrimitiveArray, Utf8Array};
+    use polars_arrow::array::{MutableUtf8Array, Utf8Array};
     let text = |t: &TextColumn| {
         let bytes: usize = range.clone().map(|i| t.get(i).map_or(0, str::len)).sum();
         let mut a = MutableUtf8Array::<i64>::with_capacities(range.len(), bytes);
@@ -599,19 +599,31 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
             }
         }
         ColumnData::Cat(t) => dictionary(range.map(|i| t.get(i))).0,
-        ColumnData::F64(v) => PrimitiveArray::<f64>::from(&v[range]).boxed(),
-        ColumnData::I64(v) => PrimitiveArray::<i64>::from(&v[range]).boxed(),
+        ColumnData::F64(v) => primitive(&v[range], |x| x).boxed(),
+        ColumnData::I64(v) => primitive(&v[range], |x| x).boxed(),
         ColumnData::Date(v) => {
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-            let days: Vec<Option<i32>> = v[range]
-                .iter()
-                .map(|d| d.map(|d| (d - epoch).num_days() as i32))
-                .collect();
-            PrimitiveArray::<i32>::from(days)
+            primitive(&v[range], |d| (d - epoch).num_days() as i32)
                 .to(ArrowDataType::Date32)
                 .boxed()
         }
     }
+}
+
+/// The Arrow array of optional values, each present one mapped by `f`: the values and the
+/// validity are made in two straight passes (no validity when every value is present), where
+/// `PrimitiveArray::from` of options pushes a value and a validity bit at a time. Missing values
+/// hold the type's default, as there.
+fn primitive<S: Copy, T: polars_arrow::types::NativeType>(
+    v: &[Option<S>],
+    f: impl Fn(S) -> T,
+) -> polars_arrow::array::PrimitiveArray<T> {
+    let values: Vec<T> = v.iter().map(|x| x.map_or_else(T::default, &f)).collect();
+    let validity = v
+        .iter()
+        .any(Option::is_none)
+        .then(|| polars_arrow::bitmap::Bitmap::from_iter(v.iter().map(Option::is_some)));
+    polars_arrow::array::PrimitiveArray::new(T::PRIMITIVE.into(), values.into(), validity)
 }
 
 /// The Arrow schema written to a file: each column with its type, `label` and, where it has
