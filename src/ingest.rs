@@ -1756,14 +1756,15 @@ pub fn parse_result(raw: &str) -> ParsedResult {
 }
 
 /// A file's text as UTF-8 bytes: the file itself, mapped into memory, when it is UTF-8 already
-/// (the usual case), or the decoded copy of a Latin-1 file.
+/// (the usual case), or the decoded copy of a Latin-1 file. Outside tests only [`read_text`]
+/// makes one, and what it makes is valid UTF-8 ([`Plain::line`] relies on that).
 ///
 /// Mapping instead of reading saves the copy of every byte into freshly zeroed memory, about a
 /// tenth of the page faults of a large `derive` (`docs/benchmarks.md`). The mapping is
 /// read-only; as with any mapped file (polars maps its CSV inputs the same way), an input that
 /// another process truncates while the run reads it ends the process with SIGBUS
 /// (`docs/operations.md`: inputs must not be rewritten during a run).
-pub(crate) enum Text {
+enum Text {
     /// The mapped file and where its text starts (after a byte order mark).
     Mapped(memmap2::Mmap, usize),
     /// Text read or decoded into memory.
@@ -1890,9 +1891,10 @@ enum Source {
     /// The CSV reader over the text.
     Csv(csv::Reader<std::io::Cursor<Text>>),
     /// A text in which every record is one physical line (no quote character anywhere, and every
-    /// carriage return ends a line): records are found by splitting lines and fields with
-    /// `memchr`, without the CSV reader's state machine and its copy of every field. For such a
-    /// text these are the records the CSV reader gives (`tests::plain_records_are_the_records_the_csv_reader_gives`).
+    /// carriage return ends a line): lines and fields are split eight bytes at a time, without
+    /// the CSV reader's state machine and its copy of every field. For such a text these are
+    /// the records the CSV reader gives
+    /// (`tests::plain_records_are_the_records_the_csv_reader_gives`).
     Plain(Plain),
     Cells(std::vec::IntoIter<(u64, csv::StringRecord)>),
 }
