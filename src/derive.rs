@@ -539,7 +539,9 @@ fn lab_datasets(
             )
         })
         .collect();
-    keyed.sort_unstable();
+    // In parallel: the other core has little else to do while this chain runs (ADSL and ADTTE
+    // are done early), and every key is distinct, so the order is the sequential sort's.
+    rayon::slice::ParallelSliceMut::par_sort_unstable(&mut keyed[..]);
     accepted = keyed.into_iter().map(|k| k.5).collect();
     // LBSEQ by lab row index (None: not accepted). An SDTM LB input brings its own LBSEQ: kept
     // when every accepted record has one and no subject has one twice, so that LBSEQ still names
@@ -834,7 +836,7 @@ fn lab_datasets(
             )
         })
         .collect();
-    keyed.sort_unstable();
+    rayon::slice::ParallelSliceMut::par_sort_unstable(&mut keyed[..]);
     let order: Vec<usize> = keyed.into_iter().map(|k| k.7).collect();
     crate::group::permute(&mut rows, order);
     laps.lap("sort ADLB");
