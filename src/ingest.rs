@@ -1796,9 +1796,11 @@ fn read_text(path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let meta = file.metadata().map_err(read_err)?;
-    // SAFETY: the map is read-only and private to this process; the bytes are only read, and
-    // are checked as UTF-8 before they are used as text. A regular, non-empty file is mapped;
-    // anything else (an empty file, a pipe) is read.
+    // SAFETY: the map is read-only (a shared mapping of the file, as `Mmap::map` makes it); the
+    // bytes are only read, and are checked as UTF-8 before they are used as text. What this
+    // cannot rule out is another process changing or truncating the file while it is mapped
+    // (see `Text`: a truncation ends the process with SIGBUS). A regular, non-empty file is
+    // mapped; anything else (an empty file, a pipe) is read.
     let mapped = if meta.len() > 0 && meta.is_file() {
         unsafe { memmap2::Mmap::map(&file) }.ok()
     } else {
