@@ -394,16 +394,17 @@ fn stages_until(
                 tracing::info!(files = files.len(), "report written");
             }
         }
+        run::drop_in_background(derived);
     }
+    let status = if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
+        exit::DATA_ERRORS
+    } else {
+        status
+    };
+    run::drop_in_background((data, v));
     staging.publish()?;
     tracing::info!("outputs published in {}", dir.display());
-    Ok(
-        if v.summary.verdict == crate::validate::Verdict::ErrorsOverThreshold {
-            exit::DATA_ERRORS
-        } else {
-            status
-        },
-    )
+    Ok(status)
 }
 
 /// The ingest stage with a progress bar per large lab file (on a terminal only).

@@ -427,6 +427,18 @@ pub struct Derived {
 
 /// Build every dataset.
 pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
+    derive_then(lp, input, |_| ()).0
+}
+
+/// [`derive`], handing SDTM LB to `with_lb` as soon as it exists: `with_lb` runs beside the rest
+/// of the lab chain (ADLB rows, scores, baseline and change, the ADLB sort), so a caller that
+/// writes SDTM LB there keeps both cores busy while ADLB is still being made. Returns the
+/// datasets and what `with_lb` returned.
+pub fn derive_then<R: Send>(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    with_lb: impl FnOnce(&SdtmLb) -> R + Send,
+) -> (Derived, R) {
     let laps = crate::timing::Laps::start("derive");
     let p = &lp.pipeline;
     let data = input.data;
@@ -468,8 +480,8 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
 
     // ADSL and ADTTE need only the subjects, events and records: they are made on the other
     // core while the lab records become SDTM LB and ADLB.
-    let ((lb, rows, flags, adrs), (adsl, tte, adtte)) = rayon::join(
-        || lab_datasets(lp, input, &subjects, laps),
+    let (((lb, rows, flags, adrs), with_lb), (adsl, tte, adtte)) = rayon::join(
+        || lab_datasets(lp, input, &subjects, laps, with_lb),
         || {
             let mut laps = crate::timing::Laps::start("derive");
             let ev = event_dates(input);
@@ -481,32 +493,40 @@ pub fn derive(lp: &LoadedPipeline, input: &DeriveInput<'_>) -> Derived {
             (adsl, tte, adtte)
         },
     );
-    Derived {
-        output: DeriveOutput {
-            lb,
-            adsl,
-            adtte,
-            adrs,
+    (
+        Derived {
+            output: DeriveOutput {
+                lb,
+                adsl,
+                adtte,
+                adrs,
+            },
+            adlb: rows,
+            adtte: tte,
+            adrs: flags,
+            strata,
         },
-        adlb: rows,
-        adtte: tte,
-        adrs: flags,
-        strata,
-    }
+        with_lb,
+    )
 }
 
 /// What derive makes from the lab records: SDTM LB, the ADLB rows (scores, baseline, change,
-/// worst flags and LOCF rows included, in ADLB order), the responder flags and ADRS.
-fn lab_datasets(
+/// worst flags and LOCF rows included, in ADLB order), the responder flags and ADRS; and what
+/// `with_lb`, run on SDTM LB beside the making of ADLB, returned.
+fn lab_datasets<R: Send>(
     lp: &LoadedPipeline,
     input: &DeriveInput<'_>,
     subjects: &BTreeMap<&str, SubjectInfo>,
     mut laps: crate::timing::Laps,
+    with_lb: impl FnOnce(&SdtmLb) -> R + Send,
 ) -> (
-    SdtmLb,
-    Vec<AdlbRow>,
-    Vec<crate::response::ResponseFlag>,
-    Table,
+    (
+        SdtmLb,
+        Vec<AdlbRow>,
+        Vec<crate::response::ResponseFlag>,
+        Table,
+    ),
+    R,
 ) {
     let p = &lp.pipeline;
     let (data, v) = (input.data, input.validation);
@@ -575,7 +595,6 @@ fn lab_datasets(
     let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
         panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     let windows = &p.visits.windows;
-    let baseline_w = p.visits.baseline_index();
 
     let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
         let sex = subject_of.get(&r.subject_id).and_then(|s| s.sex.as_deref());
@@ -649,6 +668,46 @@ fn lab_datasets(
         }
     };
     laps.lap("SDTM LB table");
+    let (with_lb, (rows, flags, adrs)) = rayon::join(
+        || with_lb(&lb),
+        || {
+            adlb_rows(
+                lp,
+                input,
+                subjects,
+                &subject_of,
+                &accepted,
+                &lbseq,
+                &lb,
+                &panel,
+                laps,
+            )
+        },
+    );
+    ((lb, rows, flags, adrs), with_lb)
+}
+
+/// The ADLB rows made from the accepted lab records (`accepted`, in LBSEQ order, with the
+/// LBSEQ, reference range and LBSTRESC SDTM LB gave each), the scores, baseline and change,
+/// worst flags and LOCF rows, in ADLB order; the responder flags and ADRS.
+#[allow(clippy::too_many_arguments)]
+fn adlb_rows(
+    lp: &LoadedPipeline,
+    input: &DeriveInput<'_>,
+    subjects: &BTreeMap<&str, SubjectInfo>,
+    subject_of: &FxHashMap<Ustr, &SubjectInfo>,
+    accepted: &[usize],
+    lbseq: &[Option<i64>],
+    lb: &SdtmLb,
+    panel: &FxHashMap<&str, (usize, &crate::spec::LabTest)>,
+    mut laps: crate::timing::Laps,
+) -> (Vec<AdlbRow>, Vec<crate::response::ResponseFlag>, Table) {
+    let p = &lp.pipeline;
+    let (data, v) = (input.data, input.validation);
+    let windows = &p.visits.windows;
+    let baseline_w = p.visits.baseline_index();
+    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
+        panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     // ADLB: numeric parameters of the panel, accepted records with a standard value.
     // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
     let param_text: Vec<(Ustr, Ustr, Ustr)> = p
@@ -718,7 +777,7 @@ fn lab_datasets(
     }
     laps.lap("ADLB rows");
     // Derived scores as their own parameters, from same-date standardized values.
-    let scored = score_rows(lp, &rows, &panel, subjects, input.assessments);
+    let scored = score_rows(lp, &rows, panel, subjects, input.assessments);
     rows.extend(scored);
 
     laps.lap("scores");
@@ -843,7 +902,7 @@ fn lab_datasets(
     let flags = crate::response::evaluate(&p.responses, &rows, windows[baseline_w].number);
     let adrs = adrs_table(lp, &flags);
     laps.lap("responses, ADRS");
-    (lb, rows, flags, adrs)
+    (rows, flags, adrs)
 }
 
 /// ADLB rows of the clinical scores the pipeline asks for (`[derive] scores`), one per subject

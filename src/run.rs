@@ -213,8 +213,12 @@ pub fn run_ingest_validate<R: Send>(
 ) -> Result<(IngestValidate, R), RunError> {
     let data = read_ingest(lp, on_file)?;
     on_validate();
-    let (labs, (v, after)) = rayon::join(
-        || write_ingest_labs(lp, out, &data),
+    // ingest/ is written while the rules run.
+    let (ingest, (v, after)) = rayon::join(
+        || {
+            let labs = write_ingest_labs(lp, out, &data)?;
+            write_ingest_rest(lp, out, &data, labs)
+        },
         || {
             // The quarantined rows are read again from the inputs while the findings are put
             // in order (`labs.parquet` is mostly written by then, and the second core free).
@@ -232,7 +236,7 @@ pub fn run_ingest_validate<R: Send>(
             (v, after)
         },
     );
-    let (ingest_outputs, ingest_stage) = write_ingest_rest(lp, out, &data, labs?)?;
+    let (ingest_outputs, ingest_stage) = ingest?;
     Ok((
         IngestValidate {
             data,
@@ -450,32 +454,32 @@ pub fn run_derive(
     data: &IngestOutput,
     v: &ValidationOutput,
 ) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
-    let derived = timed("derive: datasets", || {
-        crate::derive::derive(
+    let kv = pipeline_kv(lp)?;
+    // The large datasets, SDTM LB and ADLB, are built a row group at a time as they are
+    // written, so neither is ever in memory as a whole table. SDTM LB is written as soon as it
+    // exists, beside the making of ADLB (which leaves the second core mostly idle).
+    let write_lb = |lb: &crate::derive::SdtmLb| {
+        timed("derive: write sdtm/lb.parquet", || {
+            store::write_parquet_chunked(
+                &out.join("sdtm/lb.parquet"),
+                lb.len(),
+                &|range| lb.table(&data.labs, range),
+                "LB",
+                &kv,
+            )
+        })
+    };
+    let (derived, lb) = timed("derive: datasets (and writing SDTM LB)", || {
+        crate::derive::derive_then(
             lp,
             &crate::derive::DeriveInput {
                 data,
                 validation: v,
                 assessments: &data.assessments.index,
             },
+            write_lb,
         )
     });
-    let kv = pipeline_kv(lp)?;
-    // The large datasets, SDTM LB and ADLB, are built a row group at a time as they are
-    // written, so neither is ever in memory as a whole table. SDTM LB is written beside the
-    // ADaM datasets: a writer leaves part of the second core idle while it builds its next row
-    // group.
-    let write_lb = || {
-        timed("derive: write sdtm/lb.parquet", || {
-            store::write_parquet_chunked(
-                &out.join("sdtm/lb.parquet"),
-                derived.output.lb.len(),
-                &|range| derived.output.lb.table(&data.labs, range),
-                "LB",
-                &kv,
-            )
-        })
-    };
     let write_adam = || -> Result<_, RunError> {
         let mut outputs = Vec::new();
         let mut rows = std::collections::BTreeMap::new();
@@ -536,9 +540,8 @@ pub fn run_derive(
         }
         Ok((outputs, rows))
     };
-    let (lb, adam) = rayon::join(write_lb, write_adam);
     let mut outputs = vec![lb?];
-    let (adam_outputs, mut rows) = adam?;
+    let (adam_outputs, mut rows) = write_adam()?;
     outputs.extend(adam_outputs);
     rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
     Ok((
@@ -977,6 +980,17 @@ fn up_to_date(out: &Path, pipeline: &FileRecord, inputs: &[FileRecord]) -> bool 
     status_ok && version_ok && pipeline_ok && inputs_ok && outputs_ok
 }
 
+/// Free `value` on a thread of its own. A large run's data are millions of allocations, and
+/// freeing them one by one takes a few tenths of a second that a caller about to finish need
+/// not wait for; a process that ends first just ends, its memory going back with it. When no
+/// thread can be started, `value` is freed here.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    // On failure the closure, and `value` with it, is dropped by `spawn` itself.
+    let _ = std::thread::Builder::new()
+        .name("drop".into())
+        .spawn(move || drop(value));
+}
+
 /// Run every built stage and write the manifest.
 pub fn run(lp: &LoadedPipeline, opts: &RunOptions) -> Result<RunOutcome, RunError> {
     run_observed(lp, opts, &())
@@ -1079,7 +1093,9 @@ pub fn run_observed(
         outputs.extend(r_outputs);
         stages.push(report_stage);
         skipped = analysis.skipped;
+        drop_in_background(derived);
     }
+    drop_in_background(data);
     let outputs = outputs
         .into_iter()
         .map(|mut r| {

@@ -487,7 +487,7 @@ fn dictionary_type() -> ArrowDataType {
 fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
     items: impl Iterator<Item = Option<K>>,
 ) -> (Box<dyn Array>, usize) {
-    use polars_arrow::array::{DictionaryArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    use polars_arrow::array::{DictionaryArray, MutableUtf8Array, Utf8Array};
     use std::hash::BuildHasher;
     // A small direct-mapped cache of recent values in front of the map: most columns have few
     // distinct values, which are then found without a probe of the map.
@@ -517,12 +517,9 @@ fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
         })
         .collect();
     let values: Utf8Array<i64> = values.into();
-    let array = DictionaryArray::try_new(
-        dictionary_type(),
-        PrimitiveArray::<u32>::from(keys),
-        values.boxed(),
-    )
-    .expect("keys index the dictionary built with them");
+    let array =
+        DictionaryArray::try_new(dictionary_type(), primitive(&keys, |k| k), values.boxed())
+            .expect("keys index the dictionary built with them");
     (array.boxed(), codes.len())
 }
 
