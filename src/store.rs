@@ -496,22 +496,31 @@ fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
     let hasher = rustc_hash::FxBuildHasher;
     let mut codes: rustc_hash::FxHashMap<K, u32> = Default::default();
     let mut values = MutableUtf8Array::<i64>::new();
+    // The value of the row before, which sorted columns repeat: found without hashing.
+    let mut last: Option<(K, u32)> = None;
     let keys: Vec<Option<u32>> = items
         .map(|v| {
             v.map(|v| {
-                let h = hasher.hash_one(v);
-                let slot = &mut recent[(h >> 32) as usize % SLOTS];
-                if let Some((k, code)) = *slot
+                if let Some((k, code)) = last
                     && k == v
                 {
                     return code;
                 }
-                let next = codes.len() as u32;
-                let code = *codes.entry(v).or_insert_with(|| {
-                    values.push(Some(v.as_ref()));
-                    next
-                });
-                *slot = Some((v, code));
+                let h = hasher.hash_one(v);
+                let slot = &mut recent[(h >> 32) as usize % SLOTS];
+                let code = match *slot {
+                    Some((k, code)) if k == v => code,
+                    _ => {
+                        let next = codes.len() as u32;
+                        let code = *codes.entry(v).or_insert_with(|| {
+                            values.push(Some(v.as_ref()));
+                            next
+                        });
+                        *slot = Some((v, code));
+                        code
+                    }
+                };
+                last = Some((v, code));
                 code
             })
         })
