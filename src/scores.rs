@@ -586,6 +586,26 @@ mod tests {
         // (−2.10 is the truncation). A sibling page of the same site
         // (cal57.calculator.city/albi-score-calculator.html) prints "around -2.35" for the same
         // inputs, which is wrong, and is not used.
+
+        // Also low authority, but stated to three decimals with a grade: the test suite of the
+        // open-source Radulator calculator (github.com/momomojo/Radulator,
+        // tests/e2e/calculators/hepatology/albi-score.spec.js), in SI units: albumin 40 g/L with
+        // bilirubin 10 µmol/L → "ALBI Score: -2.740" (grade 1); 35 g/L with 17 µmol/L → -2.163
+        // (grade 2); 25 g/L with 50 µmol/L → -1.004 (grade 3).
+        for (bili, alb, stated, grade) in [
+            (10.0, 40.0, -2.740, 1),
+            (17.0, 35.0, -2.163, 2),
+            (50.0, 25.0, -1.004, 3),
+        ] {
+            let s = albi(bili, alb).unwrap();
+            assert!((s - stated).abs() <= 0.0005, "{bili} {alb}: {s}");
+            assert_eq!(albi_grade(s), grade, "{bili} {alb}");
+        }
+        // Grades only: the HMF ACTIN trial-matching tool (github.com/hartwigmedical/actin,
+        // algo/src/test/kotlin/.../laboratory/HasSpecificAlbiGradeTest.kt): albumin 35 g/L with
+        // bilirubin 10 µmol/L is grade 2, and with albumin 20 g/L grade 3.
+        assert_eq!(albi_grade(albi(10.0, 35.0).unwrap()), 2);
+        assert_eq!(albi_grade(albi(10.0, 20.0).unwrap()), 3);
     }
 
     #[test]
