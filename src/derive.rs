@@ -536,33 +536,56 @@ fn lab_datasets<R: Send>(
     // Keyed by the interned id that lab records carry: hashed once, compared by pointer.
     let subject_of: FxHashMap<Ustr, &SubjectInfo> =
         subjects.iter().map(|(k, v)| (Ustr::from(k), v)).collect();
-    let mut accepted: Vec<usize> = (0..data.labs.len())
-        .filter(|&i| v.labs[i].accepted() && subject_of.contains_key(&data.labs[i].subject_id))
-        .collect();
     // The sort compares small integers: each USUBJID, test code and file is replaced by its rank
     // in string order, which gives the order of the strings themselves. The row index last makes
-    // every key distinct, so the unstable sort gives the stable sort's order.
+    // every key distinct, so the unstable sort gives the stable sort's order. Test codes and
+    // files are ranked over every record: among the accepted ones the order is the same.
     let usubjid_rank = crate::group::ranks(subjects.values().map(|s| s.usubjid));
-    let test_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].test_code));
-    let file_rank = crate::group::ranks(accepted.iter().map(|&i| data.labs[i].lineage.file));
-    let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> = accepted
+    // The USUBJID rank of each subject id, so that a record's subject is looked up once.
+    let subject_rank: FxHashMap<Ustr, u32> = subjects
         .iter()
-        .map(|&i| {
-            let r = &data.labs[i];
-            (
-                usubjid_rank[&subject_of[&r.subject_id].usubjid],
-                test_rank[&r.test_code],
-                r.collection_date,
-                file_rank[&r.lineage.file],
-                r.lineage.line,
-                i,
-            )
-        })
+        .map(|(k, s)| (Ustr::from(k), usubjid_rank[&s.usubjid]))
         .collect();
+    let test_rank = crate::group::ranks(data.labs.iter().map(|r| r.test_code));
+    // A file's records are consecutive: its rank is looked up when the file changes.
+    let mut files: Vec<Ustr> = Vec::new();
+    for r in &data.labs {
+        if files.last() != Some(&r.lineage.file) {
+            files.push(r.lineage.file);
+        }
+    }
+    let file_rank = crate::group::ranks(files);
+    let mut last_file: Option<(Ustr, u32)> = None;
+    let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> =
+        Vec::with_capacity(data.labs.len());
+    for (i, r) in data.labs.iter().enumerate() {
+        if !v.labs[i].accepted() {
+            continue;
+        }
+        let Some(&subject) = subject_rank.get(&r.subject_id) else {
+            continue;
+        };
+        let file = match last_file {
+            Some((f, rank)) if f == r.lineage.file => rank,
+            _ => {
+                let rank = file_rank[&r.lineage.file];
+                last_file = Some((r.lineage.file, rank));
+                rank
+            }
+        };
+        keyed.push((
+            subject,
+            test_rank[&r.test_code],
+            r.collection_date,
+            file,
+            r.lineage.line,
+            i,
+        ));
+    }
     // In parallel: the other core has little else to do while this chain runs (ADSL and ADTTE
     // are done early), and every key is distinct, so the order is the sequential sort's.
     rayon::slice::ParallelSliceMut::par_sort_unstable(&mut keyed[..]);
-    accepted = keyed.into_iter().map(|k| k.5).collect();
+    let accepted: Vec<usize> = keyed.into_iter().map(|k| k.5).collect();
     // LBSEQ by lab row index (None: not accepted). An SDTM LB input brings its own LBSEQ: kept
     // when every accepted record has one and no subject has one twice, so that LBSEQ still names
     // the sponsor's record; otherwise every record is numbered here.
