@@ -480,69 +480,63 @@ pub fn run_derive(
             write_lb,
         )
     });
-    let write_adam = || -> Result<_, RunError> {
-        let mut outputs = Vec::new();
-        let mut rows = std::collections::BTreeMap::new();
-        let study = &lp.pipeline.study.id;
-        type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
-        let datasets: [(&str, &str, Build<'_>); 4] = [
-            (
-                "adam/adsl.parquet",
-                "ADSL",
-                Box::new(|| derived.output.adsl.clone()),
-            ),
-            (
-                "adam/adlb.parquet",
-                "ADLB",
-                Box::new(|| crate::derive::adlb_table(study, &derived.adlb)),
-            ),
-            (
-                "adam/adtte.parquet",
-                "ADTTE",
-                Box::new(|| derived.output.adtte.clone()),
-            ),
-            (
-                "adam/adrs.parquet",
-                "ADRS",
-                Box::new(|| derived.output.adrs.clone()),
-            ),
-        ];
-        for (rel, name, build) in datasets {
-            if name == "ADLB" && !lp.pipeline.output.partition_adlb {
-                // The largest dataset is built a row group at a time as it is written.
-                rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
-                outputs.push(timed("derive: write adam/adlb.parquet", || {
-                    store::write_parquet_chunked(
-                        &out.join(rel),
-                        derived.adlb.len(),
-                        &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
-                        name,
-                        &kv,
-                    )
-                })?);
-                continue;
-            }
-            let table = timed(&format!("derive: build {name} table"), build);
-            rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
-            if name == "ADLB" {
-                outputs.extend(store::write_parquet_partitioned(
-                    &out.join("adam/adlb"),
-                    table,
+    let mut outputs = vec![lb?];
+    let mut rows = std::collections::BTreeMap::new();
+    let study = &lp.pipeline.study.id;
+    type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
+    let datasets: [(&str, &str, Build<'_>); 4] = [
+        (
+            "adam/adsl.parquet",
+            "ADSL",
+            Box::new(|| derived.output.adsl.clone()),
+        ),
+        (
+            "adam/adlb.parquet",
+            "ADLB",
+            Box::new(|| crate::derive::adlb_table(study, &derived.adlb)),
+        ),
+        (
+            "adam/adtte.parquet",
+            "ADTTE",
+            Box::new(|| derived.output.adtte.clone()),
+        ),
+        (
+            "adam/adrs.parquet",
+            "ADRS",
+            Box::new(|| derived.output.adrs.clone()),
+        ),
+    ];
+    for (rel, name, build) in datasets {
+        if name == "ADLB" && !lp.pipeline.output.partition_adlb {
+            // The largest dataset is built a row group at a time as it is written.
+            rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
+            outputs.push(timed("derive: write adam/adlb.parquet", || {
+                store::write_parquet_chunked(
+                    &out.join(rel),
+                    derived.adlb.len(),
+                    &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
                     name,
                     &kv,
-                    "PARAMCD",
-                )?);
-            } else {
-                outputs.push(timed(&format!("derive: write {rel}"), || {
-                    store::write_parquet(&out.join(rel), table, name, &kv)
-                })?);
-            }
+                )
+            })?);
+            continue;
         }
-        Ok((outputs, rows))
-    };
-    let mut outputs = vec![lb?];
-    let (adam_outputs, mut rows) = write_adam()?;
-    outputs.extend(adam_outputs);
+        let table = timed(&format!("derive: build {name} table"), build);
+        rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
+        if name == "ADLB" {
+            outputs.extend(store::write_parquet_partitioned(
+                &out.join("adam/adlb"),
+                table,
+                name,
+                &kv,
+                "PARAMCD",
+            )?);
+        } else {
+            outputs.push(timed(&format!("derive: write {rel}"), || {
+                store::write_parquet(&out.join(rel), table, name, &kv)
+            })?);
+        }
+    }
     rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
     Ok((
         derived,
