@@ -1696,8 +1696,6 @@ pub fn parse_number(raw: &str) -> Option<f64> {
     if t.is_empty() {
         return None;
     }
-    // A decimal comma becomes a point in a copy on the stack (a number is short; a longer text
-    // with a comma is copied to the heap).
     // One pass over the bytes finds the comma and rejects any byte a number cannot hold.
     let (mut comma, mut point) = (None, false);
     for (i, &c) in t.as_bytes().iter().enumerate() {
@@ -1708,6 +1706,8 @@ pub fn parse_number(raw: &str) -> Option<f64> {
             _ => return None,
         }
     }
+    // A decimal comma becomes a point in a copy on the stack (a number is short; a longer text
+    // with a comma is copied to the heap).
     let mut buf = [0u8; 64];
     let owned;
     let t = if let Some(k) = comma {
