@@ -728,7 +728,18 @@ fn write_row_groups(
     };
     let schema = labelled_schema(columns, dataset);
     let descriptor = to_parquet_schema(&schema).map_err(perr)?;
-    let encodings = get_encodings(&schema);
+    // polars' encodings, except Float64: polars asks for a dictionary there, estimates the
+    // column's cardinality (hashing every value) and then cannot build a dictionary of floats
+    // (its dictionary cast has no Float64) and writes plain pages. Asking for plain pages at once
+    // writes the same bytes without the estimate.
+    let encodings: Vec<Vec<_>> = get_encodings(&schema)
+        .iter()
+        .zip(columns)
+        .map(|(enc, (_, _, dtype))| match dtype {
+            ArrowDataType::Float64 => vec![polars_parquet::parquet::encoding::Encoding::Plain],
+            _ => enc.clone(),
+        })
+        .collect();
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: ParquetCompression::Zstd(None).into(),
@@ -749,7 +760,7 @@ fn write_row_groups(
                 descriptor.clone(),
                 options,
             )),
-            encodings.clone(),
+            encodings.clone().into(),
             options,
             false,
             Some(kv),
