@@ -605,7 +605,10 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
             }
         }
         ColumnData::Cat(t) => dictionary(range.map(|i| t.get(i))).0,
-        ColumnData::F64(v) => primitive(&v[range], |x| x).boxed(),
+        ColumnData::F64(v) => {
+            let v = &v[range];
+            float_dictionary(v).unwrap_or_else(|| primitive(v, |x| x).boxed())
+        }
         ColumnData::I64(v) => primitive(&v[range], |x| x).boxed(),
         ColumnData::Date(v) => {
             let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
@@ -614,6 +617,62 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
                 .boxed()
         }
     }
+}
+
+/// Numbers as a dictionary array (a dictionary of Float64 values with `u32` keys, values in
+/// order of first appearance), or None when more than 3/4 of the values are distinct (for more
+/// than 128 values): the rule polars applies to every other primitive type, which its
+/// dictionary cast lacks for floats. Lab values, limits and visit numbers repeat, and a column of
+/// dictionary keys is a fraction of the plain values' bytes for zstd to compress; readers decode
+/// either to the same Float64 column. Values are told apart by their bits, so `-0.0` stays
+/// `-0.0`.
+fn float_dictionary(v: &[Option<f64>]) -> Option<Box<dyn Array>> {
+    use polars_arrow::array::{DictionaryArray, PrimitiveArray};
+    let limit = if v.len() > 128 {
+        v.len() * 3 / 4
+    } else {
+        v.len()
+    };
+    let mut codes: rustc_hash::FxHashMap<u64, u32> = Default::default();
+    let mut values: Vec<f64> = Vec::new();
+    // The value of the row before, which sorted and grouped columns repeat: found without hashing.
+    let mut last: Option<(u64, u32)> = None;
+    let mut keys: Vec<Option<u32>> = Vec::with_capacity(v.len());
+    for x in v {
+        let Some(x) = *x else {
+            keys.push(None);
+            continue;
+        };
+        let bits = x.to_bits();
+        let code = match last {
+            Some((b, code)) if b == bits => code,
+            _ => {
+                let next = values.len() as u32;
+                let code = *codes.entry(bits).or_insert(next);
+                if code == next {
+                    values.push(x);
+                    if values.len() > limit {
+                        return None;
+                    }
+                }
+                last = Some((bits, code));
+                code
+            }
+        };
+        keys.push(Some(code));
+    }
+    let values = PrimitiveArray::<f64>::from_vec(values);
+    let array = DictionaryArray::try_new(
+        ArrowDataType::Dictionary(
+            polars_arrow::datatypes::IntegerType::UInt32,
+            Box::new(ArrowDataType::Float64),
+            false,
+        ),
+        primitive(&keys, |k| k),
+        values.boxed(),
+    )
+    .expect("keys index the dictionary built with them");
+    Some(array.boxed())
 }
 
 /// The Arrow array of optional values, each present one mapped by `f`: the values and the
@@ -728,18 +787,12 @@ fn write_row_groups(
     };
     let schema = labelled_schema(columns, dataset);
     let descriptor = to_parquet_schema(&schema).map_err(perr)?;
-    // polars' encodings, except Float64: polars asks for a dictionary there, estimates the
-    // column's cardinality (hashing every value) and then cannot build a dictionary of floats
-    // (its dictionary cast has no Float64) and writes plain pages. Asking for plain pages at once
-    // writes the same bytes without the estimate.
-    let encodings: Vec<Vec<_>> = get_encodings(&schema)
-        .iter()
-        .zip(columns)
-        .map(|(enc, (_, _, dtype))| match dtype {
-            ArrowDataType::Float64 => vec![polars_parquet::parquet::encoding::Encoding::Plain],
-            _ => enc.clone(),
-        })
-        .collect();
+    let encodings = get_encodings(&schema);
+    // A Float64 column that reaches the encoder as plain values (too many distinct values for a
+    // dictionary, [`float_dictionary`]) is written as plain pages at once: asked for a
+    // dictionary, polars would estimate its cardinality (hashing every value) and then fall back
+    // to plain pages anyway, as its dictionary cast has no Float64.
+    let plain = [polars_parquet::parquet::encoding::Encoding::Plain];
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: ParquetCompression::Zstd(None).into(),
@@ -760,7 +813,7 @@ fn write_row_groups(
                 descriptor.clone(),
                 options,
             )),
-            encodings.clone().into(),
+            encodings.clone(),
             options,
             false,
             Some(kv),
@@ -768,12 +821,13 @@ fn write_row_groups(
         let encode =
             |i: usize, array: Box<dyn Array>| {
                 let mut leaves = Vec::new();
-                for pages in array_to_columns(
-                    array,
-                    descriptor.fields()[i].clone(),
-                    options,
-                    &encodings[i],
-                )? {
+                let encoding = match array.dtype() {
+                    ArrowDataType::Float64 => &plain[..],
+                    _ => &encodings[i][..],
+                };
+                for pages in
+                    array_to_columns(array, descriptor.fields()[i].clone(), options, encoding)?
+                {
                     let pages = pages.map(|p| {
                         p.map_err(|e| ParquetError::FeatureNotSupported(format!("reraised: {e}")))
                     });
@@ -1184,6 +1238,75 @@ mod tests {
         let mut c = TextColumn::coded(vec!["a".into(), "b".into()], vec![Some(1), None]);
         c.push(Some("a"));
         assert_eq!(c.to_vec(), [Some("b".into()), None, Some("a".into())]);
+    }
+
+    #[test]
+    fn repeated_numbers_are_written_as_a_dictionary_and_read_back_exactly() {
+        // Few distinct values, with nulls and -0.0 beside 0.0; and a new value per row.
+        let few: Vec<Option<f64>> = (0..1000)
+            .map(|i| match i % 6 {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(0.0),
+                k => Some(k as f64 * 0.1),
+            })
+            .collect();
+        let many: Vec<Option<f64>> = (0..1000).map(|i| Some(i as f64 / 3.0)).collect();
+        assert!(float_dictionary(&few).is_some());
+        assert!(float_dictionary(&many).is_none(), "more than 3/4 distinct");
+        assert!(
+            float_dictionary(&many[..128]).is_some(),
+            "128 values or fewer"
+        );
+        // 750 distinct of 1000 is a dictionary still; 751 is not.
+        let at = |distinct: usize| -> Vec<Option<f64>> {
+            (0..1000).map(|i| Some((i % distinct) as f64)).collect()
+        };
+        assert!(float_dictionary(&at(750)).is_some());
+        assert!(float_dictionary(&at(751)).is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("numbers.parquet");
+        let table = Table {
+            columns: vec![
+                Column {
+                    name: "FEW",
+                    label: "label",
+                    data: ColumnData::F64(few.clone()),
+                },
+                Column {
+                    name: "MANY",
+                    label: "label",
+                    data: ColumnData::F64(many.clone()),
+                },
+            ],
+        };
+        write_parquet(&path, table, "test", &[]).unwrap();
+        let meta =
+            polars_parquet::read::read_metadata(&mut std::fs::File::open(&path).unwrap()).unwrap();
+        let chunks = meta.row_groups[0].parquet_columns();
+        assert!(
+            chunks[0].dictionary_page_offset().is_some(),
+            "FEW: a dictionary"
+        );
+        assert!(chunks[1].dictionary_page_offset().is_none(), "MANY: plain");
+        let cols = read_parquet_text(&path).unwrap();
+        assert_eq!(cols[0].dtype, "f64");
+        for (c, want) in cols.iter().zip([&few, &many]) {
+            let got: Vec<Option<f64>> = c
+                .values
+                .iter()
+                .map(|v| v.as_deref().map(|x| x.parse().unwrap()))
+                .collect();
+            let bits = |v: &[Option<f64>]| -> Vec<Option<u64>> {
+                v.iter().map(|x| x.map(f64::to_bits)).collect()
+            };
+            assert_eq!(
+                bits(&got),
+                bits(want),
+                "{}: the same values, signs of zero too",
+                c.name
+            );
+        }
     }
 
     #[test]
