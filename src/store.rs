@@ -487,7 +487,7 @@ fn dictionary_type() -> ArrowDataType {
 fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
     items: impl Iterator<Item = Option<K>>,
 ) -> (Box<dyn Array>, usize) {
-    use polars_arrow::array::{DictionaryArray, MutableUtf8Array, Utf8Array};
+    use polars_arrow::array::{MutableUtf8Array, Utf8Array};
     use std::hash::BuildHasher;
     // A small direct-mapped cache of recent values in front of the map: most columns have few
     // distinct values, which are then found without a probe of the map.
@@ -526,10 +526,31 @@ fn dictionary<K: AsRef<str> + Copy + Eq + std::hash::Hash>(
         })
         .collect();
     let values: Utf8Array<i64> = values.into();
-    let array =
-        DictionaryArray::try_new(dictionary_type(), primitive(&keys, |k| k), values.boxed())
-            .expect("keys index the dictionary built with them");
+    let array = dictionary_array(dictionary_type(), &keys, values.boxed());
     (array.boxed(), codes.len())
+}
+
+/// A dictionary array of `keys` (None is null) into `values`, where every present key was
+/// assigned to a value when that value was added to `values` (so it indexes one) and null keys
+/// hold 0: what [`dictionary`] and [`float_dictionary`] build.
+fn dictionary_array(
+    dtype: ArrowDataType,
+    keys: &[Option<u32>],
+    values: Box<dyn Array>,
+) -> polars_arrow::array::DictionaryArray<u32> {
+    use polars_arrow::array::DictionaryArray;
+    let keys = primitive(keys, |k| k);
+    if values.is_empty() {
+        // Every key is null: nothing to index, and polars checks nothing either.
+        return DictionaryArray::try_new(dtype, keys, values)
+            .expect("keys are null where there are no values");
+    }
+    // SAFETY: every key is below `values.len()`: present keys were assigned as the index of the
+    // value they stand for when it was added, and null keys hold 0, which indexes the first
+    // value. `try_new` would check each key again (a pass over every key of every dictionary
+    // column written); the type is checked either way.
+    unsafe { DictionaryArray::try_new_unchecked(dtype, keys, values) }
+        .expect("the dictionary type matches its keys and values")
 }
 
 /// A coded text value as a dictionary key: equal and hashed by its code (the codes of a coded
@@ -627,7 +648,7 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
 /// either to the same Float64 column. Values are told apart by their bits, so `-0.0` stays
 /// `-0.0`.
 fn float_dictionary(v: &[Option<f64>]) -> Option<Box<dyn Array>> {
-    use polars_arrow::array::{DictionaryArray, PrimitiveArray};
+    use polars_arrow::array::PrimitiveArray;
     let limit = if v.len() > 128 {
         v.len() * 3 / 4
     } else {
@@ -662,17 +683,12 @@ fn float_dictionary(v: &[Option<f64>]) -> Option<Box<dyn Array>> {
         keys.push(Some(code));
     }
     let values = PrimitiveArray::<f64>::from_vec(values);
-    let array = DictionaryArray::try_new(
-        ArrowDataType::Dictionary(
-            polars_arrow::datatypes::IntegerType::UInt32,
-            Box::new(ArrowDataType::Float64),
-            false,
-        ),
-        primitive(&keys, |k| k),
-        values.boxed(),
-    )
-    .expect("keys index the dictionary built with them");
-    Some(array.boxed())
+    let dtype = ArrowDataType::Dictionary(
+        polars_arrow::datatypes::IntegerType::UInt32,
+        Box::new(ArrowDataType::Float64),
+        false,
+    );
+    Some(dictionary_array(dtype, &keys, values.boxed()).boxed())
 }
 
 /// The Arrow array of optional values, each present one mapped by `f`: the values and the
