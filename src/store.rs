@@ -625,7 +625,12 @@ fn to_arrow(data: &ColumnData, range: std::ops::Range<usize>) -> Box<dyn Array> 
                 }
             }
         }
-        ColumnData::Cat(t) => dictionary(range.map(|i| t.get(i))).0,
+        // Interned or coded values are told apart by pointer or code, the same values in the
+        // same order as by their text; buffered text is hashed.
+        ColumnData::Cat(t) => match t.dictionary(range.clone()) {
+            Some((array, _)) => array,
+            None => dictionary(range.map(|i| t.get(i))).0,
+        },
         ColumnData::F64(v) => {
             let v = &v[range];
             float_dictionary(v).unwrap_or_else(|| primitive(v, |x| x).boxed())
