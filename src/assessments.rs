@@ -11,7 +11,8 @@
 //! [`AssessmentProblem`]s, which validate reports as findings and quarantines, with the file in
 //! row accounting. Ingest reads the file
 //! with the other inputs. Assessments feed the Child-Pugh scores in derive, which match them to
-//! lab values of the same subject and date. Never prints.
+//! lab values of the same subject and date, or of a date up to `match_days` away ([`matching`]).
+//! Never prints.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,29 @@ pub struct Assessment {
 
 /// Assessments by subject id and date.
 pub type AssessmentIndex = BTreeMap<(String, NaiveDate), Assessment>;
+
+/// The assessment a Child-Pugh score of `subject` on `date` uses: among the subject's
+/// assessments with both grades dated at most `within_days` days before or after `date`, the
+/// nearest; on a tie (one as far before as the other after) the earlier, which was known when
+/// the labs were drawn. With `within_days` 0 that is the assessment of `date` itself, if both its
+/// grades are given.
+pub fn matching<'a>(
+    index: &'a AssessmentIndex,
+    subject: &str,
+    date: NaiveDate,
+    within_days: u32,
+) -> Option<&'a Assessment> {
+    let days = chrono::Days::new(u64::from(within_days));
+    let from = date.checked_sub_days(days).unwrap_or(NaiveDate::MIN);
+    let to = date.checked_add_days(days).unwrap_or(NaiveDate::MAX);
+    let subject = subject.to_string();
+    index
+        .range((subject.clone(), from)..=(subject, to))
+        .map(|(_, a)| a)
+        .filter(|a| a.ascites.is_some() && a.encephalopathy.is_some())
+        // Ascending dates: `min_by_key` keeps the first of equal distances, the earlier date.
+        .min_by_key(|a| (a.date - date).num_days().abs())
+}
 
 /// A row that cannot be used: validate reports it as a finding and quarantines it.
 #[derive(Debug, Clone, PartialEq)]
@@ -390,6 +414,49 @@ mod tests {
 
     fn input(extra: &str) -> AssessmentsInput {
         toml::from_str(&format!("path = \"a.csv\"\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn a_score_takes_the_nearest_complete_assessment_within_match_days() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let a = |subject: &str, date: &str, complete: bool| {
+            (
+                (subject.to_string(), d(date)),
+                Assessment {
+                    subject_id: subject.to_string(),
+                    date: d(date),
+                    ascites: Some(Ascites::Slight),
+                    encephalopathy: complete.then_some(Encephalopathy::None),
+                    file: PathBuf::from("a.csv"),
+                    line: 2,
+                },
+            )
+        };
+        let index: AssessmentIndex = [
+            a("S1", "2020-03-08", true),
+            a("S1", "2020-03-12", true),
+            a("S1", "2020-03-10", false),
+            a("S2", "2020-03-10", true),
+            a("S0", "2020-03-10", true),
+        ]
+        .into_iter()
+        .collect();
+        let got = |subject: &str, date: &str, within: u32| {
+            matching(&index, subject, d(date), within).map(|x| (x.subject_id.as_str(), x.date))
+        };
+        // Same date only: S1's assessment of the 10th lacks a grade, so none.
+        assert_eq!(got("S1", "2020-03-10", 0), None);
+        assert_eq!(got("S2", "2020-03-10", 0), Some(("S2", d("2020-03-10"))));
+        assert_eq!(got("S2", "2020-03-11", 0), None);
+        // Two days either way: the 8th and the 12th are as far; the earlier wins.
+        assert_eq!(got("S1", "2020-03-10", 2), Some(("S1", d("2020-03-08"))));
+        // The nearest otherwise, whichever side; other subjects are never taken.
+        assert_eq!(got("S1", "2020-03-11", 2), Some(("S1", d("2020-03-12"))));
+        assert_eq!(got("S1", "2020-03-09", 1), Some(("S1", d("2020-03-08"))));
+        assert_eq!(got("S1", "2020-03-15", 2), None);
+        assert_eq!(got("S3", "2020-03-10", 30), None);
+        assert_eq!(got("S2", "2020-03-01", 9), Some(("S2", d("2020-03-10"))));
+        assert_eq!(got("S2", "2020-03-01", 8), None);
     }
 
     #[test]

@@ -969,6 +969,7 @@ fn score_rows(
     let baseline_w = p.visits.baseline_index();
     let baseline_end = windows.get(baseline_w).map_or(1, |w| i64::from(w.high));
     let in_panel = |code: &str| panel.contains_key(code);
+    let match_days = p.inputs.assessments.as_ref().map_or(0, |a| a.match_days);
     let mut out: Vec<AdlbRow> = Vec::new();
     for ((_, adt), vals) in &by_date {
         let get = |code: &str, unit: &str| vals.get(code).and_then(|(v, _)| conv(code, *v, unit));
@@ -1042,9 +1043,13 @@ fn score_rows(
                     .map(|v| num(v, 2))
                 }
                 "CPS" | "CPSCL" => {
-                    let grades = assessments
-                        .get(&(template.subjid.to_string(), *adt))
-                        .and_then(|a| Some((a.ascites?, a.encephalopathy?)));
+                    let grades = crate::assessments::matching(
+                        assessments,
+                        &template.subjid,
+                        *adt,
+                        match_days,
+                    )
+                    .and_then(|a| Some((a.ascites?, a.encephalopathy?)));
                     match (
                         get("BILI", "mg/dL"),
                         get("ALB", "g/dL"),

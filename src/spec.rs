@@ -233,6 +233,12 @@ pub struct AssessmentsInput {
     /// How the file writes each hepatic encephalopathy grade.
     #[serde(default)]
     pub encephalopathy: EncephalopathyValues,
+    /// How many days an assessment may lie before or after the lab date of a Child-Pugh score:
+    /// 0 (the default) takes only an assessment of that date; otherwise the nearest assessment
+    /// with both grades within that many days, the earlier on a tie
+    /// ([`crate::assessments::matching`]).
+    #[serde(default)]
+    pub match_days: u32,
 }
 
 /// Contract columns of the assessments input.

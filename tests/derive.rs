@@ -456,6 +456,89 @@ fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
     assert_eq!(value(&blank.0, "CPS", &blank.1), None);
 }
 
+/// CPS rows of an ADLB as (USUBJID, ADT) -> AVAL.
+fn cps_rows(adlb: &Path) -> BTreeMap<(String, String), Option<String>> {
+    rows(adlb)
+        .into_iter()
+        .filter(|r| txt(r, "PARAMCD") == Some("CPS"))
+        .map(|r| {
+            let key = (
+                txt(&r, "USUBJID").unwrap().to_string(),
+                txt(&r, "ADT").unwrap().to_string(),
+            );
+            (key, r["AVAL"].clone())
+        })
+        .collect()
+}
+
+#[test]
+fn assessments_a_day_off_the_lab_date_are_used_only_within_match_days() {
+    // The flagship's assessments, each moved one day after its lab date.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_match_days");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    let data = dir.join("sample_data/msc_cirrhosis");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
+    let mut moved = 0;
+    let shifted: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i > 0
+                && let Ok(d) = chrono::NaiveDate::parse_from_str(&f[4], "%Y-%m-%d")
+            {
+                f[4] = (d + chrono::Days::new(1)).to_string();
+                moved += 1;
+            }
+            f.join(",")
+        })
+        .collect();
+    assert!(moved > 200, "{moved}");
+    std::fs::write(data.join("assessments.csv"), shifted.join("\n") + "\n").unwrap();
+    let pipeline = std::fs::read_to_string("pipelines/msc_cirrhosis.toml").unwrap();
+    let derive_with = |name: &str, extra: &str| {
+        let toml = pipeline.replacen(
+            "[inputs.assessments]\n",
+            &format!("[inputs.assessments]\n{extra}"),
+            1,
+        );
+        assert!(
+            extra.is_empty() || toml != pipeline,
+            "the pipeline has an [inputs.assessments] table"
+        );
+        let path = dir.join(format!("pipelines/{name}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let out = dir.join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
+            .args(["--quiet", "derive"])
+            .arg(&path)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        cps_rows(&out.join("adam/adlb.parquet"))
+    };
+    // The same date only (the default): no assessment is on a lab date any more.
+    assert!(derive_with("same_date", "").is_empty());
+    assert!(derive_with("zero", "match_days = 0\n").is_empty());
+    // One day either way: every score of the unmoved data comes back, with the same value.
+    let original = cps_rows(&run_into("derive_match_days_original").join("adam/adlb.parquet"));
+    assert!(original.len() > 150, "{}", original.len());
+    assert_eq!(derive_with("one_day", "match_days = 1\n"), original);
+}
+
 #[test]
 fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_bad_grade");
