@@ -349,10 +349,7 @@ fn stages_until(
         |data, v, raw| {
             let derive_now = last != Stage::Validate
                 && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold;
-            rayon::join(
-                || run::write_validation(&lp, &work, data, v, raw),
-                || derive_now.then(|| run::run_derive(&lp, &work, data, v)),
-            )
+            run::write_validation_beside_derive(&lp, &work, data, v, raw, derive_now)
         },
     );
     if let Some(b) = &bar {

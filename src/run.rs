@@ -447,13 +447,38 @@ pub fn write_validation(
     ))
 }
 
+/// What derive returns: the datasets, the files written and the stage's record.
+pub type DeriveResult = Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError>;
+
+/// What writing validate's outputs returns: the files written and the stage's record.
+pub type ValidationWritten = Result<(Vec<FileRecord>, StageRecord), RunError>;
+
+/// Write validate's outputs ([`write_validation`]) and, when `derive_now`, derive beside them
+/// ([`run_derive`]). Derive, the longer chain, starts on this thread at once; the validation
+/// outputs are written by the other core when it is free (on a slow day it is still writing
+/// `labs.parquet` when the rules end).
+pub fn write_validation_beside_derive(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+    v: &ValidationOutput,
+    raw: Result<RawRows, RunError>,
+    derive_now: bool,
+) -> (ValidationWritten, Option<DeriveResult>) {
+    let (derived, written) = rayon::join(
+        || derive_now.then(|| run_derive(lp, out, data, v)),
+        || write_validation(lp, out, data, v, raw),
+    );
+    (written, derived)
+}
+
 /// Run the derive stage and write `sdtm/lb.parquet` and `adam/*.parquet`.
 pub fn run_derive(
     lp: &LoadedPipeline,
     out: &Path,
     data: &IngestOutput,
     v: &ValidationOutput,
-) -> Result<(crate::derive::Derived, Vec<FileRecord>, StageRecord), RunError> {
+) -> DeriveResult {
     let kv = pipeline_kv(lp)?;
     // The large datasets, SDTM LB and ADLB, are built a row group at a time as they are
     // written, so neither is ever in memory as a whole table. SDTM LB is written as soon as it
@@ -1054,10 +1079,7 @@ pub fn run_observed(
             if derive_now {
                 on_stage(Stage::Derive);
             }
-            rayon::join(
-                || write_validation(lp, &work, data, validation, raw),
-                || derive_now.then(|| run_derive(lp, &work, data, validation)),
-            )
+            write_validation_beside_derive(lp, &work, data, validation, raw, derive_now)
         },
     )?;
     let (validate_outputs, validate_stage) = written?;
