@@ -263,6 +263,31 @@ impl TextCache {
     }
 }
 
+/// Lookups in a map keyed by subject id that remember the last key: records come grouped by
+/// subject (a file lists a subject's records together, and derive sorts by subject), so most
+/// lookups repeat the one before and skip the hash probe into a table of every subject.
+struct BySubject<'m, V> {
+    map: &'m FxHashMap<Ustr, V>,
+    last: Option<(Ustr, &'m V)>,
+}
+
+impl<'m, V> BySubject<'m, V> {
+    fn new(map: &'m FxHashMap<Ustr, V>) -> Self {
+        BySubject { map, last: None }
+    }
+
+    fn get(&mut self, id: Ustr) -> Option<&'m V> {
+        if let Some((k, v)) = self.last
+            && k == id
+        {
+            return Some(v);
+        }
+        let v = self.map.get(&id)?;
+        self.last = Some((id, v));
+        Some(v)
+    }
+}
+
 /// SDTM LB before it is a table: the accepted lab records in LBSEQ order (indices into
 /// `IngestOutput::labs`) with what each row adds to its record. [`SdtmLb::table`] builds any
 /// range of rows, so the writer can build the dataset a row group at a time.
@@ -556,13 +581,14 @@ fn lab_datasets<R: Send>(
     }
     let file_rank = crate::group::ranks(files);
     let mut last_file: Option<(Ustr, u32)> = None;
+    let mut rank_of = BySubject::new(&subject_rank);
     let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> =
         Vec::with_capacity(data.labs.len());
     for (i, r) in data.labs.iter().enumerate() {
         if !v.labs[i].accepted() {
             continue;
         }
-        let Some(&subject) = subject_rank.get(&r.subject_id) else {
+        let Some(&subject) = rank_of.get(r.subject_id) else {
             continue;
         };
         let file = match last_file {
@@ -619,8 +645,9 @@ fn lab_datasets<R: Send>(
         panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     let windows = &p.visits.windows;
 
-    let ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
-        let sex = subject_of.get(&r.subject_id).and_then(|s| s.sex.as_deref());
+    let mut info_of = BySubject::new(&subject_of);
+    let mut ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
+        let sex = info_of.get(r.subject_id).and_then(|s| s.sex.as_deref());
         match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
             Some(n) => n.for_sex(sex),
             None => (r.std_ref_low, r.std_ref_high),
@@ -657,6 +684,7 @@ fn lab_datasets<R: Send>(
     // SDTM LB: what its rows need beyond the records, kept so that the table is built a row
     // group at a time when it is written ([`SdtmLb::table`]).
     let lb = {
+        let mut usubjid_of = BySubject::new(&subject_of);
         let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
         let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
         for &i in &accepted {
@@ -675,7 +703,12 @@ fn lab_datasets<R: Send>(
             study: Ustr::from(study),
             usubjid: accepted
                 .iter()
-                .map(|&i| subject_of[&data.labs[i].subject_id].usubjid)
+                .map(|&i| {
+                    usubjid_of
+                        .get(data.labs[i].subject_id)
+                        .expect("accepted records are of known subjects")
+                        .usubjid
+                })
                 .collect(),
             lbseq: accepted.iter().map(|&i| lbseq[i]).collect(),
             rows: accepted.clone(),
@@ -691,8 +724,11 @@ fn lab_datasets<R: Send>(
         }
     };
     laps.lap("SDTM LB table");
-    let (with_lb, (rows, flags, adrs)) = rayon::join(
-        || with_lb(&lb),
+    // The ADLB chain is one core's work from start to end, so it runs here at once; writing SDTM
+    // LB (its columns encoded in parallel) is left for the other core to take up, and this one
+    // joins in when the chain is done. The other way round, the chain could wait for the whole
+    // write while the other core is still busy elsewhere (validate's outputs, ADSL).
+    let ((rows, flags, adrs), with_lb) = rayon::join(
         || {
             adlb_rows(
                 lp,
@@ -706,6 +742,7 @@ fn lab_datasets<R: Send>(
                 laps,
             )
         },
+        || with_lb(&lb),
     );
     ((lb, rows, flags, adrs), with_lb)
 }
@@ -745,6 +782,7 @@ fn adlb_rows(
         })
         .collect();
     let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
+    let mut info_of = BySubject::new(subject_of);
     let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
     for (k, &i) in accepted.iter().enumerate() {
         let r = &data.labs[i];
@@ -754,7 +792,9 @@ fn adlb_rows(
         if !r.has_value() {
             continue;
         }
-        let s = subject_of[&r.subject_id];
+        let s = *info_of
+            .get(r.subject_id)
+            .expect("accepted records are of known subjects");
         let pl = v.placement[i];
         let w = pl.window.map(|k| &windows[k as usize]);
         let (lo, hi) = lb.ranges[k];

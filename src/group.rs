@@ -29,7 +29,7 @@ impl Groups {
     /// Group the rows `0..n` by `key`; rows whose key is None belong to no group.
     ///
     /// Panics when `n` exceeds `u32::MAX` rows (four billion lab results).
-    pub fn by<K: Hash + Eq>(n: usize, mut key: impl FnMut(usize) -> Option<K>) -> Groups {
+    pub fn by<K: Hash + Eq + Clone>(n: usize, mut key: impl FnMut(usize) -> Option<K>) -> Groups {
         use std::hash::BuildHasher;
         assert!(u32::try_from(n).is_ok(), "more than u32::MAX rows");
         let hasher = rustc_hash::FxBuildHasher;
@@ -41,9 +41,17 @@ impl Groups {
         let mut hashes: Vec<u64> = Vec::new();
         let mut group_of: Vec<u32> = Vec::with_capacity(n);
         let mut sizes: Vec<u32> = Vec::new();
+        // The key of the row before and its group: rows sorted or grouped by the key (derive's
+        // ADLB rows come by subject and test) find their group without hashing.
+        let mut last: Option<(K, u32)> = None;
         for i in 0..n {
             match key(i) {
                 None => group_of.push(u32::MAX),
+                Some(k) if last.as_ref().is_some_and(|(lk, _)| *lk == k) => {
+                    let g = last.as_ref().map_or(0, |(_, g)| *g);
+                    sizes[g as usize] += 1;
+                    group_of.push(g);
+                }
                 Some(k) => {
                     let h = hasher.hash_one(&k);
                     let found = ids
@@ -65,6 +73,7 @@ impl Groups {
                     };
                     sizes[g as usize] += 1;
                     group_of.push(g);
+                    last = Some((k, g));
                 }
             }
         }
