@@ -263,31 +263,6 @@ impl TextCache {
     }
 }
 
-/// Lookups in a map keyed by subject id that remember the last key: records come grouped by
-/// subject (a file lists a subject's records together, and derive sorts by subject), so most
-/// lookups repeat the one before and skip the hash probe into a table of every subject.
-struct BySubject<'m, V> {
-    map: &'m FxHashMap<Ustr, V>,
-    last: Option<(Ustr, &'m V)>,
-}
-
-impl<'m, V> BySubject<'m, V> {
-    fn new(map: &'m FxHashMap<Ustr, V>) -> Self {
-        BySubject { map, last: None }
-    }
-
-    fn get(&mut self, id: Ustr) -> Option<&'m V> {
-        if let Some((k, v)) = self.last
-            && k == id
-        {
-            return Some(v);
-        }
-        let v = self.map.get(&id)?;
-        self.last = Some((id, v));
-        Some(v)
-    }
-}
-
 /// SDTM LB before it is a table: the accepted lab records in LBSEQ order (indices into
 /// `IngestOutput::labs`) with what each row adds to its record. [`SdtmLb::table`] builds any
 /// range of rows, so the writer can build the dataset a row group at a time.
@@ -581,7 +556,7 @@ fn lab_datasets<R: Send>(
     }
     let file_rank = crate::group::ranks(files);
     let mut last_file: Option<(Ustr, u32)> = None;
-    let mut rank_of = BySubject::new(&subject_rank);
+    let mut rank_of = crate::group::LastKey::new(&subject_rank);
     let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> =
         Vec::with_capacity(data.labs.len());
     for (i, r) in data.labs.iter().enumerate() {
@@ -645,7 +620,7 @@ fn lab_datasets<R: Send>(
         panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     let windows = &p.visits.windows;
 
-    let mut info_of = BySubject::new(&subject_of);
+    let mut info_of = crate::group::LastKey::new(&subject_of);
     let mut ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
         let sex = info_of.get(r.subject_id).and_then(|s| s.sex.as_deref());
         match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
@@ -684,7 +659,7 @@ fn lab_datasets<R: Send>(
     // SDTM LB: what its rows need beyond the records, kept so that the table is built a row
     // group at a time when it is written ([`SdtmLb::table`]).
     let lb = {
-        let mut usubjid_of = BySubject::new(&subject_of);
+        let mut usubjid_of = crate::group::LastKey::new(&subject_of);
         let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
         let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
         for &i in &accepted {
@@ -782,7 +757,7 @@ fn adlb_rows(
         })
         .collect();
     let window_name: Vec<Ustr> = windows.iter().map(|w| Ustr::from(&w.name)).collect();
-    let mut info_of = BySubject::new(subject_of);
+    let mut info_of = crate::group::LastKey::new(subject_of);
     let mut rows: Vec<AdlbRow> = Vec::with_capacity(accepted.len());
     for (k, &i) in accepted.iter().enumerate() {
         let r = &data.labs[i];

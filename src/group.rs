@@ -120,6 +120,34 @@ impl Groups {
     }
 }
 
+/// Lookups in a hash map that remember the last key and its value: records come grouped by
+/// subject (an export lists a subject's records together, and derive sorts by subject), so most
+/// lookups by subject repeat the one before and skip the probe into a table of every subject,
+/// which a large trial's cache does not hold.
+pub struct LastKey<'m, K, V> {
+    map: &'m FxHashMap<K, V>,
+    last: Option<(K, &'m V)>,
+}
+
+impl<'m, K: Hash + Eq + Copy, V> LastKey<'m, K, V> {
+    /// Lookups in `map`.
+    pub fn new(map: &'m FxHashMap<K, V>) -> Self {
+        LastKey { map, last: None }
+    }
+
+    /// The value of `key`, as `map.get(&key)`.
+    pub fn get(&mut self, key: K) -> Option<&'m V> {
+        if let Some((k, v)) = self.last
+            && k == key
+        {
+            return Some(v);
+        }
+        let v = self.map.get(&key)?;
+        self.last = Some((key, v));
+        Some(v)
+    }
+}
+
 /// Splits the rows of one group into smaller groups by a finer key, with the order of
 /// [`Groups`]: groups in the order of their first row, rows in input order, rows whose key is
 /// None in none. Meant for the few rows of one group (one subject's results for one test), where
@@ -225,6 +253,15 @@ pub fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_key_gives_what_the_map_gives() {
+        let map: FxHashMap<u32, &str> = [(1, "a"), (2, "b")].into_iter().collect();
+        let mut l = LastKey::new(&map);
+        for k in [1, 1, 2, 3, 2, 2, 1, 3, 3] {
+            assert_eq!(l.get(k), map.get(&k), "{k}");
+        }
+    }
 
     #[test]
     fn split_groups_as_groups_by_does_for_small_and_large_groups() {
