@@ -554,7 +554,7 @@ fn lab_datasets<R: Send>(
             files.push(r.lineage.file);
         }
     }
-    let file_rank = crate::group::ranks(files);
+    let file_rank = crate::group::ranks(files.iter().copied());
     let mut last_file: Option<(Ustr, u32)> = None;
     let mut rank_of = crate::group::LastKey::new(&subject_rank);
     let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> =
@@ -714,6 +714,7 @@ fn lab_datasets<R: Send>(
                 &lbseq,
                 &lb,
                 &panel,
+                (&usubjid_rank, &files),
                 laps,
             )
         },
@@ -735,6 +736,7 @@ fn adlb_rows(
     lbseq: &[Option<i64>],
     lb: &SdtmLb,
     panel: &FxHashMap<&str, (usize, &crate::spec::LabTest)>,
+    (usubjid_rank, files): (&FxHashMap<Ustr, u32>, &[Ustr]),
     mut laps: crate::timing::Laps,
 ) -> (Vec<AdlbRow>, Vec<crate::response::ResponseFlag>, Table) {
     let p = &lp.pipeline;
@@ -816,6 +818,14 @@ fn adlb_rows(
     laps.lap("ADLB rows");
     // Derived scores as their own parameters, from same-date standardized values.
     let scored = score_rows(lp, &rows, panel, subjects, input.assessments);
+    // The ranks of the source files for the ADLB sort: the lab files and the scores' "(derived:
+    // ...)" sources (LOCF rows repeat their record's).
+    let file_rank = crate::group::ranks(
+        files
+            .iter()
+            .copied()
+            .chain(scored.iter().map(|r| r.srcfile)),
+    );
     rows.extend(scored);
 
     laps.lap("scores");
@@ -913,21 +923,27 @@ fn adlb_rows(
     laps.lap("baseline, change, worst, LOCF");
     // Sort an index, not the rows themselves (moving 1.8 million wide rows costs more than the
     // comparisons), by USUBJID, PARAMN, AVISITN, ADT, DTYPE, source file and line. USUBJID and
-    // the file compare by rank (their order as strings); the row index last makes every key
-    // distinct, so the unstable sort gives the order of a stable sort.
-    let usubjid_rank = crate::group::ranks(rows.iter().map(|r| r.usubjid));
-    let file_rank = crate::group::ranks(rows.iter().map(|r| r.srcfile));
+    // the file compare by rank (their order as strings): USUBJID's ranks are those of every
+    // subject, made for SDTM LB, and a rank's order is the order of its strings whichever
+    // others are ranked beside them. The row index last makes every key distinct, so the
+    // unstable sort gives the order of a stable sort. One pass over the rows makes the keys.
+    let mut subject_rank = crate::group::LastKey::new(usubjid_rank);
+    let mut source_rank = crate::group::LastKey::new(&file_rank);
     let mut keyed: Vec<_> = rows
         .iter()
         .enumerate()
         .map(|(k, r)| {
             (
-                usubjid_rank[&r.usubjid],
+                *subject_rank
+                    .get(r.usubjid)
+                    .expect("ADLB rows are of ranked subjects"),
                 r.paramn,
                 r.avisitn.map(OrdF64),
                 r.adt,
                 r.dtype,
-                file_rank[&r.srcfile],
+                *source_rank
+                    .get(r.srcfile)
+                    .expect("ADLB rows come from ranked sources"),
                 r.srcline,
                 k,
             )
