@@ -599,16 +599,6 @@ fn lab_datasets<R: Send>(
                 .is_some_and(|q| seen.insert((r.subject_id, q)))
         })
     };
-    let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
-    for &i in &accepted {
-        lbseq[i] = if keep_source {
-            data.labs[i].source_seq()
-        } else {
-            let c = counter.entry(data.labs[i].subject_id).or_insert(0);
-            *c += 1;
-            Some(*c)
-        };
-    }
     let panel: FxHashMap<&str, (usize, &crate::spec::LabTest)> = p
         .labs
         .iter()
@@ -620,14 +610,6 @@ fn lab_datasets<R: Send>(
         panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     let windows = &p.visits.windows;
 
-    let mut info_of = crate::group::LastKey::new(&subject_of);
-    let mut ranges = |r: &LabRecord| -> (Option<f64>, Option<f64>) {
-        let sex = info_of.get(r.subject_id).and_then(|s| s.sex.as_deref());
-        match panel_u.get(&r.test_code).and_then(|(_, t)| t.normal) {
-            Some(n) => n.for_sex(sex),
-            None => (r.std_ref_low, r.std_ref_high),
-        }
-    };
     // Text made per record is interned through small caches: lab values, dates and visit names
     // repeat, and formatting a number costs more than looking it up.
     let mut text = TextCache::new();
@@ -648,22 +630,41 @@ fn lab_datasets<R: Send>(
             ParsedResult::Missing | ParsedResult::NotDone => None,
         }
     };
-    // Per accepted record, in `accepted` order: the reference range, LBSTRESC.
-    let acc_ranges: Vec<(Option<f64>, Option<f64>)> =
-        accepted.iter().map(|&i| ranges(&data.labs[i])).collect();
-    let acc_stresc: Vec<Option<Ustr>> = accepted
-        .iter()
-        .map(|&i| stresc(&data.labs[i], &mut text))
-        .collect();
 
     // SDTM LB: what its rows need beyond the records, kept so that the table is built a row
-    // group at a time when it is written ([`SdtmLb::table`]).
+    // group at a time when it is written ([`SdtmLb::table`]). One pass over the accepted records
+    // (each is read once, not once per column): LBSEQ, the reference range, LBSTRESC, USUBJID,
+    // and the visit numbers and date texts met.
     let lb = {
-        let mut usubjid_of = crate::group::LastKey::new(&subject_of);
+        let n = accepted.len();
+        let (mut acc_lbseq, mut acc_ranges) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut acc_stresc, mut acc_usubjid) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut counter: FxHashMap<Ustr, i64> = FxHashMap::default();
+        let mut info_of = crate::group::LastKey::new(&subject_of);
         let mut visitnum: FxHashMap<Ustr, Option<f64>> = FxHashMap::default();
         let mut lbdtc: FxHashMap<NaiveDate, Ustr> = FxHashMap::default();
         for &i in &accepted {
             let x = &data.labs[i];
+            let info = *info_of
+                .get(x.subject_id)
+                .expect("accepted records are of known subjects");
+            let seq = if keep_source {
+                x.source_seq()
+            } else {
+                let c = counter.entry(x.subject_id).or_insert(0);
+                *c += 1;
+                Some(*c)
+            };
+            lbseq[i] = seq;
+            acc_lbseq.push(seq);
+            acc_ranges.push(
+                match panel_u.get(&x.test_code).and_then(|(_, t)| t.normal) {
+                    Some(range) => range.for_sex(info.sex.as_deref()),
+                    None => (x.std_ref_low, x.std_ref_high),
+                },
+            );
+            acc_stresc.push(stresc(x, &mut text));
+            acc_usubjid.push(info.usubjid);
             visitnum.entry(x.visit).or_insert_with(|| {
                 windows
                     .iter()
@@ -676,16 +677,8 @@ fn lab_datasets<R: Send>(
         }
         SdtmLb {
             study: Ustr::from(study),
-            usubjid: accepted
-                .iter()
-                .map(|&i| {
-                    usubjid_of
-                        .get(data.labs[i].subject_id)
-                        .expect("accepted records are of known subjects")
-                        .usubjid
-                })
-                .collect(),
-            lbseq: accepted.iter().map(|&i| lbseq[i]).collect(),
+            usubjid: acc_usubjid,
+            lbseq: acc_lbseq,
             rows: accepted.clone(),
             ranges: acc_ranges,
             stresc: acc_stresc,
