@@ -456,6 +456,22 @@ fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
     assert_eq!(value(&blank.0, "CPS", &blank.1), None);
 }
 
+/// A fresh directory `name` under the test target dir with `pipelines/` and a copy of the
+/// flagship's sample data in `sample_data/msc_cirrhosis` (returned second), for tests that alter
+/// an input.
+fn flagship_copy(name: &str) -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
+    let data = dir.join("sample_data/msc_cirrhosis");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
+        let p = f.unwrap().path();
+        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+    }
+    (dir, data)
+}
+
 /// CPS rows of an ADLB as (USUBJID, ADT) -> AVAL.
 fn cps_rows(adlb: &Path) -> BTreeMap<(String, String), Option<String>> {
     rows(adlb)
@@ -474,15 +490,7 @@ fn cps_rows(adlb: &Path) -> BTreeMap<(String, String), Option<String>> {
 #[test]
 fn assessments_a_day_off_the_lab_date_are_used_only_within_match_days() {
     // The flagship's assessments, each moved one day after its lab date.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_match_days");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
-    let data = dir.join("sample_data/msc_cirrhosis");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
-        let p = f.unwrap().path();
-        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
-    }
+    let (dir, data) = flagship_copy("derive_match_days");
     let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
     let mut moved = 0;
     let shifted: Vec<String> = text
@@ -541,15 +549,7 @@ fn assessments_a_day_off_the_lab_date_are_used_only_within_match_days() {
 
 #[test]
 fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("derive_bad_grade");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
-    let data = dir.join("sample_data/msc_cirrhosis");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
-        let p = f.unwrap().path();
-        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
-    }
+    let (dir, data) = flagship_copy("derive_bad_grade");
     let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
     let line3 = text.lines().nth(2).unwrap();
     let bad = line3
