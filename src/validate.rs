@@ -884,9 +884,10 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
     // pointer.
     let panel: FxHashMap<Ustr, &crate::spec::LabTest> =
         p.labs.iter().map(|t| (Ustr::from(&t.code), t)).collect();
-    // Declared source units per test, in canonical spelling (none declared: no check).
+    // Declared source units per test, in canonical spelling (none declared: no check), interned
+    // like the records' units: compared by pointer, not as text, on every row.
     let registry = crate::units::Registry::builtin();
-    let declared: FxHashMap<Ustr, Vec<&str>> = p
+    let declared: FxHashMap<Ustr, Vec<Ustr>> = p
         .labs
         .iter()
         .filter(|t| !t.source_units.is_empty())
@@ -894,7 +895,7 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
             let units = t
                 .source_units
                 .iter()
-                .map(|u| registry.canonical(u).unwrap_or(u.as_str()))
+                .map(|u| Ustr::from(registry.canonical(u).unwrap_or(u.as_str())))
                 .collect();
             (Ustr::from(&t.code), units)
         })
@@ -996,8 +997,9 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
         }
         if matches!(r.status, ParseStatus::Ok | ParseStatus::Censored)
             && let (Some(unit), Some(allowed)) = (r.unit, declared.get(&r.test_code))
-            && !allowed.contains(&unit.as_str())
+            && !allowed.contains(&unit)
         {
+            let allowed: Vec<&str> = allowed.iter().map(|u| u.as_str()).collect();
             fire(
                 &mut ctx,
                 "unexpected_unit",
