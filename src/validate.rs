@@ -1216,6 +1216,8 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
     // One record per subject, test and window: the window rule picks it.
     let mut in_window = crate::group::Split::default();
     let mut picks: Vec<usize> = Vec::new();
+    // The candidates of the window at hand (the buffer is kept from window to window).
+    let mut cands: Vec<Candidate> = Vec::new();
     for rows in by_subject_test.iter() {
         in_window.each(
             rows,
@@ -1224,13 +1226,11 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
                 let w = placement[rows[0] as usize]
                     .window
                     .expect("grouped rows have a window") as usize;
-                let cands: Vec<Candidate> = rows
-                    .iter()
-                    .map(|&i| Candidate {
-                        day: labs[i as usize].study_day.unwrap_or(0),
-                        order: i as usize,
-                    })
-                    .collect();
+                cands.clear();
+                cands.extend(rows.iter().map(|&i| Candidate {
+                    day: labs[i as usize].study_day.unwrap_or(0),
+                    order: i as usize,
+                }));
                 let pick = windows::select(&cands, &windows[w], p.visits.rule, p.visits.tie)
                     .map(|k| rows[k] as usize);
                 picks.extend(pick);
