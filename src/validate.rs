@@ -1106,6 +1106,18 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
     let mut same_date = crate::group::Split::default();
     let mut first_copies: Vec<u32> = Vec::new();
     for rows in by_subject_test.iter() {
+        // Most groups hold one record per date: then no two of them can be exact copies or
+        // conflict on a date (both need the same date), and the splits are skipped.
+        let one_per_date = rows.iter().enumerate().all(|(k, &i)| {
+            let date = labs[i as usize].collection_date;
+            date.is_some()
+                && rows[..k]
+                    .iter()
+                    .all(|&j| labs[j as usize].collection_date != date)
+        });
+        if one_per_date {
+            continue;
+        }
         first_copies.clear();
         exact.each(
             rows,
