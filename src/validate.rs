@@ -1107,14 +1107,16 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
     let mut first_copies: Vec<u32> = Vec::new();
     for rows in by_subject_test.iter() {
         // Most groups hold one record per date: then no two of them can be exact copies or
-        // conflict on a date (both need the same date), and the splits are skipped.
-        let one_per_date = rows.iter().enumerate().all(|(k, &i)| {
-            let date = labs[i as usize].collection_date;
-            date.is_some()
-                && rows[..k]
-                    .iter()
-                    .all(|&j| labs[j as usize].collection_date != date)
-        });
+        // conflict on a date (both need the same date), and the splits are skipped. Checked
+        // pairwise, so only for a group of a few rows (a visit schedule's worth).
+        let one_per_date = rows.len() <= 48
+            && rows.iter().enumerate().all(|(k, &i)| {
+                let date = labs[i as usize].collection_date;
+                date.is_some()
+                    && rows[..k]
+                        .iter()
+                        .all(|&j| labs[j as usize].collection_date != date)
+            });
         if one_per_date {
             continue;
         }
