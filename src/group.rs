@@ -29,7 +29,7 @@ impl Groups {
     /// Group the rows `0..n` by `key`; rows whose key is None belong to no group.
     ///
     /// Panics when `n` exceeds `u32::MAX` rows (four billion lab results).
-    pub fn by<K: Hash + Eq + Clone>(n: usize, mut key: impl FnMut(usize) -> Option<K>) -> Groups {
+    pub fn by<K: Hash + Eq>(n: usize, mut key: impl FnMut(usize) -> Option<K>) -> Groups {
         use std::hash::BuildHasher;
         assert!(u32::try_from(n).is_ok(), "more than u32::MAX rows");
         let hasher = rustc_hash::FxBuildHasher;
@@ -45,14 +45,13 @@ impl Groups {
         // ADLB rows come by subject and test) find their group without hashing.
         let mut last: Option<(K, u32)> = None;
         for i in 0..n {
-            match key(i) {
-                None => group_of.push(u32::MAX),
-                Some(k) if last.as_ref().is_some_and(|(lk, _)| *lk == k) => {
-                    let g = last.as_ref().map_or(0, |(_, g)| *g);
-                    sizes[g as usize] += 1;
-                    group_of.push(g);
-                }
-                Some(k) => {
+            let Some(k) = key(i) else {
+                group_of.push(u32::MAX);
+                continue;
+            };
+            let g = match &last {
+                Some((lk, g)) if *lk == k => *g,
+                _ => {
                     let h = hasher.hash_one(&k);
                     let found = ids
                         .find(h, |&g| {
@@ -71,11 +70,12 @@ impl Groups {
                             g
                         }
                     };
-                    sizes[g as usize] += 1;
-                    group_of.push(g);
                     last = Some((k, g));
+                    g
                 }
-            }
+            };
+            sizes[g as usize] += 1;
+            group_of.push(g);
         }
         drop((ids, first, hashes));
         let mut bounds = Vec::with_capacity(sizes.len() + 1);
@@ -148,6 +148,11 @@ impl<'m, K: Hash + Eq + Copy, V> LastKey<'m, K, V> {
     }
 }
 
+/// Up to this many rows, a group is split by comparing each row with the rows before it
+/// ([`Split`]); a larger one is grouped by hashing. Other pairwise checks of one group's rows
+/// use the same bound.
+pub const SPLIT_PAIRWISE: usize = 48;
+
 /// Splits the rows of one group into smaller groups by a finer key, with the order of
 /// [`Groups`]: groups in the order of their first row, rows in input order, rows whose key is
 /// None in none. Meant for the few rows of one group (one subject's results for one test), where
@@ -178,11 +183,9 @@ impl<K: Hash + Eq + Clone> Split<K> {
         key: impl Fn(u32) -> Option<K>,
         mut each: impl FnMut(&[u32]),
     ) {
-        /// Up to this many rows, each row is compared with the rows before it.
-        const SMALL: usize = 48;
         self.keys.clear();
         self.keys.extend(rows.iter().map(|&r| key(r)));
-        if rows.len() > SMALL {
+        if rows.len() > SPLIT_PAIRWISE {
             let groups = Groups::by(rows.len(), |i| self.keys[i].clone());
             for g in groups.iter() {
                 self.group.clear();

@@ -1108,8 +1108,8 @@ pub fn validate_unordered(lp: &LoadedPipeline, data: &IngestOutput) -> Validatio
     for rows in by_subject_test.iter() {
         // Most groups hold one record per date: then no two of them can be exact copies or
         // conflict on a date (both need the same date), and the splits are skipped. Checked
-        // pairwise, so only for a group of a few rows (a visit schedule's worth).
-        let one_per_date = rows.len() <= 48
+        // pairwise, so only for a group the splits would compare pairwise too.
+        let one_per_date = rows.len() <= crate::group::SPLIT_PAIRWISE
             && rows.iter().enumerate().all(|(k, &i)| {
                 let date = labs[i as usize].collection_date;
                 date.is_some()
