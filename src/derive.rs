@@ -555,7 +555,7 @@ fn lab_datasets<R: Send>(
         }
     }
     let file_rank = crate::group::ranks(files.iter().copied());
-    let mut last_file: Option<(Ustr, u32)> = None;
+    let mut file_rank_of = crate::group::LastKey::new(&file_rank);
     let mut rank_of = crate::group::LastKey::new(&subject_rank);
     let mut keyed: Vec<(u32, u32, Option<NaiveDate>, u32, u64, usize)> =
         Vec::with_capacity(data.labs.len());
@@ -566,14 +566,9 @@ fn lab_datasets<R: Send>(
         let Some(&subject) = rank_of.get(r.subject_id) else {
             continue;
         };
-        let file = match last_file {
-            Some((f, rank)) if f == r.lineage.file => rank,
-            _ => {
-                let rank = file_rank[&r.lineage.file];
-                last_file = Some((r.lineage.file, rank));
-                rank
-            }
-        };
+        let file = *file_rank_of
+            .get(r.lineage.file)
+            .expect("every record's file is ranked");
         keyed.push((
             subject,
             test_rank[&r.test_code],
@@ -599,15 +594,14 @@ fn lab_datasets<R: Send>(
                 .is_some_and(|q| seen.insert((r.subject_id, q)))
         })
     };
-    let panel: FxHashMap<&str, (usize, &crate::spec::LabTest)> = p
+    let panel: Panel<'_, &str> = p
         .labs
         .iter()
         .enumerate()
         .map(|(i, t)| (t.code.as_str(), (i, t)))
         .collect();
     // The same, keyed by interned code for the per-record lookups.
-    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
-        panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
+    let panel_u: Panel<'_, Ustr> = panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     let windows = &p.visits.windows;
 
     // Text made per record is interned through small caches: lab values, dates and visit names
@@ -706,7 +700,7 @@ fn lab_datasets<R: Send>(
                 &accepted,
                 &lbseq,
                 &lb,
-                &panel,
+                (&panel, &panel_u),
                 (&usubjid_rank, &files),
                 laps,
             )
@@ -715,6 +709,9 @@ fn lab_datasets<R: Send>(
     );
     ((lb, rows, flags, adrs), with_lb)
 }
+
+/// The lab panel by test code: each test's position in the panel and its definition.
+type Panel<'a, K> = FxHashMap<K, (usize, &'a crate::spec::LabTest)>;
 
 /// The ADLB rows made from the accepted lab records (`accepted`, in LBSEQ order, with the
 /// LBSEQ, reference range and LBSTRESC SDTM LB gave each), the scores, baseline and change,
@@ -728,7 +725,7 @@ fn adlb_rows(
     accepted: &[usize],
     lbseq: &[Option<i64>],
     lb: &SdtmLb,
-    panel: &FxHashMap<&str, (usize, &crate::spec::LabTest)>,
+    (panel, panel_u): (&Panel<'_, &str>, &Panel<'_, Ustr>),
     (usubjid_rank, files): (&FxHashMap<Ustr, u32>, &[Ustr]),
     mut laps: crate::timing::Laps,
 ) -> (Vec<AdlbRow>, Vec<crate::response::ResponseFlag>, Table) {
@@ -736,8 +733,6 @@ fn adlb_rows(
     let (data, v) = (input.data, input.validation);
     let windows = &p.visits.windows;
     let baseline_w = p.visits.baseline_index();
-    let panel_u: FxHashMap<Ustr, (usize, &crate::spec::LabTest)> =
-        panel.iter().map(|(k, v)| (Ustr::from(k), *v)).collect();
     // ADLB: numeric parameters of the panel, accepted records with a standard value.
     // PARAMCD, PARAM and AVALU per panel test, and window names, interned once.
     let param_text: Vec<(Ustr, Ustr, Ustr)> = p
