@@ -456,27 +456,20 @@ fn child_pugh_rows_recompute_from_same_date_labs_and_assessments() {
     assert_eq!(value(&blank.0, "CPS", &blank.1), None);
 }
 
-/// A fresh directory `name` under the test target dir with `pipelines/` and a copy of the
-/// flagship's sample data in `sample_data/msc_cirrhosis` (returned second), for tests that alter
-/// an input.
-fn flagship_copy(name: &str) -> (PathBuf, PathBuf) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("pipelines")).unwrap();
-    let data = dir.join("sample_data/msc_cirrhosis");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in std::fs::read_dir("sample_data/msc_cirrhosis").unwrap() {
-        let p = f.unwrap().path();
-        std::fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
-    }
-    (dir, data)
+/// The scratch root and sample-data directory of a private copy of the flagship
+/// ([`common::flagship_copy`], pipeline unchanged), for tests that alter an input.
+fn flagship_dirs(name: &str) -> (PathBuf, PathBuf) {
+    let pipeline = common::flagship_copy(name, |text| text);
+    let root = pipeline.parent().unwrap().parent().unwrap().to_path_buf();
+    let data = root.join("sample_data/msc_cirrhosis");
+    (root, data)
 }
 
-/// CPS rows of an ADLB as (USUBJID, ADT) -> AVAL.
-fn cps_rows(adlb: &Path) -> BTreeMap<(String, String), Option<String>> {
+/// The `paramcd` rows of an ADLB as (USUBJID, ADT) -> AVAL as written.
+fn aval_by_date(adlb: &Path, paramcd: &str) -> BTreeMap<(String, String), Option<String>> {
     rows(adlb)
         .into_iter()
-        .filter(|r| txt(r, "PARAMCD") == Some("CPS"))
+        .filter(|r| txt(r, "PARAMCD") == Some(paramcd))
         .map(|r| {
             let key = (
                 txt(&r, "USUBJID").unwrap().to_string(),
@@ -490,7 +483,7 @@ fn cps_rows(adlb: &Path) -> BTreeMap<(String, String), Option<String>> {
 #[test]
 fn assessments_a_day_off_the_lab_date_are_used_only_within_match_days() {
     // The flagship's assessments, each moved one day after its lab date.
-    let (dir, data) = flagship_copy("derive_match_days");
+    let (dir, data) = flagship_dirs("derive_match_days");
     let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
     let mut moved = 0;
     let shifted: Vec<String> = text
@@ -536,20 +529,23 @@ fn assessments_a_day_off_the_lab_date_are_used_only_within_match_days() {
             "{}",
             String::from_utf8_lossy(&o.stderr)
         );
-        cps_rows(&out.join("adam/adlb.parquet"))
+        aval_by_date(&out.join("adam/adlb.parquet"), "CPS")
     };
     // The same date only (the default): no assessment is on a lab date any more.
     assert!(derive_with("same_date", "").is_empty());
     assert!(derive_with("zero", "match_days = 0\n").is_empty());
     // One day either way: every score of the unmoved data comes back, with the same value.
-    let original = cps_rows(&run_into("derive_match_days_original").join("adam/adlb.parquet"));
+    let original = aval_by_date(
+        &run_into("derive_match_days_original").join("adam/adlb.parquet"),
+        "CPS",
+    );
     assert!(original.len() > 150, "{}", original.len());
     assert_eq!(derive_with("one_day", "match_days = 1\n"), original);
 }
 
 #[test]
 fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
-    let (dir, data) = flagship_copy("derive_bad_grade");
+    let (dir, data) = flagship_dirs("derive_bad_grade");
     let text = std::fs::read_to_string(data.join("assessments.csv")).unwrap();
     let line3 = text.lines().nth(2).unwrap();
     let bad = line3
@@ -557,11 +553,6 @@ fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
         .replacen(",none,", ",tense,", 1);
     assert_ne!(bad, line3);
     std::fs::write(data.join("assessments.csv"), text.replacen(line3, &bad, 1)).unwrap();
-    std::fs::copy(
-        "pipelines/msc_cirrhosis.toml",
-        dir.join("pipelines/msc_cirrhosis.toml"),
-    )
-    .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
         .args(["--quiet", "derive"])
         .arg(dir.join("pipelines/msc_cirrhosis.toml"))
@@ -642,16 +633,9 @@ fn scores_convert_their_inputs_with_the_pipelines_declared_conversions() {
     let (code, stderr) = common::run(pipeline.to_str().unwrap(), &root.join("out"));
     assert_eq!(code, 1, "{stderr}");
     let albi = |out: &Path| -> BTreeMap<(String, String), f64> {
-        rows(&out.join("adam/adlb.parquet"))
+        aval_by_date(&out.join("adam/adlb.parquet"), "ALBI")
             .into_iter()
-            .filter(|r| txt(r, "PARAMCD") == Some("ALBI"))
-            .map(|r| {
-                let k = (
-                    txt(&r, "USUBJID").unwrap().to_string(),
-                    txt(&r, "ADT").unwrap().to_string(),
-                );
-                (k, num(&r, "AVAL").unwrap())
-            })
+            .map(|(k, v)| (k, v.unwrap().parse().unwrap()))
             .collect()
     };
     let ours = albi(&root.join("out"));
