@@ -1301,7 +1301,8 @@ fn read_long(
     ]
     .map(|c| rd.index.get(c).copied());
     // Per column, a cache in front of the global interner (ids, dates and visits come in runs;
-    // codes, names, units and limits take few values); the result column has neither.
+    // codes, names, units and limits take few values). Results take more values, and repeat
+    // too: their map keeps more of them.
     let [
         mut c_subject,
         mut c_date,
@@ -1313,6 +1314,7 @@ fn read_long(
         mut c_hi,
     ] = std::array::from_fn(|_| SymCache::new(false));
     let (mut c_visit, mut c_test) = (SymCache::new(true), SymCache::new(true));
+    let mut c_result = SymCache::with_max(false, 1 << 16);
     // The date and the subject's reference of the row before, which the next rows mostly share.
     let mut last_date: Option<(Ustr, Option<NaiveDate>)> = None;
     let mut last_ref: Option<(Ustr, Option<NaiveDate>)> = None;
@@ -1351,7 +1353,7 @@ fn read_long(
             subject_id,
             test_code: c_test.get(row.field(test).unwrap_or("")),
             test_name: c_name.get(row.field(name).unwrap_or("")),
-            result_raw: row.sym_at(result),
+            result_raw: c_result.get(row.field(result).unwrap_or("")),
             unit_raw: c_unit.get(row.field(unit).unwrap_or("")),
             ref_low_raw: field(&mut c_lo, lo),
             ref_high_raw: field(&mut c_hi, hi),
@@ -1364,32 +1366,108 @@ fn read_long(
 }
 
 /// Interning of one column's fields as a file is read: the field of the row before is reused
-/// when it repeats, then a small map of the column's own values is asked (up to
-/// [`SymCache::MAX`] of them), and only then the global interner, which hashes and locks.
+/// when it repeats, then a map of the column's own values is asked (up to the cache's limit of
+/// them), and only then the global interner, which hashes the text and takes a lock.
+///
+/// A field of at most 16 bytes (ids, dates, codes, units, limits, most results) is looked up by
+/// a [`ShortKey`] made of two word loads, compared and hashed as integers; longer fields by
+/// their text.
 struct SymCache {
     /// Upper-case the values (codes and visit names).
     upper: bool,
+    /// How many values each map keeps.
+    max: usize,
+    last_short: Option<(ShortKey, Ustr)>,
+    short: FxHashMap<ShortKey, Ustr>,
     last_raw: String,
     last: Option<Ustr>,
     map: FxHashMap<Box<str>, Ustr>,
 }
 
+/// A text of at most 16 bytes as integers: its first and last 8 bytes (4 for 4 to 7 bytes,
+/// every byte below 4), which with the length determine it exactly.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ShortKey {
+    head: u64,
+    tail: u64,
+    len: u8,
+}
+
+impl ShortKey {
+    fn of(b: &[u8]) -> Option<ShortKey> {
+        let n = b.len();
+        let word8 = |s: &[u8]| u64::from_le_bytes(s.try_into().expect("8 bytes"));
+        let word4 = |s: &[u8]| u64::from(u32::from_le_bytes(s.try_into().expect("4 bytes")));
+        let (head, tail) = match n {
+            8..=16 => (word8(&b[..8]), word8(&b[n - 8..])),
+            4..=7 => (word4(&b[..4]), word4(&b[n - 4..])),
+            0..=3 => (
+                b.iter()
+                    .enumerate()
+                    .fold(0, |w, (i, &c)| w | u64::from(c) << (8 * i)),
+                0,
+            ),
+            _ => return None,
+        };
+        Some(ShortKey {
+            head,
+            tail,
+            len: n as u8,
+        })
+    }
+}
+
 impl SymCache {
-    /// Values kept in a column's own map: a column with more distinct values (results, ids)
-    /// goes to the global interner for the rest.
+    /// Values kept in a column's own map: a column with more distinct values goes to the
+    /// global interner for the rest.
     const MAX: usize = 4096;
 
     fn new(upper: bool) -> SymCache {
+        SymCache::with_max(upper, Self::MAX)
+    }
+
+    /// A cache keeping up to `max` values of each length class.
+    fn with_max(upper: bool, max: usize) -> SymCache {
         SymCache {
             upper,
+            max,
+            last_short: None,
+            short: FxHashMap::default(),
             last_raw: String::new(),
             last: None,
             map: FxHashMap::default(),
         }
     }
 
+    fn intern(&self, raw: &str) -> Ustr {
+        if self.upper {
+            upper_sym(raw)
+        } else {
+            Ustr::from(raw)
+        }
+    }
+
     /// The interned value of a field (trimmed already), upper-cased when the column asks.
     fn get(&mut self, raw: &str) -> Ustr {
+        if let Some(k) = ShortKey::of(raw.as_bytes()) {
+            if let Some((last, u)) = self.last_short
+                && last == k
+            {
+                return u;
+            }
+            let u = match self.short.get(&k) {
+                Some(&u) => u,
+                None => {
+                    let u = self.intern(raw);
+                    if self.short.len() < self.max {
+                        self.short.insert(k, u);
+                    }
+                    u
+                }
+            };
+            self.last_short = Some((k, u));
+            return u;
+        }
         if let Some(u) = self.last
             && self.last_raw == raw
         {
@@ -1398,12 +1476,8 @@ impl SymCache {
         let u = match self.map.get(raw) {
             Some(&u) => u,
             None => {
-                let u = if self.upper {
-                    upper_sym(raw)
-                } else {
-                    Ustr::from(raw)
-                };
-                if self.map.len() < Self::MAX {
+                let u = self.intern(raw);
+                if self.map.len() < self.max {
                     self.map.insert(raw.into(), u);
                 }
                 u
@@ -2113,10 +2187,6 @@ impl Row<'_> {
     fn field(&self, i: Option<usize>) -> Option<&str> {
         i.and_then(|i| self.record.get(i)).map(trim)
     }
-    /// [`Row::field`], interned (blank when absent).
-    fn sym_at(&self, i: Option<usize>) -> Ustr {
-        Ustr::from(self.field(i).unwrap_or(""))
-    }
     fn get(&self, col: &str) -> Option<&str> {
         self.index
             .get(col)
@@ -2600,6 +2670,63 @@ pub fn labs_table(labs: &[LabRecord]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_keys_are_equal_exactly_when_the_texts_are() {
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abce",
+            "bbcd",
+            "abcde",
+            "abcdf",
+            "a\0",
+            "a\0\0",
+            "\0",
+            "\0\0",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "bbcdefghi",
+            "abcdefghij",
+            "0123456789abcdef",
+            "0123456789abcdeg",
+            "1123456789abcdef",
+            "0123456789abcde",
+            "é",
+            "ée",
+            "2019-02-19",
+            "2019-02-18",
+            "2019-12-19",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(
+                    ShortKey::of(a.as_bytes()) == ShortKey::of(b.as_bytes()),
+                    a == b,
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        assert!(ShortKey::of(b"0123456789abcdefg").is_none());
+        // The cache gives the same interned values whichever way it finds them, past its limit
+        // too, and upper-cases when asked.
+        let mut c = SymCache::with_max(false, 2);
+        let mut u = SymCache::with_max(true, 2);
+        for t in texts
+            .iter()
+            .chain(texts.iter().rev())
+            .chain(["x"; 3].iter())
+        {
+            let long = format!("{t}-a text of more than sixteen bytes");
+            assert_eq!(c.get(t), Ustr::from(t));
+            assert_eq!(c.get(&long), Ustr::from(&long));
+            assert_eq!(u.get(t), Ustr::from(&t.to_uppercase()));
+        }
+    }
 
     #[test]
     fn trim_and_the_ascii_run_agree_with_std() {
