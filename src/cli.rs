@@ -346,10 +346,10 @@ fn stages_until(
                 b.finish();
             }
         },
-        |data, v, raw| {
+        |data, v, findings| {
             let derive_now = last != Stage::Validate
                 && v.summary.verdict != crate::validate::Verdict::ErrorsOverThreshold;
-            run::write_validation_beside_derive(&lp, &work, data, v, raw, derive_now)
+            run::write_validation_beside_derive(&lp, &work, data, v, findings, derive_now)
         },
     );
     if let Some(b) = &bar {

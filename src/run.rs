@@ -198,18 +198,19 @@ pub struct IngestValidate {
 }
 
 /// Run ingest and validate's rules, writing ingest's outputs, then `after_rules` with the data,
-/// the validation and the quarantined rows read again ([`read_quarantined`]; where a caller
-/// writes validate's outputs with [`write_validation`] and may derive). `ingest/labs.parquet`
-/// is written while the rules and then `after_rules` run (they only read the ingested
-/// records). With [`write_validation`] in `after_rules`, the same outputs as [`run_ingest`]
-/// followed by [`run_validate`]. `on_validate` is called when reading is done and validation
-/// starts.
+/// the validation and, held apart from it, its findings in the order the rules made them
+/// (where a caller orders and writes them with [`order_and_write_validation`], and may derive
+/// meanwhile). `ingest/labs.parquet` is written while the rules and then `after_rules` run
+/// (they only read the ingested records). The returned validation has its findings back, as
+/// `after_rules` left them. With [`order_and_write_validation`] in `after_rules`, the same
+/// outputs as [`run_ingest`] followed by [`run_validate`]. `on_validate` is called when reading
+/// is done and validation starts.
 pub fn run_ingest_validate<R: Send>(
     lp: &LoadedPipeline,
     out: &Path,
     on_file: ingest::OnFile<'_>,
     on_validate: &dyn Fn(),
-    after_rules: impl FnOnce(&IngestOutput, &ValidationOutput, Result<RawRows, RunError>) -> R + Send,
+    after_rules: impl FnOnce(&IngestOutput, &ValidationOutput, &mut Vec<validate::Finding>) -> R + Send,
 ) -> Result<(IngestValidate, R), RunError> {
     let data = read_ingest(lp, on_file)?;
     on_validate();
@@ -220,19 +221,16 @@ pub fn run_ingest_validate<R: Send>(
             write_ingest_rest(lp, out, &data, labs)
         },
         || {
-            // The quarantined rows are read again from the inputs while the findings are put
-            // in order (`labs.parquet` is mostly written by then, and the second core free).
-            let (v, raw) = timed("validate: rules", || {
-                let mut v = validate::validate_unordered(lp, &data);
-                let mut findings = std::mem::take(&mut v.findings);
-                let ((), raw) = rayon::join(
-                    || validate::order_findings(&mut findings),
-                    || read_quarantined(lp, &data, &v),
-                );
-                v.findings = findings;
-                (v, raw)
+            // The findings are handed to `after_rules` apart from the rest of the validation
+            // output, in the order the rules made them: derive, which needs only the
+            // dispositions, can start at once, while the findings are put in order
+            // ([`order_and_write_validation`]). They are back in place, in order, on return.
+            let mut v = timed("validate: rules", || {
+                validate::validate_unordered(lp, &data)
             });
-            let after = after_rules(&data, &v, raw);
+            let mut findings = std::mem::take(&mut v.findings);
+            let after = after_rules(&data, &v, &mut findings);
+            v.findings = findings;
             (v, after)
         },
     );
@@ -349,9 +347,11 @@ pub fn run_validate(
     out: &Path,
     data: &IngestOutput,
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
-    let v = timed("validate: rules", || validate::validate(lp, data));
-    let raw = read_quarantined(lp, data, &v);
-    let (outputs, stage) = write_validation(lp, out, data, &v, raw)?;
+    let mut v = timed("validate: rules", || validate::validate_unordered(lp, data));
+    let mut findings = std::mem::take(&mut v.findings);
+    let written = order_and_write_validation(lp, out, data, &v, &mut findings);
+    v.findings = findings;
+    let (outputs, stage) = written?;
     Ok((v, outputs, stage))
 }
 
@@ -379,13 +379,36 @@ pub fn read_quarantined(
     })
 }
 
-/// Write validate's outputs and make the stage's record; `raw` is what [`read_quarantined`]
-/// read.
+/// Put the findings in order ([`validate::order_findings`]) while the quarantined rows are read
+/// again ([`read_quarantined`]), then write validate's outputs ([`write_validation`]).
+/// `findings` are `v`'s, held apart from it so that derive can read `v` meanwhile.
+pub fn order_and_write_validation(
+    lp: &LoadedPipeline,
+    out: &Path,
+    data: &IngestOutput,
+    v: &ValidationOutput,
+    findings: &mut [validate::Finding],
+) -> ValidationWritten {
+    let ((), raw) = timed(
+        "validate: order findings, read quarantined rows again",
+        || {
+            rayon::join(
+                || validate::order_findings(findings),
+                || read_quarantined(lp, data, v),
+            )
+        },
+    );
+    write_validation(lp, out, data, v, findings, raw)
+}
+
+/// Write validate's outputs and make the stage's record: `findings` are `v`'s, in order, and
+/// `raw` is what [`read_quarantined`] read.
 pub fn write_validation(
     lp: &LoadedPipeline,
     out: &Path,
     data: &IngestOutput,
     v: &ValidationOutput,
+    findings: &[validate::Finding],
     raw: Result<RawRows, RunError>,
 ) -> Result<(Vec<FileRecord>, StageRecord), RunError> {
     let kv = pipeline_kv(lp)?;
@@ -394,8 +417,8 @@ pub fn write_validation(
         timed("validate: write findings.parquet", || {
             store::write_parquet_chunked(
                 &out.join("validation/findings.parquet"),
-                v.findings.len(),
-                &|range| validate::findings_table(&v.findings[range]),
+                findings.len(),
+                &|range| validate::findings_table(&findings[range]),
                 "validation_findings",
                 &kv,
             )
@@ -412,9 +435,9 @@ pub fn write_validation(
             )?)
         })
     };
-    let (findings, quarantine) = rayon::join(write_findings, write_quarantine);
+    let (findings_file, quarantine) = rayon::join(write_findings, write_quarantine);
     let outputs = vec![
-        findings?,
+        findings_file?,
         quarantine?,
         store::write_parquet(
             &out.join("validation/eligibility.parquet"),
@@ -437,7 +460,7 @@ pub fn write_validation(
     rows.insert("rows_read".to_string(), sum(&|f| f.rows_read));
     rows.insert("rows_accepted".to_string(), sum(&|f| f.rows_accepted));
     rows.insert("rows_quarantined".to_string(), sum(&|f| f.rows_quarantined));
-    rows.insert("findings".to_string(), v.findings.len() as u64);
+    rows.insert("findings".to_string(), findings.len() as u64);
     Ok((
         outputs,
         StageRecord {
@@ -453,21 +476,22 @@ pub type DeriveResult = Result<(crate::derive::Derived, Vec<FileRecord>, StageRe
 /// What writing validate's outputs returns: the files written and the stage's record.
 pub type ValidationWritten = Result<(Vec<FileRecord>, StageRecord), RunError>;
 
-/// Write validate's outputs ([`write_validation`]) and, when `derive_now`, derive beside them
-/// ([`run_derive`]). Derive, the longer chain, starts on this thread at once; the validation
-/// outputs are written by the other core when it is free (on a slow day it is still writing
-/// `labs.parquet` when the rules end).
+/// Order and write validate's outputs ([`order_and_write_validation`]; `findings` are `v`'s,
+/// held apart from it) and, when `derive_now`, derive beside them ([`run_derive`], which reads
+/// the dispositions, not the findings). Derive, the longer chain, starts on this thread as soon
+/// as the rules end; the findings are put in order and the validation outputs written by the
+/// other core when it is free (on a slow day it is still writing `labs.parquet` then).
 pub fn write_validation_beside_derive(
     lp: &LoadedPipeline,
     out: &Path,
     data: &IngestOutput,
     v: &ValidationOutput,
-    raw: Result<RawRows, RunError>,
+    findings: &mut [validate::Finding],
     derive_now: bool,
 ) -> (ValidationWritten, Option<DeriveResult>) {
     let (derived, written) = rayon::join(
         || derive_now.then(|| run_derive(lp, out, data, v)),
-        || write_validation(lp, out, data, v, raw),
+        || order_and_write_validation(lp, out, data, v, findings),
     );
     (written, derived)
 }
@@ -1074,12 +1098,12 @@ pub fn run_observed(
         &work,
         &|p| observer.file(p),
         &|| on_stage(Stage::Validate),
-        |data, validation, raw| {
+        |data, validation, findings| {
             let derive_now = validation.summary.verdict != Verdict::ErrorsOverThreshold;
             if derive_now {
                 on_stage(Stage::Derive);
             }
-            write_validation_beside_derive(lp, &work, data, validation, raw, derive_now)
+            write_validation_beside_derive(lp, &work, data, validation, findings, derive_now)
         },
     )?;
     let (validate_outputs, validate_stage) = written?;
