@@ -1384,8 +1384,8 @@ struct SymCache {
     map: FxHashMap<Box<str>, Ustr>,
 }
 
-/// A text of at most 16 bytes as integers: its first and last 8 bytes (4 for 4 to 7 bytes,
-/// every byte below 4), which with the length determine it exactly.
+/// A text of at most 16 bytes as integers: its first and last 8 bytes (for 4 to 7 bytes, its
+/// first and last 4; for fewer, every byte), which with the length determine it exactly.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct ShortKey {
     head: u64,
