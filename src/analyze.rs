@@ -952,7 +952,7 @@ fn mmrm_rows(
 }
 
 /// Subject strata: USUBJID -> stratification column -> level.
-type SubjectStrata = BTreeMap<String, BTreeMap<String, String>>;
+type SubjectStrata = BTreeMap<String, crate::ingest::Strata>;
 
 /// Proportions, risk difference, odds ratio, chi-square and Fisher per responder rule, visit and
 /// arm contrast; with a stratification factor, also the Cochran-Mantel-Haenszel test and the
@@ -1750,7 +1750,10 @@ mod tests {
             .map(|(id, l)| {
                 (
                     id.to_string(),
-                    BTreeMap::from([("site".to_string(), l.to_string())]),
+                    crate::ingest::Strata::new(BTreeMap::from([(
+                        "site".to_string(),
+                        l.to_string(),
+                    )])),
                 )
             })
             .collect();

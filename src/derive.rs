@@ -422,7 +422,7 @@ pub struct Derived {
     pub adrs: Vec<crate::response::ResponseFlag>,
     /// Stratification factors of each subject (USUBJID -> column name -> level), as in ADSL's
     /// STRATnR columns; used by the stratified analyses.
-    pub strata: BTreeMap<String, BTreeMap<String, String>>,
+    pub strata: BTreeMap<String, crate::ingest::Strata>,
 }
 
 /// Build every dataset.
@@ -453,7 +453,7 @@ pub fn derive_then<R: Send>(
 
     // Subjects (accepted rows only; the first row of a duplicated id).
     let mut subjects: BTreeMap<&str, SubjectInfo> = BTreeMap::new();
-    let mut strata: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut strata: BTreeMap<String, crate::ingest::Strata> = BTreeMap::new();
     for (s, d) in data.subjects.iter().zip(&v.subjects) {
         if !d.accepted() || subjects.contains_key(s.subject_id.as_str()) {
             continue;
@@ -1730,8 +1730,8 @@ pub struct TteRow {
     pub evntdesc: Option<String>,
     /// Censoring description.
     pub cnsdtdsc: Option<String>,
-    /// Stratification factors by column name.
-    pub strata: BTreeMap<String, String>,
+    /// Stratification factors by column name (the subject's, shared).
+    pub strata: crate::ingest::Strata,
 }
 
 fn adtte_rows(

@@ -210,6 +210,9 @@ impl std::fmt::Display for Lineage {
     }
 }
 
+/// A subject's stratification factors: column name -> level.
+pub type Strata = std::sync::Arc<BTreeMap<String, String>>;
+
 /// One subject.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubjectRecord {
@@ -235,8 +238,9 @@ pub struct SubjectRecord {
     pub sex: Option<String>,
     /// Age in years.
     pub age: Option<f64>,
-    /// Stratification factors named by the pipeline.
-    pub strata: BTreeMap<String, String>,
+    /// Stratification factors named by the pipeline (shared, not copied, by the rows made from
+    /// the subject: two ADTTE rows and the strata of the derived datasets).
+    pub strata: Strata,
     /// Study day 1.
     pub reference_date: Option<NaiveDate>,
     /// Fields that did not parse (column → raw text).
@@ -859,11 +863,12 @@ fn read_subjects(lp: &LoadedPipeline, out: &mut IngestOutput) -> Result<(), Inge
             };
             let age = num("age");
             let doses_received = num("doses_received").map(|v| v as i64);
-            let strata = s
-                .strata
-                .iter()
-                .filter_map(|c| row.get(c).map(|v| (c.clone(), v.to_string())))
-                .collect();
+            let strata = Strata::new(
+                s.strata
+                    .iter()
+                    .filter_map(|c| row.get(c).map(|v| (c.clone(), v.to_string())))
+                    .collect(),
+            );
             let arm = row
                 .get("arm")
                 .filter(|a| !a.is_empty())
