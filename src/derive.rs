@@ -1548,92 +1548,112 @@ fn adsl_table(
     first: &FxHashMap<&str, &crate::ingest::SubjectRecord>,
 ) -> Table {
     let p = &lp.pipeline;
-    let study = &p.study.id;
-    let elig: HashMap<&str, &SubjectEligibility> = input
+    // Interned, as the closures below must return text that lives as long as any row does.
+    let study = Ustr::from(&p.study.id).as_str();
+    let elig: FxHashMap<&str, &SubjectEligibility> = input
         .validation
         .eligibility
         .iter()
         .map(|e| (e.subject_id.as_str(), e))
         .collect();
-    let recs: Vec<&crate::ingest::SubjectRecord> = subjects
-        .keys()
-        .filter_map(|id| first.get(id).copied())
+    // Each subject's record, derived facts, event dates and eligibility, looked up once; the
+    // columns below borrow their text from these instead of making a string per cell.
+    struct Subject<'a> {
+        r: &'a crate::ingest::SubjectRecord,
+        info: &'a SubjectInfo,
+        ev: Option<&'a EventDates>,
+        verdict: Option<EligVerdict>,
+    }
+    let recs: Vec<Subject<'_>> = subjects
+        .iter()
+        .filter_map(|(id, info)| {
+            let r = first.get(id).copied()?;
+            Some(Subject {
+                r,
+                info,
+                ev: ev.get(r.subject_id.as_str()),
+                verdict: elig.get(r.subject_id.as_str()).map(|e| e.verdict),
+            })
+        })
         .collect();
-    // One hash lookup per subject and column instead of a search of the ordered map.
-    let by_id: FxHashMap<&str, &SubjectInfo> = subjects.iter().map(|(k, v)| (*k, v)).collect();
-    let info = |r: &crate::ingest::SubjectRecord| by_id[r.subject_id.as_str()];
-    let s = |f: &dyn Fn(&crate::ingest::SubjectRecord) -> Option<String>| {
-        ColumnData::Str(recs.iter().map(|r| f(r)).collect())
+    let s = |f: &dyn for<'x> Fn(&'x Subject<'_>) -> Option<&'x str>| {
+        ColumnData::Str(recs.iter().map(f).collect())
     };
-    let d = |f: &dyn Fn(&crate::ingest::SubjectRecord) -> Option<NaiveDate>| {
-        ColumnData::Date(recs.iter().map(|r| f(r)).collect())
+    let d = |f: &dyn Fn(&Subject<'_>) -> Option<NaiveDate>| {
+        ColumnData::Date(recs.iter().map(f).collect())
     };
-    let y = |b: bool| b.then(|| "Y".to_string());
-    let evd = |r: &crate::ingest::SubjectRecord| ev.get(r.subject_id.as_str());
-    let arm_of = |r: &crate::ingest::SubjectRecord| info(r).armcd.map(|x| x.to_string());
-    let dosed = |r: &crate::ingest::SubjectRecord| {
-        r.doses_received.is_some_and(|n| n > 0) || r.first_dose_date.is_some()
-    };
+    fn y(b: bool) -> Option<&'static str> {
+        b.then_some("Y")
+    }
+    fn arm_of(x: &Subject<'_>) -> Option<&'static str> {
+        x.info.armcd.map(|a| a.as_str())
+    }
+    fn dosed(x: &Subject<'_>) -> bool {
+        x.r.doses_received.is_some_and(|n| n > 0) || x.r.first_dose_date.is_some()
+    }
+    fn randomized(x: &Subject<'_>) -> Option<&'static str> {
+        y(arm_of(x).is_some() && x.r.randomization_date.is_some())
+    }
     let mut columns = vec![
-        col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
+        col("STUDYID", "Study Identifier", s(&|_| Some(study))),
         col(
             "USUBJID",
             "Unique Subject Identifier",
-            s(&|r| Some(info(r).usubjid.to_string())),
+            s(&|x| Some(x.info.usubjid.as_str())),
         ),
         col(
             "SUBJID",
             "Subject Identifier for the Study",
-            s(&|r| Some(r.subject_id.clone())),
+            s(&|x| Some(x.r.subject_id.as_str())),
         ),
         col(
             "SITEID",
             "Study Site Identifier",
-            s(&|r| Some(r.site_id.clone())),
+            s(&|x| Some(x.r.site_id.as_str())),
         ),
-        col("ARMCD", "Planned Arm Code", cat(s(&arm_of))),
+        col("ARMCD", "Planned Arm Code", cat(s(&|x| arm_of(x)))),
         col(
             "ARM",
             "Description of Planned Arm",
-            s(&|r| info(r).trtp.map(|x| x.to_string())),
+            s(&|x| x.info.trtp.map(|t| t.as_str())),
         ),
         col(
             "TRT01P",
             "Planned Treatment for Period 01",
-            s(&|r| info(r).trtp.map(|x| x.to_string())),
+            s(&|x| x.info.trtp.map(|t| t.as_str())),
         ),
         col(
             "TRT01A",
             "Actual Treatment for Period 01",
-            s(&|r| info(r).trta.map(|x| x.to_string())),
+            s(&|x| x.info.trta.map(|t| t.as_str())),
         ),
         col(
             "RANDDT",
             "Date of Randomization",
-            d(&|r| r.randomization_date),
+            d(&|x| x.r.randomization_date),
         ),
-        col("RFICDT", "Date of Informed Consent", d(&|r| r.consent_date)),
+        col(
+            "RFICDT",
+            "Date of Informed Consent",
+            d(&|x| x.r.consent_date),
+        ),
         col(
             "TRTSDT",
             "Date of First Exposure to Treatment",
-            d(&|r| r.first_dose_date),
+            d(&|x| x.r.first_dose_date),
         ),
         col(
             "DOSES",
             "Number of Doses Received",
-            ColumnData::I64(recs.iter().map(|r| r.doses_received).collect()),
+            ColumnData::I64(recs.iter().map(|x| x.r.doses_received).collect()),
         ),
         col(
             "AGE",
             "Age",
-            ColumnData::F64(recs.iter().map(|r| r.age).collect()),
+            ColumnData::F64(recs.iter().map(|x| x.r.age).collect()),
         ),
-        col(
-            "AGEU",
-            "Age Units",
-            s(&|r| r.age.map(|_| "YEARS".to_string())),
-        ),
-        col("SEX", "Sex", cat(s(&|r| r.sex.clone()))),
+        col("AGEU", "Age Units", s(&|x| x.r.age.map(|_| "YEARS"))),
+        col("SEX", "Sex", cat(s(&|x| x.r.sex.as_deref()))),
     ];
     for (k, st) in p
         .inputs
@@ -1646,60 +1666,54 @@ fn adsl_table(
         columns.push(col(
             STRATA[k].0,
             STRATA[k].1,
-            s(&|r| r.strata.get(st).cloned()),
+            s(&|x| x.r.strata.get(st).map(String::as_str)),
         ));
     }
     columns.extend([
         col(
             "RANDFL",
             "Randomized Population Flag",
-            s(&|r| y(arm_of(r).is_some() && r.randomization_date.is_some())),
+            s(&|x| randomized(x)),
         ),
         col(
             "ITTFL",
             "Intent-To-Treat Population Flag",
-            s(&|r| y(arm_of(r).is_some() && r.randomization_date.is_some())),
+            s(&|x| randomized(x)),
         ),
         col(
             "SAFFL",
             "Safety Population Flag (Received Any Dose)",
-            s(&|r| y(arm_of(r).is_some() && dosed(r))),
+            s(&|x| y(arm_of(x).is_some() && dosed(x))),
         ),
         col(
             "ELIGFL",
             "Eligibility Criteria Met Flag",
-            s(
-                &|r| match elig.get(r.subject_id.as_str()).map(|e| e.verdict) {
-                    Some(EligVerdict::Eligible) => Some("Y".into()),
-                    Some(EligVerdict::Ineligible) => Some("N".into()),
-                    _ => None,
-                },
-            ),
+            s(&|x| match x.verdict {
+                Some(EligVerdict::Eligible) => Some("Y"),
+                Some(EligVerdict::Ineligible) => Some("N"),
+                _ => None,
+            }),
         ),
-        col(
-            "DTHDT",
-            "Date of Death",
-            d(&|r| evd(r).and_then(|e| e.death)),
-        ),
+        col("DTHDT", "Date of Death", d(&|x| x.ev.and_then(|e| e.death))),
         col(
             "DTHFL",
             "Subject Death Flag",
-            s(&|r| y(evd(r).and_then(|e| e.death).is_some())),
+            s(&|x| y(x.ev.and_then(|e| e.death).is_some())),
         ),
         col(
             "TRANSDT",
             "Date of Liver Transplant",
-            d(&|r| evd(r).and_then(|e| e.transplant)),
+            d(&|x| x.ev.and_then(|e| e.transplant)),
         ),
         col(
             "WDDT",
             "Date of Withdrawal",
-            d(&|r| evd(r).and_then(|e| e.withdrawal)),
+            d(&|x| x.ev.and_then(|e| e.withdrawal)),
         ),
         col(
             "LSTCNDT",
             "Date of Last Contact",
-            d(&|r| evd(r).and_then(|e| e.last_contact)),
+            d(&|x| x.ev.and_then(|e| e.last_contact)),
         ),
     ]);
     Table { columns }
@@ -1849,23 +1863,27 @@ fn adtte_rows(
 
 fn adtte_table(lp: &LoadedPipeline, rows: &[TteRow]) -> Table {
     let p = &lp.pipeline;
-    let study = &p.study.id;
-    let s = |f: &dyn Fn(&TteRow) -> Option<String>| ColumnData::Str(rows.iter().map(f).collect());
+    // Interned, as the closures below must return text that lives as long as any row does.
+    let study = Ustr::from(&p.study.id).as_str();
+    // Text borrowed from the rows: no string made per cell.
+    let s = |f: &dyn for<'x> Fn(&'x TteRow) -> Option<&'x str>| {
+        ColumnData::Str(rows.iter().map(f).collect())
+    };
     let mut columns = vec![
-        col("STUDYID", "Study Identifier", s(&|_| Some(study.clone()))),
+        col("STUDYID", "Study Identifier", s(&|_| Some(study))),
         col(
             "USUBJID",
             "Unique Subject Identifier",
-            s(&|r| Some(r.usubjid.clone())),
+            s(&|r| Some(r.usubjid.as_str())),
         ),
-        col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.clone()))),
-        col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.clone()))),
+        col("ARMCD", "Planned Arm Code", cat(s(&|r| r.armcd.as_deref()))),
+        col("TRTP", "Planned Treatment", cat(s(&|r| r.trtp.as_deref()))),
         col(
             "PARAMCD",
             "Parameter Code",
-            cat(s(&|r| Some(r.paramcd.clone()))),
+            cat(s(&|r| Some(r.paramcd.as_str()))),
         ),
-        col("PARAM", "Parameter", cat(s(&|r| Some(r.param.clone())))),
+        col("PARAM", "Parameter", cat(s(&|r| Some(r.param.as_str())))),
         col(
             "STARTDT",
             "Time to Event Origin Date (Reference Date)",
@@ -1881,21 +1899,21 @@ fn adtte_table(lp: &LoadedPipeline, rows: &[TteRow]) -> Table {
             "Analysis Value (Days, ADT - STARTDT + 1)",
             ColumnData::F64(rows.iter().map(|r| Some(r.aval)).collect()),
         ),
-        col(
-            "AVALU",
-            "Analysis Value Unit",
-            cat(s(&|_| Some("DAYS".into()))),
-        ),
+        col("AVALU", "Analysis Value Unit", cat(s(&|_| Some("DAYS")))),
         col(
             "CNSR",
             "Censor (0 = Event, 1 = Censored)",
             ColumnData::I64(rows.iter().map(|r| Some(r.cnsr)).collect()),
         ),
-        col("EVNTDESC", "Event Description", s(&|r| r.evntdesc.clone())),
+        col(
+            "EVNTDESC",
+            "Event Description",
+            s(&|r| r.evntdesc.as_deref()),
+        ),
         col(
             "CNSDTDSC",
             "Censor Date Description",
-            s(&|r| r.cnsdtdsc.clone()),
+            s(&|r| r.cnsdtdsc.as_deref()),
         ),
     ];
     for (k, st) in p
@@ -1909,7 +1927,7 @@ fn adtte_table(lp: &LoadedPipeline, rows: &[TteRow]) -> Table {
         columns.push(col(
             STRATA[k].0,
             STRATA[k].1,
-            s(&|r| r.strata.get(st).cloned()),
+            s(&|r| r.strata.get(st).map(String::as_str)),
         ));
     }
     Table { columns }
