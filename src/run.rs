@@ -532,59 +532,59 @@ pub fn run_derive(
     let mut outputs = vec![lb?];
     let mut rows = std::collections::BTreeMap::new();
     let study = &lp.pipeline.study.id;
-    type Build<'a> = Box<dyn FnOnce() -> Table + 'a>;
-    let datasets: [(&str, &str, Build<'_>); 4] = [
-        (
-            "adam/adsl.parquet",
-            "ADSL",
-            Box::new(|| derived.output.adsl.clone()),
-        ),
-        (
-            "adam/adlb.parquet",
-            "ADLB",
-            Box::new(|| crate::derive::adlb_table(study, &derived.adlb)),
-        ),
-        (
-            "adam/adtte.parquet",
-            "ADTTE",
-            Box::new(|| derived.output.adtte.clone()),
-        ),
-        (
-            "adam/adrs.parquet",
-            "ADRS",
-            Box::new(|| derived.output.adrs.clone()),
-        ),
-    ];
-    for (rel, name, build) in datasets {
-        if name == "ADLB" && !lp.pipeline.output.partition_adlb {
-            // The largest dataset is built a row group at a time as it is written.
-            rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
-            outputs.push(timed("derive: write adam/adlb.parquet", || {
-                store::write_parquet_chunked(
-                    &out.join(rel),
-                    derived.adlb.len(),
-                    &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
-                    name,
+    // ADLB, the largest dataset, is written beside the three small ones: its row groups are
+    // encoded column by column on both cores, which leaves gaps the small ones fill.
+    let small = |rel: &str, name: &str, table: Table| {
+        let n = table.rows() as u64;
+        let written = timed(&format!("derive: write {rel}"), || {
+            store::write_parquet(&out.join(rel), table, name, &kv)
+        });
+        (format!("{}_rows", name.to_lowercase()), n, written)
+    };
+    let (adlb, [adsl, adtte, adrs]) = rayon::join(
+        || -> Result<Vec<FileRecord>, StoreError> {
+            if lp.pipeline.output.partition_adlb {
+                let table = timed("derive: build ADLB table", || {
+                    crate::derive::adlb_table(study, &derived.adlb)
+                });
+                store::write_parquet_partitioned(
+                    &out.join("adam/adlb"),
+                    table,
+                    "ADLB",
                     &kv,
+                    "PARAMCD",
                 )
-            })?);
-            continue;
-        }
-        let table = timed(&format!("derive: build {name} table"), build);
-        rows.insert(format!("{}_rows", name.to_lowercase()), table.rows() as u64);
-        if name == "ADLB" {
-            outputs.extend(store::write_parquet_partitioned(
-                &out.join("adam/adlb"),
-                table,
-                name,
-                &kv,
-                "PARAMCD",
-            )?);
-        } else {
-            outputs.push(timed(&format!("derive: write {rel}"), || {
-                store::write_parquet(&out.join(rel), table, name, &kv)
-            })?);
-        }
+            } else {
+                // Built a row group at a time as it is written.
+                timed("derive: write adam/adlb.parquet", || {
+                    store::write_parquet_chunked(
+                        &out.join("adam/adlb.parquet"),
+                        derived.adlb.len(),
+                        &|range| crate::derive::adlb_table(study, &derived.adlb[range]),
+                        "ADLB",
+                        &kv,
+                    )
+                })
+                .map(|f| vec![f])
+            }
+        },
+        || {
+            [
+                small("adam/adsl.parquet", "ADSL", derived.output.adsl.clone()),
+                small("adam/adtte.parquet", "ADTTE", derived.output.adtte.clone()),
+                small("adam/adrs.parquet", "ADRS", derived.output.adrs.clone()),
+            ]
+        },
+    );
+    // In the datasets' usual order: ADSL, ADLB, ADTTE, ADRS.
+    let (key, n, written) = adsl;
+    rows.insert(key, n);
+    outputs.push(written?);
+    rows.insert("adlb_rows".to_string(), derived.adlb.len() as u64);
+    outputs.extend(adlb?);
+    for (key, n, written) in [adtte, adrs] {
+        rows.insert(key, n);
+        outputs.push(written?);
     }
     rows.insert("lb_rows".to_string(), derived.output.lb.len() as u64);
     Ok((
