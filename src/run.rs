@@ -228,9 +228,7 @@ pub fn run_ingest_validate<R: Send>(
             let mut v = timed("validate: rules", || {
                 validate::validate_unordered(lp, &data)
             });
-            let mut findings = std::mem::take(&mut v.findings);
-            let after = after_rules(&data, &v, &mut findings);
-            v.findings = findings;
+            let after = with_findings_apart(&mut v, |v, findings| after_rules(&data, v, findings));
             (v, after)
         },
     );
@@ -348,11 +346,22 @@ pub fn run_validate(
     data: &IngestOutput,
 ) -> Result<(ValidationOutput, Vec<FileRecord>, StageRecord), RunError> {
     let mut v = timed("validate: rules", || validate::validate_unordered(lp, data));
-    let mut findings = std::mem::take(&mut v.findings);
-    let written = order_and_write_validation(lp, out, data, &v, &mut findings);
-    v.findings = findings;
-    let (outputs, stage) = written?;
+    let (outputs, stage) = with_findings_apart(&mut v, |v, findings| {
+        order_and_write_validation(lp, out, data, v, findings)
+    })?;
     Ok((v, outputs, stage))
+}
+
+/// `f` with `v` and, held apart from it, its findings (so that `f` may reorder them while it
+/// reads `v`); the findings are back in `v`, as `f` left them, on return.
+fn with_findings_apart<R>(
+    v: &mut ValidationOutput,
+    f: impl FnOnce(&ValidationOutput, &mut Vec<validate::Finding>) -> R,
+) -> R {
+    let mut findings = std::mem::take(&mut v.findings);
+    let out = f(v, &mut findings);
+    v.findings = findings;
+    out
 }
 
 /// The full source rows of the quarantined rows, as [`ingest::raw_rows`] reads them.
