@@ -49,6 +49,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use ustr::Ustr;
 
+use crate::inplace::Sink;
 use crate::spec::{
     CensoredPolicy, Encoding, EventsLayout, LabInput, LabLayout, LoadedPipeline, ReferenceDate,
     SubjectsLayout, Timing,
@@ -1176,7 +1177,6 @@ fn read_labs<'a>(
     jobs: &'a [LabJob<'a>],
     opened: Vec<Result<Rows<'a>, IngestError>>,
 ) -> Result<(), IngestError> {
-    use rayon::prelude::*;
     // The first row of a subject wins, as in validate.
     let mut reference: FxHashMap<&str, SubjectRef<'_>> = FxHashMap::default();
     for s in &out.subjects {
@@ -1188,10 +1188,12 @@ fn read_labs<'a>(
                 site_id: &s.site_id,
             });
     }
-    // Files are read in parallel, each into its own records; they are joined in the order of
-    // the pipeline's inputs and of the paths a glob matched, so the result does not depend on
-    // the number of threads, and the first failing file in that order is the error reported.
-    let read = |((_, input, path), rd): (&LabJob<'_>, Result<Rows<'a>, IngestError>)| {
+    // Files are read in parallel, each straight into its own region of one vector sized by the
+    // files' lines (`inplace`), so the records are in the order of the pipeline's inputs and of
+    // the paths a glob matched whatever the number of threads, and the first failing file in
+    // that order is the error reported.
+    let read = |((_, input, path), rd): (&LabJob<'_>, Result<Rows<'a>, IngestError>),
+                labs: &mut Sink<'_, LabRecord>| {
         let mut rd = rd?;
         rd.on_progress = Some(on_file);
         let ctx = LayoutCtx {
@@ -1200,39 +1202,37 @@ fn read_labs<'a>(
             lp,
         };
         let mut std = Standardizer::new(lp);
-        let mut labs = Vec::new();
         let data_rows = match input.layout {
-            LabLayout::Long => read_long(&mut rd, &ctx, &mut std, &mut labs)?,
-            LabLayout::Wide => read_wide(&mut rd, &ctx, &mut std, &mut labs)?,
-            LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, &mut labs)?,
+            LabLayout::Long => read_long(&mut rd, &ctx, &mut std, labs)?,
+            LabLayout::Wide => read_wide(&mut rd, &ctx, &mut std, labs)?,
+            LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, labs)?,
         };
         rd.report(true);
-        let account = FileAccount {
+        Ok::<_, IngestError>(FileAccount {
             file: path.to_string_lossy().into_owned(),
             kind: "labs",
             rows_read: labs.len() as u64,
             data_rows,
-        };
-        Ok::<_, IngestError>((labs, account))
+        })
     };
-    let results: Vec<Result<(Vec<LabRecord>, FileAccount), IngestError>> =
-        jobs.par_iter().zip(opened).map(read).collect();
-    let mut parts = Vec::with_capacity(results.len());
-    for r in results {
-        parts.push(r?);
-    }
-    // The records are moved into the first file's vector, grown once to the total: a large
-    // vector grows in place (no copy of its records), and only the other files' records move.
-    let total: usize = parts.iter().map(|(l, _)| l.len()).sum();
-    let mut labs = Vec::new();
-    for (part, account) in parts {
-        if labs.is_empty() {
-            labs = part;
-            labs.reserve_exact(total - labs.len());
-        } else {
-            labs.extend(part);
-        }
-        out.files.push(account);
+    // A file gives at most one record per data row, or one per test column for a wide layout.
+    let work: Vec<_> = jobs
+        .iter()
+        .zip(opened)
+        .map(|(job, rd)| {
+            let per_row = match job.1.layout {
+                LabLayout::Wide => job.1.tests.len(),
+                LabLayout::Long | LabLayout::Sdtm => 1,
+            };
+            let bound = rd
+                .as_ref()
+                .map_or(0, |r| r.max_rows.saturating_mul(per_row));
+            ((job, rd), bound)
+        })
+        .collect();
+    let (labs, accounts) = crate::inplace::fill_in_order(work, read);
+    for account in accounts {
+        out.files.push(account?);
     }
     out.labs = labs;
     Ok(())
@@ -1268,7 +1268,7 @@ fn read_long(
     rd: &mut Rows<'_>,
     ctx: &LayoutCtx<'_>,
     std: &mut Standardizer<'_>,
-    labs: &mut Vec<LabRecord>,
+    labs: &mut Sink<'_, LabRecord>,
 ) -> Result<u64, IngestError> {
     rd.require(&[
         "subject_id",
@@ -1500,7 +1500,7 @@ fn read_wide(
     rd: &mut Rows<'_>,
     ctx: &LayoutCtx<'_>,
     std: &mut Standardizer<'_>,
-    labs: &mut Vec<LabRecord>,
+    labs: &mut Sink<'_, LabRecord>,
 ) -> Result<u64, IngestError> {
     let timing_column = match ctx.input.timing {
         Timing::Date => "collection_date",
@@ -1570,7 +1570,7 @@ fn read_sdtm(
     rd: &mut Rows<'_>,
     ctx: &LayoutCtx<'_>,
     std: &mut Standardizer<'_>,
-    labs: &mut Vec<LabRecord>,
+    labs: &mut Sink<'_, LabRecord>,
 ) -> Result<u64, IngestError> {
     rd.require(&["USUBJID", "LBTESTCD", "LBORRES", "LBORRESU"])?;
     if !rd.has("LBDY") {
@@ -2151,6 +2151,14 @@ impl<'r> Fields<'r> {
 
 /// Whether every record of a text is one physical line: no quote character anywhere, and every
 /// carriage return ends a line.
+/// Physical lines of a text (a last line without a line feed counts): at least as many as its
+/// records, since a record is one line or more.
+fn line_count(text: &[u8]) -> usize {
+    // memchr counts with vector compares (its iterator's `count` does not stop at each match).
+    let feeds = memchr::memchr_iter(b'\n', text).count();
+    feeds + usize::from(text.last().is_some_and(|&b| b != b'\n'))
+}
+
 fn is_plain(text: &[u8]) -> bool {
     memchr::memchr(b'"', text).is_none()
         && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'))
@@ -2175,6 +2183,9 @@ struct Rows<'a> {
     size: u64,
     /// Records read so far.
     count: u64,
+    /// At least as many as the data rows (records after the header): for a text, its lines
+    /// but one; for a worksheet, its rows after the header.
+    max_rows: usize,
 }
 
 struct Row<'r> {
@@ -2251,15 +2262,17 @@ impl<'a> Rows<'a> {
         sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
-        let (header, header_line, source, sheet, size) = if is_xlsx(path) {
+        let (header, header_line, source, sheet, size, max_rows) = if is_xlsx(path) {
             let ws = read_xlsx(path, sheet)?;
             let size = ws.rows.len() as u64;
+            let max_rows = ws.rows.len();
             (
                 ws.header,
                 ws.header_row,
                 Source::Cells(ws.rows.into_iter()),
                 Some(ws.sheet),
                 size,
+                max_rows,
             )
         } else {
             if let Some(s) = sheet {
@@ -2271,6 +2284,7 @@ impl<'a> Rows<'a> {
             }
             let text = read_text(path, encoding)?;
             let size = text.as_ref().len() as u64;
+            let max_rows = line_count(text.as_ref()).saturating_sub(1);
             let delim = delimiter
                 .map(|c| c as u8)
                 .unwrap_or_else(|| detect_delimiter(text.as_ref()));
@@ -2292,7 +2306,7 @@ impl<'a> Rows<'a> {
                     }
                     None => Vec::new(),
                 };
-                (header, 1, Source::Plain(plain), None, size)
+                (header, 1, Source::Plain(plain), None, size, max_rows)
             } else {
                 let mut reader = csv::ReaderBuilder::new()
                     .delimiter(delim)
@@ -2309,7 +2323,7 @@ impl<'a> Rows<'a> {
                     .iter()
                     .map(|h| h.trim().to_string())
                     .collect();
-                (header, 1, Source::Csv(reader), None, size)
+                (header, 1, Source::Csv(reader), None, size, max_rows)
             }
         };
         let mut index = FxHashMap::default();
@@ -2335,6 +2349,7 @@ impl<'a> Rows<'a> {
             on_progress: None,
             size,
             count: 0,
+            max_rows,
         })
     }
 
@@ -2924,6 +2939,24 @@ mod tests {
         assert_eq!(detect_delimiter(b"a;b;c\n1;2;3"), b';');
         assert_eq!(detect_delimiter(b"a,b,c"), b',');
         assert_eq!(detect_delimiter(b"a\tb"), b'\t');
+    }
+
+    #[test]
+    fn lines_are_counted_with_or_without_a_last_line_feed() {
+        for (text, lines) in [
+            ("", 0),
+            ("a", 1),
+            ("a\n", 1),
+            ("a\nb", 2),
+            ("a\r\nb\r\n", 2),
+            ("a\n\nb\n", 3),
+            ("\n", 1),
+        ] {
+            assert_eq!(line_count(text.as_bytes()), lines, "{text:?}");
+        }
+        // Longer than memchr's vector loop, with line feeds across its blocks.
+        let long = "x,1\n".repeat(1000) + "y";
+        assert_eq!(line_count(long.as_bytes()), 1001);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod eligibility;
 pub mod exit;
 pub mod group;
 pub mod ingest;
+pub mod inplace;
 pub mod pseudonym;
 pub mod report;
 pub mod response;
