@@ -498,8 +498,9 @@ impl run::Observer for Progress {
             );
             bar
         });
-        bar.set_position(p.done);
-        if p.finished {
+        // Parts of a file are read in parallel, each reporting how far it advanced.
+        bar.inc(p.advanced);
+        if bar.position() >= p.total {
             bar.finish_and_clear();
         }
     }

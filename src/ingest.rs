@@ -491,19 +491,18 @@ pub fn ingest(lp: &LoadedPipeline) -> Result<IngestOutput, IngestError> {
     ingest_observed(lp, &|_| {})
 }
 
-/// How far ingest is through one lab file: `done` of `total` bytes of its text (rows, for a
-/// worksheet). Reported every [`PROGRESS_EVERY`] rows and once more when the file is done, from
-/// the thread reading that file (files are read in parallel).
+/// How far ingest has advanced through one lab file: `advanced` more of its `total` bytes of
+/// text (rows, for a worksheet). Reported every [`PROGRESS_EVERY`] rows and once more when a
+/// part of the file is done, from the thread reading that part (files, and the parts of a large
+/// text, are read in parallel); the `advanced` of a file's reports add up to its `total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileProgress<'a> {
     /// The file.
     pub file: &'a Path,
-    /// Bytes (rows for a worksheet) read so far.
-    pub done: u64,
+    /// Bytes (rows for a worksheet) read since this part's previous report.
+    pub advanced: u64,
     /// Bytes (rows for a worksheet) in all.
     pub total: u64,
-    /// Whether the file has been read to its end.
-    pub finished: bool,
 }
 
 /// Rows between two [`FileProgress`] reports.
@@ -1157,8 +1156,14 @@ fn lab_jobs(lp: &LoadedPipeline) -> Result<Vec<LabJob<'_>>, IngestError> {
     Ok(jobs)
 }
 
-/// A lab file read and decoded, ready for its records ([`Rows::open`]).
-fn open_lab<'a>((i, input, path): &'a LabJob<'_>) -> Result<Rows<'a>, IngestError> {
+/// Bytes of text in a part of a lab file read on its own ([`Rows::split`]): enough parts for
+/// the threads to share a few large files evenly, few enough that each part's start (its own
+/// caches and standardizer) costs nothing measurable.
+const LAB_PART_BYTES: usize = 16 << 20;
+
+/// A lab file read and decoded, ready for its records ([`Rows::open`]), in parts that can be
+/// read in parallel, each with an upper bound of its data rows.
+fn open_lab<'a>((i, input, path): &'a LabJob<'_>) -> Result<Vec<(Rows<'a>, usize)>, IngestError> {
     Rows::open(
         path,
         input.encoding,
@@ -1167,6 +1172,7 @@ fn open_lab<'a>((i, input, path): &'a LabJob<'_>) -> Result<Rows<'a>, IngestErro
         &format!("inputs.labs[{i}].sheet"),
         &input.columns,
     )
+    .map(|rows| rows.split(LAB_PART_BYTES))
 }
 
 /// The records of the lab files `jobs`, opened as `opened` (one per job, in order).
@@ -1175,7 +1181,7 @@ fn read_labs<'a>(
     out: &mut IngestOutput,
     on_file: OnFile<'_>,
     jobs: &'a [LabJob<'a>],
-    opened: Vec<Result<Rows<'a>, IngestError>>,
+    opened: Vec<Result<Vec<(Rows<'a>, usize)>, IngestError>>,
 ) -> Result<(), IngestError> {
     // The first row of a subject wins, as in validate.
     let mut reference: FxHashMap<&str, SubjectRef<'_>> = FxHashMap::default();
@@ -1188,14 +1194,15 @@ fn read_labs<'a>(
                 site_id: &s.site_id,
             });
     }
-    // Files are read in parallel, each straight into its own region of one vector sized by the
-    // files' lines (`inplace`), so the records are in the order of the pipeline's inputs and of
-    // the paths a glob matched whatever the number of threads, and the first failing file in
-    // that order is the error reported.
-    let read = |((_, input, path), rd): (&LabJob<'_>, Result<Rows<'a>, IngestError>),
+    // Files, and parts of large texts, are read in parallel, each straight into its own region
+    // of one vector sized by its lines (`inplace`), so the records are in the order of the
+    // pipeline's inputs, of the paths a glob matched and of the lines whatever the number of
+    // threads, and the first failing part in that order gives the error reported.
+    let read = |(job, rd): (usize, Result<Rows<'a>, IngestError>),
                 labs: &mut Sink<'_, LabRecord>| {
         let mut rd = rd?;
         rd.on_progress = Some(on_file);
+        let input = jobs[job].1;
         let ctx = LayoutCtx {
             input,
             reference: &reference,
@@ -1208,31 +1215,43 @@ fn read_labs<'a>(
             LabLayout::Sdtm => read_sdtm(&mut rd, &ctx, &mut std, labs)?,
         };
         rd.report(true);
-        Ok::<_, IngestError>(FileAccount {
-            file: path.to_string_lossy().into_owned(),
-            kind: "labs",
-            rows_read: labs.len() as u64,
-            data_rows,
-        })
+        Ok::<_, IngestError>((job, labs.len() as u64, data_rows))
     };
-    // A file gives at most one record per data row, or one per test column for a wide layout.
-    let work: Vec<_> = jobs
-        .iter()
-        .zip(opened)
-        .map(|(job, rd)| {
-            let per_row = match job.1.layout {
-                LabLayout::Wide => job.1.tests.len(),
-                LabLayout::Long | LabLayout::Sdtm => 1,
-            };
-            let bound = rd
-                .as_ref()
-                .map_or(0, |r| r.max_rows.saturating_mul(per_row));
-            ((job, rd), bound)
-        })
-        .collect();
-    let (labs, accounts) = crate::inplace::fill_in_order(work, read);
-    for account in accounts {
-        out.files.push(account?);
+    // A data row gives at most one record, or one per test column for a wide layout.
+    let mut work = Vec::new();
+    for (job, parts) in opened.into_iter().enumerate() {
+        let input = jobs[job].1;
+        let per_row = match input.layout {
+            LabLayout::Wide => input.tests.len(),
+            LabLayout::Long | LabLayout::Sdtm => 1,
+        };
+        match parts {
+            Ok(parts) => work.extend(
+                parts
+                    .into_iter()
+                    .map(|(rows, bound)| ((job, Ok(rows)), bound.saturating_mul(per_row))),
+            ),
+            Err(e) => work.push(((job, Err(e)), 0)),
+        }
+    }
+    let (labs, parts) = crate::inplace::fill_in_order(work, read);
+    // One account per file, its parts' counts added.
+    let mut last_job = None;
+    for part in parts {
+        let (job, rows_read, data_rows) = part?;
+        match out.files.last_mut() {
+            Some(account) if last_job == Some(job) => {
+                account.rows_read += rows_read;
+                account.data_rows += data_rows;
+            }
+            _ => out.files.push(FileAccount {
+                file: jobs[job].2.to_string_lossy().into_owned(),
+                kind: "labs",
+                rows_read,
+                data_rows,
+            }),
+        }
+        last_job = Some(job);
     }
     out.labs = labs;
     Ok(())
@@ -2030,10 +2049,13 @@ enum Source {
 
 /// The state of [`Source::Plain`].
 struct Plain {
-    text: Text,
+    /// The whole text, shared by the readers of its parts ([`Rows::split`]).
+    text: std::sync::Arc<Text>,
     delimiter: u8,
     /// Where the next line starts.
     pos: usize,
+    /// Where this reader's part of the text ends (after a line feed, or at the text's end).
+    end: usize,
     /// Physical lines passed so far.
     lines: u64,
     /// The current record: its line (start, end) in `text` and its fields' bounds in the line.
@@ -2045,7 +2067,7 @@ impl Plain {
     /// Move to the next record (blank lines are skipped, as the CSV reader skips them); its
     /// 1-based line, or None at the end.
     fn advance(&mut self) -> Option<u64> {
-        let text = self.text.as_ref();
+        let text = &(*self.text).as_ref()[..self.end];
         let delimiter = self.delimiter;
         loop {
             if self.pos >= text.len() {
@@ -2106,7 +2128,7 @@ impl Plain {
 
     /// The current record's line.
     fn line(&self) -> &str {
-        let bytes = &self.text.as_ref()[self.current.0..self.current.1];
+        let bytes = &(*self.text).as_ref()[self.current.0..self.current.1];
         // SAFETY: `Text` holds valid UTF-8 (checked or decoded by `read_text`), and a line is
         // cut at line ends, which are ASCII bytes and so never inside a character.
         unsafe { std::str::from_utf8_unchecked(bytes) }
@@ -2186,6 +2208,8 @@ struct Rows<'a> {
     /// At least as many as the data rows (records after the header): for a text, its lines
     /// but one; for a worksheet, its rows after the header.
     max_rows: usize,
+    /// How far progress has been reported (bytes of text, or rows of a worksheet).
+    reported: u64,
 }
 
 struct Row<'r> {
@@ -2289,10 +2313,12 @@ impl<'a> Rows<'a> {
                 .map(|c| c as u8)
                 .unwrap_or_else(|| detect_delimiter(text.as_ref()));
             if is_plain(text.as_ref()) && delim.is_ascii() {
+                let end = text.as_ref().len();
                 let mut plain = Plain {
-                    text,
+                    text: std::sync::Arc::new(text),
                     delimiter: delim,
                     pos: 0,
+                    end,
                     lines: 0,
                     current: (0, 0),
                     bounds: Vec::new(),
@@ -2350,32 +2376,102 @@ impl<'a> Rows<'a> {
             size,
             count: 0,
             max_rows,
+            reported: 0,
         })
+    }
+
+    /// The rows in parts that can be read in parallel, in order, each with an upper bound of its
+    /// data rows: a plain text cut at line ends into parts of about `part` bytes (each part's
+    /// bound is its line count, exact when it has no blank line, and its lines are numbered as
+    /// in the whole file); any other source as one part.
+    fn split(self, part: usize) -> Vec<(Rows<'a>, usize)> {
+        let Source::Plain(p) = &self.source else {
+            let bound = self.max_rows;
+            return vec![(self, bound)];
+        };
+        let text = (*p.text).as_ref();
+        // (After a header without a line feed, the position is past the end.)
+        let (start, end) = (p.pos.min(p.end), p.end);
+        let mut cuts = vec![start];
+        let mut at = start;
+        while end - at > part + part / 2 {
+            match memchr::memchr(b'\n', &text[at + part..end]) {
+                Some(k) if at + part + k + 1 < end => {
+                    at += part + k + 1;
+                    cuts.push(at);
+                }
+                _ => break,
+            }
+        }
+        cuts.push(end);
+        let mut lines = p.lines;
+        let mut parts = Vec::with_capacity(cuts.len() - 1);
+        for w in cuts.windows(2) {
+            let n = line_count(&text[w[0]..w[1]]);
+            let plain = Plain {
+                text: std::sync::Arc::clone(&p.text),
+                delimiter: p.delimiter,
+                pos: w[0],
+                end: w[1],
+                lines,
+                current: (0, 0),
+                bounds: Vec::new(),
+            };
+            lines += n as u64;
+            parts.push((
+                Rows {
+                    path: self.path,
+                    file: self.file,
+                    sheet: self.sheet.clone(),
+                    header_line: self.header_line,
+                    source: Source::Plain(plain),
+                    index: self.index.clone(),
+                    header: self.header.clone(),
+                    record: csv::StringRecord::new(),
+                    line: 0,
+                    on_progress: self.on_progress,
+                    size: self.size,
+                    count: 0,
+                    max_rows: n,
+                    // The first part's progress counts the header's bytes too.
+                    reported: if w[0] == start {
+                        self.reported
+                    } else {
+                        w[0] as u64
+                    },
+                },
+                n,
+            ));
+        }
+        parts
     }
 
     /// The whole decoded text of a text file and its delimiter, when every record is one
     /// physical line: no quote character anywhere, and every carriage return ends a line.
     fn plain_text(&self) -> Option<(&[u8], char)> {
         match &self.source {
-            Source::Plain(p) => Some((p.text.as_ref(), char::from(p.delimiter))),
+            Source::Plain(p) => Some(((*p.text).as_ref(), char::from(p.delimiter))),
             _ => None,
         }
     }
 
     /// Tell the progress callback where reading is.
-    fn report(&self, finished: bool) {
+    fn report(&mut self, finished: bool) {
         if let Some(f) = self.on_progress {
-            let done = match (&self.source, finished) {
+            let at = match (&self.source, finished) {
+                (Source::Plain(p), true) => p.end as u64,
                 (_, true) => self.size,
                 (Source::Csv(_), false) => self.record.position().map_or(0, |p| p.byte()),
                 (Source::Plain(p), false) => p.pos as u64,
                 (Source::Cells(_), false) => self.count,
-            };
+            }
+            .min(self.size);
+            let advanced = at.saturating_sub(self.reported);
+            self.reported = self.reported.max(at);
             f(FileProgress {
                 file: self.path,
-                done: done.min(self.size),
+                advanced,
                 total: self.size,
-                finished,
             });
         }
     }
@@ -3035,6 +3131,34 @@ mod tests {
             let (_, crows) = collect(by_csv);
             assert_eq!(ph, h, "{text:?}");
             assert_eq!(prows, crows, "{text:?}");
+            // Read in parts of any size: the same records with the same lines, no part with
+            // more records than its bound, and the parts' progress adding up to the file.
+            for part in [1, 7, 64, 1 << 20] {
+                let advanced = std::sync::atomic::AtomicU64::new(0);
+                let on_file = |p: FileProgress<'_>| {
+                    advanced.fetch_add(p.advanced, std::sync::atomic::Ordering::Relaxed);
+                };
+                let mut rows = Vec::new();
+                for (mut rd, bound) in open().split(part) {
+                    rd.on_progress = Some(&on_file);
+                    let mut got = Vec::new();
+                    while let Some(row) = rd.next().unwrap() {
+                        let cells: Vec<String> = (0..row.record.len())
+                            .map(|i| row.at(i).to_string())
+                            .collect();
+                        got.push((row.line, cells, row.field_count_ok));
+                    }
+                    rd.report(true);
+                    assert!(got.len() <= bound, "{text:?} in parts of {part}");
+                    rows.extend(got);
+                }
+                assert_eq!(rows, crows, "{text:?} in parts of {part}");
+                assert_eq!(
+                    advanced.into_inner(),
+                    text.len() as u64,
+                    "{text:?} in parts of {part}"
+                );
+            }
         }
     }
 
