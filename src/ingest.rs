@@ -2205,9 +2205,6 @@ struct Rows<'a> {
     size: u64,
     /// Records read so far.
     count: u64,
-    /// At least as many as the data rows (records after the header): for a text, its lines
-    /// but one; for a worksheet, its rows after the header.
-    max_rows: usize,
     /// How far progress has been reported (bytes of text, or rows of a worksheet).
     reported: u64,
 }
@@ -2286,17 +2283,15 @@ impl<'a> Rows<'a> {
         sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
-        let (header, header_line, source, sheet, size, max_rows) = if is_xlsx(path) {
+        let (header, header_line, source, sheet, size) = if is_xlsx(path) {
             let ws = read_xlsx(path, sheet)?;
             let size = ws.rows.len() as u64;
-            let max_rows = ws.rows.len();
             (
                 ws.header,
                 ws.header_row,
                 Source::Cells(ws.rows.into_iter()),
                 Some(ws.sheet),
                 size,
-                max_rows,
             )
         } else {
             if let Some(s) = sheet {
@@ -2308,7 +2303,6 @@ impl<'a> Rows<'a> {
             }
             let text = read_text(path, encoding)?;
             let size = text.as_ref().len() as u64;
-            let max_rows = line_count(text.as_ref()).saturating_sub(1);
             let delim = delimiter
                 .map(|c| c as u8)
                 .unwrap_or_else(|| detect_delimiter(text.as_ref()));
@@ -2332,7 +2326,7 @@ impl<'a> Rows<'a> {
                     }
                     None => Vec::new(),
                 };
-                (header, 1, Source::Plain(plain), None, size, max_rows)
+                (header, 1, Source::Plain(plain), None, size)
             } else {
                 let mut reader = csv::ReaderBuilder::new()
                     .delimiter(delim)
@@ -2349,7 +2343,7 @@ impl<'a> Rows<'a> {
                     .iter()
                     .map(|h| h.trim().to_string())
                     .collect();
-                (header, 1, Source::Csv(reader), None, size, max_rows)
+                (header, 1, Source::Csv(reader), None, size)
             }
         };
         let mut index = FxHashMap::default();
@@ -2375,7 +2369,6 @@ impl<'a> Rows<'a> {
             on_progress: None,
             size,
             count: 0,
-            max_rows,
             reported: 0,
         })
     }
@@ -2383,11 +2376,19 @@ impl<'a> Rows<'a> {
     /// The rows in parts that can be read in parallel, in order, each with an upper bound of its
     /// data rows: a plain text cut at line ends into parts of about `part` bytes (each part's
     /// bound is its line count, exact when it has no blank line, and its lines are numbered as
-    /// in the whole file); any other source as one part.
+    /// in the whole file); any other source as one part (a text's bound is its lines but the
+    /// header's, a worksheet's its rows after the header).
     fn split(self, part: usize) -> Vec<(Rows<'a>, usize)> {
-        let Source::Plain(p) = &self.source else {
-            let bound = self.max_rows;
-            return vec![(self, bound)];
+        let p = match &self.source {
+            Source::Plain(p) => p,
+            Source::Csv(reader) => {
+                let bound = line_count(reader.get_ref().get_ref().as_ref()).saturating_sub(1);
+                return vec![(self, bound)];
+            }
+            Source::Cells(rows) => {
+                let bound = rows.len();
+                return vec![(self, bound)];
+            }
         };
         let text = (*p.text).as_ref();
         // (After a header without a line feed, the position is past the end.)
@@ -2432,7 +2433,6 @@ impl<'a> Rows<'a> {
                     on_progress: self.on_progress,
                     size: self.size,
                     count: 0,
-                    max_rows: n,
                     // The first part's progress counts the header's bytes too.
                     reported: if w[0] == start {
                         self.reported
