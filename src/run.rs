@@ -185,7 +185,8 @@ pub fn run_ingest(
 }
 
 /// What [`run_ingest_validate`] returns: the ingested data and the validation, and the ingest
-/// stage's outputs and record. Validate's own outputs are written by [`write_validation`].
+/// stage's outputs and record. Validate's own outputs are written by
+/// [`order_and_write_validation`].
 pub struct IngestValidate {
     /// Everything ingest read.
     pub data: IngestOutput,
@@ -388,9 +389,10 @@ pub fn read_quarantined(
     })
 }
 
-/// Put the findings in order ([`validate::order_findings`]) while the quarantined rows are read
-/// again ([`read_quarantined`]), then write validate's outputs ([`write_validation`]).
-/// `findings` are `v`'s, held apart from it so that derive can read `v` meanwhile.
+/// Write validate's outputs and make the stage's record: the findings (`v`'s, held apart from
+/// it so that derive can read `v` meanwhile) are put in order ([`validate::order_findings`]) and
+/// written while the quarantined rows are read again ([`read_quarantined`]) and written, so
+/// neither waits for the other.
 pub fn order_and_write_validation(
     lp: &LoadedPipeline,
     out: &Path,
@@ -398,31 +400,12 @@ pub fn order_and_write_validation(
     v: &ValidationOutput,
     findings: &mut [validate::Finding],
 ) -> ValidationWritten {
-    let ((), raw) = timed(
-        "validate: order findings, read quarantined rows again",
-        || {
-            rayon::join(
-                || validate::order_findings(findings),
-                || read_quarantined(lp, data, v),
-            )
-        },
-    );
-    write_validation(lp, out, data, v, findings, raw)
-}
-
-/// Write validate's outputs and make the stage's record: `findings` are `v`'s, in order, and
-/// `raw` is what [`read_quarantined`] read.
-pub fn write_validation(
-    lp: &LoadedPipeline,
-    out: &Path,
-    data: &IngestOutput,
-    v: &ValidationOutput,
-    findings: &[validate::Finding],
-    raw: Result<RawRows, RunError>,
-) -> Result<(Vec<FileRecord>, StageRecord), RunError> {
     let kv = pipeline_kv(lp)?;
-    // The findings and the quarantine are written side by side.
-    let write_findings = || {
+    let write_findings = |findings: &mut [validate::Finding]| {
+        timed("validate: order findings", || {
+            validate::order_findings(findings)
+        });
+        let findings = &*findings;
         timed("validate: write findings.parquet", || {
             store::write_parquet_chunked(
                 &out.join("validation/findings.parquet"),
@@ -434,8 +417,8 @@ pub fn write_validation(
         })
     };
     let write_quarantine = || {
+        let raw = read_quarantined(lp, data, v)?;
         timed("validate: write rejected.parquet", || {
-            let raw = raw?;
             Ok::<_, RunError>(store::write_parquet(
                 &out.join("quarantine/rejected.parquet"),
                 validate::quarantine_table(data, v, &raw),
@@ -444,7 +427,9 @@ pub fn write_validation(
             )?)
         })
     };
-    let (findings_file, quarantine) = rayon::join(write_findings, write_quarantine);
+    let (findings_file, quarantine) =
+        rayon::join(|| write_findings(&mut *findings), write_quarantine);
+    let findings = &*findings;
     let outputs = vec![
         findings_file?,
         quarantine?,
