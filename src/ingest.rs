@@ -575,16 +575,18 @@ fn expand(lp: &LoadedPipeline, key: &str, pattern: &str) -> Result<Vec<PathBuf>,
 pub type RowKey = (Ustr, Option<Ustr>, u64);
 
 /// The full source rows behind some records, for the quarantine: for each wanted (file, sheet,
-/// line), every column of the file's header with its text as read (trimmed), in header order.
-/// Subjects' private columns are left out, and `map_id` is applied to the subject-id column
-/// (pseudonymization: the raw files hold the site's ids). Only files with a wanted row are read
-/// again, each up to its last wanted row.
+/// line), a JSON object of every column of the file's header (a column past the header is
+/// named `#n`, its 1-based position) with its text as read (trimmed), keys in header order
+/// (a JSON object's order is kept by every reader that matters here: `json.loads`,
+/// `jsonlite`, DuckDB's `json` functions). Subjects' private columns are left out, and
+/// `map_id` is applied to the subject-id column (pseudonymization: the raw files hold the
+/// site's ids). Only files with a wanted row are read again, each up to its last wanted row.
 pub fn raw_rows(
     lp: &LoadedPipeline,
     wanted: &[RowKey],
     map_id: &(dyn Fn(&str) -> String + Sync),
-) -> Result<FxHashMap<RowKey, Vec<(String, String)>>, IngestError> {
-    let mut out: FxHashMap<RowKey, Vec<(String, String)>> = FxHashMap::default();
+) -> Result<FxHashMap<RowKey, String>, IngestError> {
+    let mut out: FxHashMap<RowKey, String> = FxHashMap::default();
     let mut last_line: FxHashMap<Ustr, u64> = FxHashMap::default();
     let want: rustc_hash::FxHashSet<RowKey> = wanted.iter().copied().collect();
     for &(file, _, line) in wanted {
@@ -670,7 +672,7 @@ pub fn raw_rows(
         }
     }
     let scan = |src: &Source<'_>| {
-        let mut found: Vec<(RowKey, Vec<(String, String)>)> = Vec::new();
+        let mut found: Vec<(RowKey, String)> = Vec::new();
         let mut rd = Rows::open(
             &src.path,
             src.encoding,
@@ -687,25 +689,34 @@ pub fn raw_rows(
             .iter()
             .filter_map(|c| rd.index.get(c).copied())
             .collect();
-        let header = rd.header.clone();
+        // Each column's name as a JSON string, escaped once per file.
+        let name_json = |name: &str| serde_json::to_vec(name).expect("a string serializes");
+        let names: Vec<Vec<u8>> = rd.header.iter().map(|h| name_json(h)).collect();
+        // Each row is written straight into its JSON text, without a string per field.
         let fields_of = |k: RowKey, cells: &[&str]| {
-            let fields = (0..header.len().max(cells.len()))
-                .filter(|i| !hidden.contains(i))
-                .map(|i| {
-                    let name = header
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| format!("#{}", i + 1));
-                    let v = cells.get(i).copied().unwrap_or("");
-                    let v = if Some(i) == id_col {
-                        map_id(v)
-                    } else {
-                        v.to_string()
-                    };
-                    (name, v)
-                })
-                .collect();
-            (k, fields)
+            let mut json = Vec::with_capacity(16 * names.len().max(cells.len()) + 2);
+            json.push(b'{');
+            let mut first = true;
+            for i in (0..names.len().max(cells.len())).filter(|i| !hidden.contains(i)) {
+                if !first {
+                    json.extend_from_slice(b", ");
+                }
+                first = false;
+                match names.get(i) {
+                    Some(name) => json.extend_from_slice(name),
+                    None => json.extend_from_slice(&name_json(&format!("#{}", i + 1))),
+                }
+                json.extend_from_slice(b": ");
+                let v = cells.get(i).copied().unwrap_or("");
+                let written = if Some(i) == id_col {
+                    serde_json::to_writer(&mut json, &map_id(v))
+                } else {
+                    serde_json::to_writer(&mut json, v)
+                };
+                written.expect("a string serializes");
+            }
+            json.push(b'}');
+            (k, String::from_utf8(json).expect("JSON text is UTF-8"))
         };
         if let Some((text, delimiter)) = rd.plain_text() {
             // Without quotes a record is a physical line: jump from wanted line to wanted line
@@ -716,9 +727,9 @@ pub fn raw_rows(
                 .map(|k| k.2)
                 .collect();
             lines.sort_unstable();
-            for (n, cells) in plain_lines(text, delimiter, &lines) {
-                found.push(fields_of((rd.file, None, n), &cells));
-            }
+            plain_lines(text, delimiter, &lines, |n, cells| {
+                found.push(fields_of((rd.file, None, n), cells));
+            });
             return Ok(found);
         }
         while let Some(row) = rd.next()? {
@@ -737,18 +748,18 @@ pub fn raw_rows(
     // findings), and only one file's text is in memory at once.
     let results: Vec<Result<_, IngestError>> = jobs.iter().map(scan).collect();
     for r in results {
-        for (k, fields) in r? {
-            out.entry(k).or_insert(fields);
+        for (k, json) in r? {
+            out.entry(k).or_insert(json);
         }
     }
     Ok(out)
 }
 
-/// The fields (trimmed) of the physical lines `wanted` (1-based, ascending) of a decoded text in
-/// which every record is one line ([`Rows::plain_text`]): what the CSV reader gives for those
-/// records, found by jumping from line to line instead of parsing every record.
-fn plain_lines<'t>(text: &'t [u8], delimiter: char, wanted: &[u64]) -> Vec<(u64, Vec<&'t str>)> {
-    let mut out = Vec::with_capacity(wanted.len());
+/// `each` with every physical line `wanted` (1-based, ascending) of a decoded text in which
+/// every record is one line ([`Rows::plain_text`]) and its fields (trimmed): what the CSV reader
+/// gives for those records, found by jumping from line to line instead of parsing every record.
+fn plain_lines(text: &[u8], delimiter: char, wanted: &[u64], mut each: impl FnMut(u64, &[&str])) {
+    let mut fields: Vec<&str> = Vec::new();
     let mut wanted = wanted.iter().copied().peekable();
     // Line n runs from the end of line n - 1 to the next line end (or the end of the text).
     let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
@@ -763,9 +774,10 @@ fn plain_lines<'t>(text: &'t [u8], delimiter: char, wanted: &[u64]) -> Vec<(u64,
         wanted.next();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = std::str::from_utf8(line).expect("a line of decoded text");
-        out.push((n, line.split(delimiter).map(str::trim).collect()));
+        fields.clear();
+        fields.extend(line.split(delimiter).map(str::trim));
+        each(n, &fields);
     }
-    out
 }
 
 /// Contract name → SDTM DM variable.
@@ -3186,15 +3198,18 @@ mod tests {
         }
         assert_eq!(by_reader.len(), 5);
         let lines: Vec<u64> = by_reader.iter().map(|(n, _)| *n).collect();
-        let jumped: Vec<(u64, Vec<String>)> = plain_lines(&text, delimiter, &lines)
-            .into_iter()
-            .map(|(n, c)| (n, c.into_iter().map(String::from).collect()))
-            .collect();
-        assert_eq!(jumped, by_reader);
+        let jumped = |lines: &[u64]| {
+            let mut out: Vec<(u64, Vec<String>)> = Vec::new();
+            plain_lines(&text, delimiter, lines, |n, c| {
+                out.push((n, c.iter().map(|f| f.to_string()).collect()))
+            });
+            out
+        };
+        assert_eq!(jumped(&lines), by_reader);
         // Some lines only, and none past the end.
         assert_eq!(
-            plain_lines(&text, delimiter, &[4, 99]),
-            vec![(4, vec!["4", "5"])]
+            jumped(&[4, 99]),
+            vec![(4, vec!["4".to_string(), "5".to_string()])]
         );
         // A quote anywhere, or a carriage return that does not end a line: the reader decides.
         for other in ["a,b\n\"1\",2\n", "a,b\r1,2\r"] {

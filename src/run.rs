@@ -366,7 +366,7 @@ fn with_findings_apart<R>(
 }
 
 /// The full source rows of the quarantined rows, as [`ingest::raw_rows`] reads them.
-pub type RawRows = rustc_hash::FxHashMap<ingest::RowKey, Vec<(String, String)>>;
+pub type RawRows = rustc_hash::FxHashMap<ingest::RowKey, String>;
 
 /// Read the quarantined rows' full source rows again from the inputs, with ids pseudonymized
 /// as the records are (for `quarantine/rejected.parquet`).

@@ -1659,7 +1659,7 @@ pub fn findings_table(findings: &[Finding]) -> Table {
 pub fn quarantine_table(
     data: &IngestOutput,
     v: &ValidationOutput,
-    raw: &FxHashMap<crate::ingest::RowKey, Vec<(String, String)>>,
+    raw: &FxHashMap<crate::ingest::RowKey, String>,
 ) -> Table {
     struct Q {
         kind: &'static str,
@@ -1817,28 +1817,10 @@ pub fn quarantine_table(
             Column {
                 name: "RAWROW",
                 label: "Full Source Row as Read (JSON object, header order)",
-                data: s(&|q| raw.get(&q.key).map(|f| raw_row_json(f))),
+                data: s(&|q| raw.get(&q.key).cloned()),
             },
         ],
     }
-}
-
-/// A source row as a JSON object, keys in header order (a JSON object's order is kept by every
-/// reader that matters here: `json.loads`, `jsonlite`, DuckDB's `json` functions).
-fn raw_row_json(fields: &[(String, String)]) -> String {
-    // Each string is escaped by serde_json straight into the one buffer.
-    let mut out = Vec::with_capacity(16 * fields.len() + 2);
-    out.push(b'{');
-    for (k, (name, value)) in fields.iter().enumerate() {
-        if k > 0 {
-            out.extend_from_slice(b", ");
-        }
-        serde_json::to_writer(&mut out, name).expect("a string serializes");
-        out.extend_from_slice(b": ");
-        serde_json::to_writer(&mut out, value).expect("a string serializes");
-    }
-    out.push(b'}');
-    String::from_utf8(out).expect("JSON text is UTF-8")
 }
 
 /// Where the quarantined rows are (file, sheet, line), for reading their full source rows.
