@@ -671,64 +671,77 @@ pub fn raw_rows(
             }
         }
     }
+    // The wanted lines of a file, ascending.
+    let lines_of = |file: Ustr| {
+        let mut lines: Vec<u64> = want
+            .iter()
+            .filter(|k| k.0 == file && k.1.is_none())
+            .map(|k| k.2)
+            .collect();
+        lines.sort_unstable();
+        lines
+    };
     let scan = |src: &Source<'_>| {
         let mut found: Vec<(RowKey, String)> = Vec::new();
-        let mut rd = Rows::open(
+        let file = Ustr::from(&src.path.to_string_lossy());
+        // A Latin-1 text in which every record is one line (no quotes, carriage returns only
+        // before line feeds): only its header and the wanted lines are decoded, which is what
+        // the plain reader below would give for them from the whole decoded text.
+        let mut read = None;
+        if !is_xlsx(&src.path) && src.sheet.is_none() {
+            let raw = read_raw(&src.path)?;
+            let bytes = raw.bytes();
+            let delimiter = src
+                .delimiter
+                .map(|c| c as u8)
+                .unwrap_or_else(|| detect_delimiter(bytes));
+            if raw.is_latin1(src.encoding) && is_plain(bytes) && delimiter.is_ascii() {
+                let delimiter = char::from(delimiter);
+                let decode = |b: &[u8]| {
+                    let mut v = Vec::with_capacity(2 * b.len());
+                    push_latin1(&mut v, b);
+                    String::from_utf8(v).expect("decoded Latin-1 is UTF-8")
+                };
+                // The header is the first line that is not blank.
+                let header: Vec<String> = bytes
+                    .split(|&b| b == b'\n')
+                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                    .find(|l| !l.is_empty())
+                    .map(|l| {
+                        decode(l)
+                            .split(delimiter)
+                            .map(|f| f.trim().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let index = column_index(&header, src.columns);
+                let json = RowJson::new(&header, &index, src.private, map_id);
+                plain_lines(bytes, &lines_of(file), |n, line| {
+                    let text = decode(line);
+                    let cells: Vec<&str> = text.split(delimiter).map(str::trim).collect();
+                    found.push(((file, None, n), json.of(&cells)));
+                });
+                return Ok(found);
+            }
+            read = Some(raw);
+        }
+        let mut rd = Rows::open_read(
             &src.path,
+            read,
             src.encoding,
             src.delimiter,
             src.sheet,
             &src.key,
             src.columns,
         )?;
-        let id_col = ["subject_id", "USUBJID"]
-            .iter()
-            .find_map(|c| rd.index.get(*c).copied());
-        let hidden: Vec<usize> = src
-            .private
-            .iter()
-            .filter_map(|c| rd.index.get(c).copied())
-            .collect();
-        // Each column's name as a JSON string, escaped once per file.
-        let name_json = |name: &str| serde_json::to_vec(name).expect("a string serializes");
-        let names: Vec<Vec<u8>> = rd.header.iter().map(|h| name_json(h)).collect();
-        // Each row is written straight into its JSON text, without a string per field.
-        let fields_of = |k: RowKey, cells: &[&str]| {
-            let mut json = Vec::with_capacity(16 * names.len().max(cells.len()) + 2);
-            json.push(b'{');
-            let mut first = true;
-            for i in (0..names.len().max(cells.len())).filter(|i| !hidden.contains(i)) {
-                if !first {
-                    json.extend_from_slice(b", ");
-                }
-                first = false;
-                match names.get(i) {
-                    Some(name) => json.extend_from_slice(name),
-                    None => json.extend_from_slice(&name_json(&format!("#{}", i + 1))),
-                }
-                json.extend_from_slice(b": ");
-                let v = cells.get(i).copied().unwrap_or("");
-                let written = if Some(i) == id_col {
-                    serde_json::to_writer(&mut json, &map_id(v))
-                } else {
-                    serde_json::to_writer(&mut json, v)
-                };
-                written.expect("a string serializes");
-            }
-            json.push(b'}');
-            (k, String::from_utf8(json).expect("JSON text is UTF-8"))
-        };
+        let json = RowJson::new(&rd.header, &rd.index, src.private, map_id);
         if let Some((text, delimiter)) = rd.plain_text() {
             // Without quotes a record is a physical line: jump from wanted line to wanted line
             // instead of parsing every record.
-            let mut lines: Vec<u64> = want
-                .iter()
-                .filter(|k| k.0 == rd.file && k.1.is_none())
-                .map(|k| k.2)
-                .collect();
-            lines.sort_unstable();
-            plain_lines(text, delimiter, &lines, |n, cells| {
-                found.push(fields_of((rd.file, None, n), cells));
+            plain_lines(text, &lines_of(rd.file), |n, line| {
+                let line = std::str::from_utf8(line).expect("a line of decoded text");
+                let cells: Vec<&str> = line.split(delimiter).map(str::trim).collect();
+                found.push(((rd.file, None, n), json.of(&cells)));
             });
             return Ok(found);
         }
@@ -736,7 +749,7 @@ pub fn raw_rows(
             let k = (row.file, row.sheet, row.line);
             if want.contains(&k) {
                 let cells: Vec<&str> = (0..row.record.len()).map(|i| row.at(i)).collect();
-                found.push(fields_of(k, &cells));
+                found.push((k, json.of(&cells)));
             }
             if row.line >= src.last {
                 break;
@@ -755,11 +768,10 @@ pub fn raw_rows(
     Ok(out)
 }
 
-/// `each` with every physical line `wanted` (1-based, ascending) of a decoded text in which
-/// every record is one line ([`Rows::plain_text`]) and its fields (trimmed): what the CSV reader
-/// gives for those records, found by jumping from line to line instead of parsing every record.
-fn plain_lines(text: &[u8], delimiter: char, wanted: &[u64], mut each: impl FnMut(u64, &[&str])) {
-    let mut fields: Vec<&str> = Vec::new();
+/// `each` with every physical line `wanted` (1-based, ascending) of a text in which every
+/// record is one line ([`is_plain`]), without its line end: what the CSV reader gives for those
+/// records, found by jumping from line to line instead of parsing every record.
+fn plain_lines(text: &[u8], wanted: &[u64], mut each: impl FnMut(u64, &[u8])) {
     let mut wanted = wanted.iter().copied().peekable();
     // Line n runs from the end of line n - 1 to the next line end (or the end of the text).
     let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
@@ -772,11 +784,70 @@ fn plain_lines(text: &[u8], delimiter: char, wanted: &[u64], mut each: impl FnMu
             continue;
         }
         wanted.next();
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = std::str::from_utf8(line).expect("a line of decoded text");
-        fields.clear();
-        fields.extend(line.split(delimiter).map(str::trim));
-        each(n, &fields);
+        each(n, line.strip_suffix(b"\r").unwrap_or(line));
+    }
+}
+
+/// A source row as a JSON object for the quarantine ([`raw_rows`]): every column of the header
+/// but the hidden (private) ones, the subject-id column mapped, names escaped once per file.
+struct RowJson<'a> {
+    names: Vec<Vec<u8>>,
+    hidden: Vec<usize>,
+    id_col: Option<usize>,
+    map_id: &'a (dyn Fn(&str) -> String + Sync),
+}
+
+impl<'a> RowJson<'a> {
+    fn new(
+        header: &[String],
+        index: &FxHashMap<String, usize>,
+        private: &[String],
+        map_id: &'a (dyn Fn(&str) -> String + Sync),
+    ) -> RowJson<'a> {
+        RowJson {
+            names: header.iter().map(|h| Self::name(h)).collect(),
+            hidden: private
+                .iter()
+                .filter_map(|c| index.get(c).copied())
+                .collect(),
+            id_col: ["subject_id", "USUBJID"]
+                .iter()
+                .find_map(|c| index.get(*c).copied()),
+            map_id,
+        }
+    }
+
+    fn name(name: &str) -> Vec<u8> {
+        serde_json::to_vec(name).expect("a string serializes")
+    }
+
+    /// The row of `cells` (a column past the header is named `#n`, its 1-based position),
+    /// written straight into its JSON text, without a string per field.
+    fn of(&self, cells: &[&str]) -> String {
+        let width = self.names.len().max(cells.len());
+        let mut json = Vec::with_capacity(16 * width + 2);
+        json.push(b'{');
+        let mut first = true;
+        for i in (0..width).filter(|i| !self.hidden.contains(i)) {
+            if !first {
+                json.extend_from_slice(b", ");
+            }
+            first = false;
+            match self.names.get(i) {
+                Some(name) => json.extend_from_slice(name),
+                None => json.extend_from_slice(&Self::name(&format!("#{}", i + 1))),
+            }
+            json.extend_from_slice(b": ");
+            let v = cells.get(i).copied().unwrap_or("");
+            let written = if Some(i) == self.id_col {
+                serde_json::to_writer(&mut json, &(self.map_id)(v))
+            } else {
+                serde_json::to_writer(&mut json, v)
+            };
+            written.expect("a string serializes");
+        }
+        json.push(b'}');
+        String::from_utf8(json).expect("JSON text is UTF-8")
     }
 }
 
@@ -1948,6 +2019,55 @@ impl Text {
 
 /// Read a file as text in the declared encoding (BOM stripped; Latin-1 decoded).
 fn read_text(path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
+    read_raw(path)?.decode(path, encoding)
+}
+
+/// A file's bytes, BOM stripped, not yet checked or decoded ([`RawFile::decode`] makes them a
+/// [`Text`]).
+struct RawFile {
+    bytes: Text,
+    /// Whether the bytes are UTF-8, once checked.
+    utf8: std::cell::OnceCell<bool>,
+}
+
+impl RawFile {
+    fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    fn is_utf8(&self) -> bool {
+        *self
+            .utf8
+            .get_or_init(|| std::str::from_utf8(self.bytes()).is_ok())
+    }
+
+    /// Whether the bytes are to be read as Latin-1 in `encoding` (declared, or detected when
+    /// they are not UTF-8).
+    fn is_latin1(&self, encoding: Encoding) -> bool {
+        match encoding {
+            Encoding::Latin1 => true,
+            Encoding::Auto => !self.is_utf8(),
+            Encoding::Utf8 => false,
+        }
+    }
+}
+
+/// Latin-1 bytes appended to `out` as UTF-8: bytes below 0x80 are ASCII; each other byte is the
+/// code point of the same value, two bytes in UTF-8. Runs of ASCII are copied whole, found 16
+/// bytes at a time.
+fn push_latin1(out: &mut Vec<u8>, b: &[u8]) {
+    let mut rest = b;
+    loop {
+        let k = ascii_prefix(rest);
+        out.extend_from_slice(&rest[..k]);
+        let Some(&c) = rest.get(k) else { break };
+        out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
+        rest = &rest[k + 1..];
+    }
+}
+
+/// Read a file's bytes (mapped when it is a regular, non-empty file), BOM stripped.
+fn read_raw(path: &Path) -> Result<RawFile, IngestError> {
     let read_err = |source| IngestError::Read {
         path: path.to_path_buf(),
         source,
@@ -1972,59 +2092,79 @@ fn read_text(path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
             Text::Owned(v)
         }
     };
-    let bytes = match bytes {
-        b if !b.as_ref().starts_with(&[0xEF, 0xBB, 0xBF]) => b,
-        Text::Mapped(m, _) => Text::Mapped(m, 3),
-        Text::Owned(mut v) => {
-            v.drain(..3);
-            Text::Owned(v)
-        }
-    };
-    // Latin-1: bytes below 0x80 are ASCII; each other byte is the code point of the same value,
-    // two bytes in UTF-8.
-    // Runs of ASCII are copied whole, found 16 bytes at a time.
-    let latin1 = |b: &[u8]| {
-        let high = b.iter().filter(|&&c| c >= 0x80).count();
-        let mut out = Vec::with_capacity(b.len() + high);
-        let mut rest = b;
-        loop {
-            let k = ascii_prefix(rest);
-            out.extend_from_slice(&rest[..k]);
-            let Some(&c) = rest.get(k) else { break };
-            out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
-            rest = &rest[k + 1..];
-        }
-        Text::Owned(out)
-    };
-    // UTF-8 text is taken over as it is, without a copy.
-    match encoding {
-        Encoding::Latin1 => Ok(latin1(bytes.as_ref())),
-        Encoding::Auto => Ok(match std::str::from_utf8(bytes.as_ref()) {
-            Ok(_) => bytes,
-            Err(_) => latin1(bytes.as_ref()),
-        }),
-        Encoding::Utf8 => match std::str::from_utf8(bytes.as_ref()) {
-            Ok(_) => Ok(bytes),
-            Err(e) => {
-                let body = bytes.as_ref();
-                let at = e.valid_up_to();
-                let before = &body[..at];
-                let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-                let column = at
-                    - before
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(0, |i| i + 1)
-                    + 1;
-                Err(IngestError::Encoding {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                    byte: body[at],
-                })
+    Ok(RawFile {
+        bytes: match bytes {
+            b if !b.as_ref().starts_with(&[0xEF, 0xBB, 0xBF]) => b,
+            Text::Mapped(m, _) => Text::Mapped(m, 3),
+            Text::Owned(mut v) => {
+                v.drain(..3);
+                Text::Owned(v)
             }
         },
+        utf8: std::cell::OnceCell::new(),
+    })
+}
+
+impl RawFile {
+    /// The bytes as text in `encoding`: UTF-8 checked (an error names the line, column and
+    /// byte of the first invalid sequence), Latin-1 decoded.
+    fn decode(self, path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
+        let utf8 = match encoding {
+            Encoding::Latin1 => false,
+            Encoding::Auto | Encoding::Utf8 => self.is_utf8(),
+        };
+        let bytes = self.bytes;
+        let latin1 = |b: &[u8]| {
+            let high = b.iter().filter(|&&c| c >= 0x80).count();
+            let mut out = Vec::with_capacity(b.len() + high);
+            push_latin1(&mut out, b);
+            Text::Owned(out)
+        };
+        // UTF-8 text is taken over as it is, without a copy.
+        match encoding {
+            Encoding::Latin1 => Ok(latin1(bytes.as_ref())),
+            Encoding::Auto if utf8 => Ok(bytes),
+            Encoding::Auto => Ok(latin1(bytes.as_ref())),
+            Encoding::Utf8 if utf8 => Ok(bytes),
+            Encoding::Utf8 => match std::str::from_utf8(bytes.as_ref()) {
+                Ok(_) => Ok(bytes),
+                Err(e) => {
+                    let body = bytes.as_ref();
+                    let at = e.valid_up_to();
+                    let before = &body[..at];
+                    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+                    let column = at
+                        - before
+                            .iter()
+                            .rposition(|&b| b == b'\n')
+                            .map_or(0, |i| i + 1)
+                        + 1;
+                    Err(IngestError::Encoding {
+                        path: path.to_path_buf(),
+                        line,
+                        column,
+                        byte: body[at],
+                    })
+                }
+            },
+        }
     }
+}
+
+/// Column positions by header name, and by contract name where the pipeline maps one to a
+/// header name.
+fn column_index(header: &[String], mapping: &BTreeMap<String, String>) -> FxHashMap<String, usize> {
+    let mut index = FxHashMap::default();
+    for (i, h) in header.iter().enumerate() {
+        index.insert(h.clone(), i);
+    }
+    // Contract name → file column.
+    for (contract, actual) in mapping {
+        if let Some(i) = header.iter().position(|h| h == actual) {
+            index.insert(contract.clone(), i);
+        }
+    }
+    index
 }
 
 fn detect_delimiter(text: &[u8]) -> u8 {
@@ -2295,6 +2435,19 @@ impl<'a> Rows<'a> {
         sheet_key: &str,
         mapping: &BTreeMap<String, String>,
     ) -> Result<Rows<'a>, IngestError> {
+        Rows::open_read(path, None, encoding, delimiter, sheet, sheet_key, mapping)
+    }
+
+    /// [`Rows::open`], for a text whose bytes may have been read already (`raw`).
+    fn open_read(
+        path: &'a Path,
+        raw: Option<RawFile>,
+        encoding: Encoding,
+        delimiter: Option<char>,
+        sheet: Option<&str>,
+        sheet_key: &str,
+        mapping: &BTreeMap<String, String>,
+    ) -> Result<Rows<'a>, IngestError> {
         let (header, header_line, source, sheet, size) = if is_xlsx(path) {
             let ws = read_xlsx(path, sheet)?;
             let size = ws.rows.len() as u64;
@@ -2313,7 +2466,10 @@ impl<'a> Rows<'a> {
                     sheet: s.to_string(),
                 });
             }
-            let text = read_text(path, encoding)?;
+            let text = match raw {
+                Some(raw) => raw.decode(path, encoding)?,
+                None => read_text(path, encoding)?,
+            };
             let size = text.as_ref().len() as u64;
             let delim = delimiter
                 .map(|c| c as u8)
@@ -2358,16 +2514,7 @@ impl<'a> Rows<'a> {
                 (header, 1, Source::Csv(reader), None, size)
             }
         };
-        let mut index = FxHashMap::default();
-        for (i, h) in header.iter().enumerate() {
-            index.insert(h.clone(), i);
-        }
-        // Contract name → file column.
-        for (contract, actual) in mapping {
-            if let Some(i) = header.iter().position(|h| h == actual) {
-                index.insert(contract.clone(), i);
-            }
-        }
+        let index = column_index(&header, mapping);
         Ok(Rows {
             path,
             file: Ustr::from(&path.to_string_lossy()),
@@ -3200,8 +3347,14 @@ mod tests {
         let lines: Vec<u64> = by_reader.iter().map(|(n, _)| *n).collect();
         let jumped = |lines: &[u64]| {
             let mut out: Vec<(u64, Vec<String>)> = Vec::new();
-            plain_lines(&text, delimiter, lines, |n, c| {
-                out.push((n, c.iter().map(|f| f.to_string()).collect()))
+            plain_lines(&text, lines, |n, line| {
+                let line = std::str::from_utf8(line).unwrap();
+                out.push((
+                    n,
+                    line.split(delimiter)
+                        .map(|f| f.trim().to_string())
+                        .collect(),
+                ))
             });
             out
         };

@@ -231,34 +231,50 @@ fn quarantine_keeps_the_full_source_row() {
             .into_iter()
             .map(|c| (c.name, c.values))
             .collect();
-    // Site 01 writes plain comma-separated UTF-8 (with a BOM) without quoted fields: its lines
-    // split on commas are the rows as read.
-    let text = std::fs::read_to_string("sample_data/msc_cirrhosis/labs_site01.csv").unwrap();
-    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
-    let header: Vec<&str> = lines[0].split(',').collect();
-    let mut checked = 0;
-    for (k, file) in cols["SRCFILE"].iter().enumerate() {
-        if !file.as_deref().unwrap().ends_with("labs_site01.csv") {
-            continue;
+    // Site 01 writes plain comma-separated UTF-8 (with a BOM) without quoted fields, site 03
+    // semicolon-separated Latin-1 with CRLF line ends (its rows are read again without decoding
+    // the whole file): their lines split on the delimiter are the rows as read.
+    let utf8 = std::fs::read_to_string("sample_data/msc_cirrhosis/labs_site01.csv").unwrap();
+    let latin1: String = std::fs::read("sample_data/msc_cirrhosis/labs_site03.csv")
+        .unwrap()
+        .into_iter()
+        .map(char::from)
+        .collect();
+    assert!(latin1.contains('\u{b5}'), "site 03 has Latin-1 text");
+    for (site, text, delimiter) in [
+        ("labs_site01.csv", utf8.trim_start_matches('\u{feff}'), ','),
+        ("labs_site03.csv", latin1.as_str(), ';'),
+    ] {
+        let lines: Vec<&str> = text.lines().collect();
+        let header: Vec<&str> = lines[0].split(delimiter).map(str::trim).collect();
+        let mut checked = 0;
+        for (k, file) in cols["SRCFILE"].iter().enumerate() {
+            if !file.as_deref().unwrap().ends_with(site) {
+                continue;
+            }
+            let line: usize = cols["SRCLINE"][k].as_deref().unwrap().parse().unwrap();
+            let raw = cols["RAWROW"][k]
+                .as_deref()
+                .expect("a quarantined row has its raw row");
+            // A JSON object with the header's names in the header's order.
+            let want: Vec<String> = header
+                .iter()
+                .zip(lines[line - 1].split(delimiter))
+                .map(|(h, v)| {
+                    format!(
+                        "{}: {}",
+                        serde_json::to_string(h).unwrap(),
+                        serde_json::to_string(v.trim()).unwrap()
+                    )
+                })
+                .collect();
+            assert_eq!(
+                raw,
+                format!("{{{}}}", want.join(", ")),
+                "{site} line {line}"
+            );
+            checked += 1;
         }
-        let line: usize = cols["SRCLINE"][k].as_deref().unwrap().parse().unwrap();
-        let raw = cols["RAWROW"][k]
-            .as_deref()
-            .expect("a quarantined row has its raw row");
-        // A JSON object with the header's names in the header's order.
-        let want: Vec<String> = header
-            .iter()
-            .zip(lines[line - 1].split(','))
-            .map(|(h, v)| {
-                format!(
-                    "{}: {}",
-                    serde_json::to_string(h).unwrap(),
-                    serde_json::to_string(v.trim()).unwrap()
-                )
-            })
-            .collect();
-        assert_eq!(raw, format!("{{{}}}", want.join(", ")), "line {line}");
-        checked += 1;
+        assert!(checked >= 5, "only {checked} quarantined rows of {site}");
     }
-    assert!(checked >= 5, "only {checked} quarantined rows of site 01");
 }
