@@ -3218,8 +3218,8 @@ mod tests {
     fn plain_records_are_the_records_the_csv_reader_gives() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
-        // (line, trimmed fields) of every record, and the header.
-        let collect = |mut rd: Rows<'_>| {
+        // (line, trimmed fields, field count as the header's) of every record.
+        fn records(rd: &mut Rows<'_>) -> Vec<(u64, Vec<String>, bool)> {
             let mut out = Vec::new();
             while let Some(row) = rd.next().unwrap() {
                 let cells: Vec<String> = (0..row.record.len())
@@ -3227,8 +3227,10 @@ mod tests {
                     .collect();
                 out.push((row.line, cells, row.field_count_ok));
             }
-            (rd.header.clone(), out)
-        };
+            out
+        }
+        // The header, and the records.
+        let collect = |mut rd: Rows<'_>| (rd.header.clone(), records(&mut rd));
         // Lines of every length around the eight-byte steps of the scan, fields of 0 to 20
         // characters (some not ASCII), LF or CRLF, blank lines.
         let generated: String = {
@@ -3300,13 +3302,7 @@ mod tests {
                 let mut rows = Vec::new();
                 for (mut rd, bound) in open().split(part) {
                     rd.on_progress = Some(&on_file);
-                    let mut got = Vec::new();
-                    while let Some(row) = rd.next().unwrap() {
-                        let cells: Vec<String> = (0..row.record.len())
-                            .map(|i| row.at(i).to_string())
-                            .collect();
-                        got.push((row.line, cells, row.field_count_ok));
-                    }
+                    let got = records(&mut rd);
                     rd.report(true);
                     assert!(got.len() <= bound, "{text:?} in parts of {part}");
                     rows.extend(got);

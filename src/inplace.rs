@@ -134,39 +134,39 @@ mod tests {
         })
     }
 
-    fn expected(counts: &[usize]) -> Vec<String> {
-        counts
+    /// Run jobs of `(items, bound)`, check that every item comes once, in order, and that each
+    /// job's result is its count; the items.
+    fn check(jobs: &[(usize, usize)]) -> Vec<String> {
+        let (items, lens) = run(jobs);
+        let counts: Vec<usize> = jobs.iter().map(|&(n, _)| n).collect();
+        let expected: Vec<String> = counts
             .iter()
             .enumerate()
             .flat_map(|(j, &n)| (0..n).map(move |i| format!("{j}/{i}")))
-            .collect()
+            .collect();
+        assert_eq!(items, expected);
+        assert_eq!(lens, counts);
+        items
     }
 
     #[test]
     fn exact_bounds_give_every_item_in_order() {
-        let (items, lens) = run(&[(3, 3), (0, 0), (5, 5), (2, 2)]);
-        assert_eq!(items, expected(&[3, 0, 5, 2]));
-        assert_eq!(lens, vec![3, 0, 5, 2]);
+        check(&[(3, 3), (0, 0), (5, 5), (2, 2)]);
     }
 
     #[test]
     fn loose_bounds_are_closed_up() {
-        let (items, lens) = run(&[(3, 7), (0, 4), (5, 6), (2, 9)]);
-        assert_eq!(items, expected(&[3, 0, 5, 2]));
-        assert_eq!(lens, vec![3, 0, 5, 2]);
+        let items = check(&[(3, 7), (0, 4), (5, 6), (2, 9)]);
         assert_eq!(items.capacity(), 26);
     }
 
     #[test]
     fn items_beyond_a_bound_are_put_in_their_place() {
-        let (items, lens) = run(&[(3, 1), (4, 6), (5, 0), (2, 2)]);
-        assert_eq!(items, expected(&[3, 4, 5, 2]));
-        assert_eq!(lens, vec![3, 4, 5, 2]);
+        check(&[(3, 1), (4, 6), (5, 0), (2, 2)]);
     }
 
     #[test]
     fn no_jobs_give_nothing() {
-        let (items, lens) = run(&[]);
-        assert!(items.is_empty() && lens.is_empty());
+        assert!(check(&[]).is_empty());
     }
 }
