@@ -682,11 +682,27 @@ pub fn raw_rows(
         lines
     };
     let scan = |src: &Source<'_>| {
-        let mut found: Vec<(RowKey, String)> = Vec::new();
         let file = Ustr::from(&src.path.to_string_lossy());
-        // A Latin-1 text in which every record is one line (no quotes, carriage returns only
-        // before line feeds): only its header and the wanted lines are decoded, which is what
-        // the plain reader below would give for them from the whole decoded text.
+        // A text in which every record is one physical line (no quotes, carriage returns only
+        // before line feeds): jump from wanted line to wanted line instead of parsing every
+        // record; Latin-1 lines are decoded one by one.
+        let plain_rows = |text: &[u8], delimiter: char, latin1: bool, json: &RowJson<'_>| {
+            let mut found = Vec::new();
+            plain_lines(text, &lines_of(file), |n, line| {
+                let decoded;
+                let line = if latin1 {
+                    decoded = latin1_string(line);
+                    decoded.as_str()
+                } else {
+                    std::str::from_utf8(line).expect("a line of decoded text")
+                };
+                let cells: Vec<&str> = line.split(delimiter).map(str::trim).collect();
+                found.push(((file, None, n), json.of(&cells)));
+            });
+            found
+        };
+        // A plain Latin-1 text is not decoded whole: only its header and the wanted lines are,
+        // which is what the plain reader below gives for them from the whole decoded text.
         let mut read = None;
         if !is_xlsx(&src.path) && src.sheet.is_none() {
             let raw = read_raw(&src.path)?;
@@ -697,18 +713,13 @@ pub fn raw_rows(
                 .unwrap_or_else(|| detect_delimiter(bytes));
             if raw.is_latin1(src.encoding) && is_plain(bytes) && delimiter.is_ascii() {
                 let delimiter = char::from(delimiter);
-                let decode = |b: &[u8]| {
-                    let mut v = Vec::with_capacity(2 * b.len());
-                    push_latin1(&mut v, b);
-                    String::from_utf8(v).expect("decoded Latin-1 is UTF-8")
-                };
                 // The header is the first line that is not blank.
                 let header: Vec<String> = bytes
                     .split(|&b| b == b'\n')
                     .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                     .find(|l| !l.is_empty())
                     .map(|l| {
-                        decode(l)
+                        latin1_string(l)
                             .split(delimiter)
                             .map(|f| f.trim().to_string())
                             .collect()
@@ -716,12 +727,7 @@ pub fn raw_rows(
                     .unwrap_or_default();
                 let index = column_index(&header, src.columns);
                 let json = RowJson::new(&header, &index, src.private, map_id);
-                plain_lines(bytes, &lines_of(file), |n, line| {
-                    let text = decode(line);
-                    let cells: Vec<&str> = text.split(delimiter).map(str::trim).collect();
-                    found.push(((file, None, n), json.of(&cells)));
-                });
-                return Ok(found);
+                return Ok(plain_rows(bytes, delimiter, true, &json));
             }
             read = Some(raw);
         }
@@ -736,15 +742,9 @@ pub fn raw_rows(
         )?;
         let json = RowJson::new(&rd.header, &rd.index, src.private, map_id);
         if let Some((text, delimiter)) = rd.plain_text() {
-            // Without quotes a record is a physical line: jump from wanted line to wanted line
-            // instead of parsing every record.
-            plain_lines(text, &lines_of(rd.file), |n, line| {
-                let line = std::str::from_utf8(line).expect("a line of decoded text");
-                let cells: Vec<&str> = line.split(delimiter).map(str::trim).collect();
-                found.push(((rd.file, None, n), json.of(&cells)));
-            });
-            return Ok(found);
+            return Ok(plain_rows(text, delimiter, false, &json));
         }
+        let mut found = Vec::new();
         while let Some(row) = rd.next()? {
             let k = (row.file, row.sheet, row.line);
             if want.contains(&k) {
@@ -2050,12 +2050,44 @@ impl RawFile {
             Encoding::Utf8 => false,
         }
     }
+
+    /// The bytes as text in `encoding`: UTF-8 checked (an error names the line, column and
+    /// byte of the first invalid sequence), Latin-1 decoded.
+    fn decode(self, path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
+        if self.is_latin1(encoding) {
+            return Ok(Text::Owned(latin1_to_utf8(self.bytes())));
+        }
+        // UTF-8 text is taken over as it is, without a copy.
+        if self.is_utf8() {
+            return Ok(self.bytes);
+        }
+        // Declared UTF-8, and not: where the first invalid sequence is.
+        let body = self.bytes();
+        let at = std::str::from_utf8(body)
+            .expect_err("checked: not UTF-8")
+            .valid_up_to();
+        let before = &body[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        Err(IngestError::Encoding {
+            path: path.to_path_buf(),
+            line,
+            column,
+            byte: body[at],
+        })
+    }
 }
 
-/// Latin-1 bytes appended to `out` as UTF-8: bytes below 0x80 are ASCII; each other byte is the
-/// code point of the same value, two bytes in UTF-8. Runs of ASCII are copied whole, found 16
-/// bytes at a time.
-fn push_latin1(out: &mut Vec<u8>, b: &[u8]) {
+/// Latin-1 bytes as UTF-8: bytes below 0x80 are ASCII; each other byte is the code point of the
+/// same value, two bytes in UTF-8. Runs of ASCII are copied whole, found 16 bytes at a time.
+fn latin1_to_utf8(b: &[u8]) -> Vec<u8> {
+    let high = b.iter().filter(|&&c| c >= 0x80).count();
+    let mut out = Vec::with_capacity(b.len() + high);
     let mut rest = b;
     loop {
         let k = ascii_prefix(rest);
@@ -2064,6 +2096,12 @@ fn push_latin1(out: &mut Vec<u8>, b: &[u8]) {
         out.extend_from_slice(&[0xC0 | (c >> 6), 0x80 | (c & 0x3F)]);
         rest = &rest[k + 1..];
     }
+    out
+}
+
+/// Latin-1 bytes as a UTF-8 string ([`latin1_to_utf8`]).
+fn latin1_string(b: &[u8]) -> String {
+    String::from_utf8(latin1_to_utf8(b)).expect("decoded Latin-1 is UTF-8")
 }
 
 /// Read a file's bytes (mapped when it is a regular, non-empty file), BOM stripped.
@@ -2103,52 +2141,6 @@ fn read_raw(path: &Path) -> Result<RawFile, IngestError> {
         },
         utf8: std::cell::OnceCell::new(),
     })
-}
-
-impl RawFile {
-    /// The bytes as text in `encoding`: UTF-8 checked (an error names the line, column and
-    /// byte of the first invalid sequence), Latin-1 decoded.
-    fn decode(self, path: &Path, encoding: Encoding) -> Result<Text, IngestError> {
-        let utf8 = match encoding {
-            Encoding::Latin1 => false,
-            Encoding::Auto | Encoding::Utf8 => self.is_utf8(),
-        };
-        let bytes = self.bytes;
-        let latin1 = |b: &[u8]| {
-            let high = b.iter().filter(|&&c| c >= 0x80).count();
-            let mut out = Vec::with_capacity(b.len() + high);
-            push_latin1(&mut out, b);
-            Text::Owned(out)
-        };
-        // UTF-8 text is taken over as it is, without a copy.
-        match encoding {
-            Encoding::Latin1 => Ok(latin1(bytes.as_ref())),
-            Encoding::Auto if utf8 => Ok(bytes),
-            Encoding::Auto => Ok(latin1(bytes.as_ref())),
-            Encoding::Utf8 if utf8 => Ok(bytes),
-            Encoding::Utf8 => match std::str::from_utf8(bytes.as_ref()) {
-                Ok(_) => Ok(bytes),
-                Err(e) => {
-                    let body = bytes.as_ref();
-                    let at = e.valid_up_to();
-                    let before = &body[..at];
-                    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-                    let column = at
-                        - before
-                            .iter()
-                            .rposition(|&b| b == b'\n')
-                            .map_or(0, |i| i + 1)
-                        + 1;
-                    Err(IngestError::Encoding {
-                        path: path.to_path_buf(),
-                        line,
-                        column,
-                        byte: body[at],
-                    })
-                }
-            },
-        }
-    }
 }
 
 /// Column positions by header name, and by contract name where the pipeline maps one to a
@@ -2323,8 +2315,6 @@ impl<'r> Fields<'r> {
     }
 }
 
-/// Whether every record of a text is one physical line: no quote character anywhere, and every
-/// carriage return ends a line.
 /// Physical lines of a text (a last line without a line feed counts): at least as many as its
 /// records, since a record is one line or more.
 fn line_count(text: &[u8]) -> usize {
@@ -2333,6 +2323,8 @@ fn line_count(text: &[u8]) -> usize {
     feeds + usize::from(text.last().is_some_and(|&b| b != b'\n'))
 }
 
+/// Whether every record of a text is one physical line: no quote character anywhere, and every
+/// carriage return ends a line.
 fn is_plain(text: &[u8]) -> bool {
     memchr::memchr(b'"', text).is_none()
         && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'))
