@@ -26,9 +26,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use trialpipe::store::read_parquet_text;
+
+mod common;
 
 fn reference(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -260,20 +261,9 @@ fn cdisc_pilot_adlb_agrees_with_the_pilots_adlbc() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cdisc_pilot_adlbc");
     let _ = std::fs::remove_dir_all(&out);
     let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/cdiscpilot01.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "run"])
-        .arg(&pipeline)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("run trialpipe");
+    let (code, stderr) = common::trialpipe(&["run"], &pipeline, &out);
     // 1 = finished with warnings (the 52 screen failures have no arm).
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "exit {:?}: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(matches!(code, 0 | 1), "exit {code}: {stderr}");
 
     let pilot_all = read_pilot();
     let params: HashSet<String> = pilot_all.iter().map(|p| p.paramcd.clone()).collect();

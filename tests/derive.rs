@@ -3,44 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use trialpipe::store::read_parquet_text;
 
 mod common;
 
-/// `trialpipe --quiet derive PIPELINE --out OUT`, required to finish with warnings (exit 1: the
-/// messy sample data always has some); panics with stderr otherwise.
-fn derive_expecting_warnings(pipeline: &Path, out: &Path) {
-    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "derive"])
-        .arg(pipeline)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 fn run_into(name: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&out);
-    let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "run", "pipelines/msc_cirrhosis.toml", "--out"])
-        .arg(&out)
-        .output()
-        .expect("run trialpipe");
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    common::run_expecting_warnings(Path::new("pipelines/msc_cirrhosis.toml"), &out);
     out
 }
 
@@ -534,7 +505,7 @@ fn assessments_a_day_off_the_lab_date_are_used_only_within_match_days() {
         let path = dir.join(format!("pipelines/{name}.toml"));
         std::fs::write(&path, toml).unwrap();
         let out = dir.join(name);
-        derive_expecting_warnings(&path, &out);
+        common::derive_expecting_warnings(&path, &out);
         aval_by_date(&out.join("adam/adlb.parquet"), "CPS")
     };
     // The same date only (the default): no assessment is on a lab date any more.
@@ -561,7 +532,7 @@ fn an_undeclared_assessment_grade_is_a_finding_and_the_row_is_quarantined() {
     std::fs::write(data.join("assessments.csv"), text.replacen(line3, &bad, 1)).unwrap();
     let out = dir.join("out");
     // A data problem, not unusable input: the run goes on (warnings: exit 1).
-    derive_expecting_warnings(&dir.join("pipelines/msc_cirrhosis.toml"), &out);
+    common::derive_expecting_warnings(&dir.join("pipelines/msc_cirrhosis.toml"), &out);
     let f: Vec<_> = rows(&out.join("validation/findings.parquet"))
         .into_iter()
         .filter(|r| txt(r, "RULE") == Some("assessment_value"))

@@ -45,10 +45,13 @@ pub fn flagship_copy(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     root.join("pipelines/msc_cirrhosis.toml")
 }
 
-/// `trialpipe run PIPELINE --out OUT --force`; returns the exit code and stderr.
-pub fn run(pipeline: &str, out: &Path) -> (i32, String) {
+/// `trialpipe --quiet ARGS PIPELINE --out OUT`; returns the exit code and stderr.
+pub fn trialpipe(args: &[&str], pipeline: &Path, out: &Path) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_trialpipe"))
-        .args(["--quiet", "run", pipeline, "--force", "--out"])
+        .arg("--quiet")
+        .args(args)
+        .arg(pipeline)
+        .arg("--out")
         .arg(out)
         .output()
         .unwrap();
@@ -56,6 +59,11 @@ pub fn run(pipeline: &str, out: &Path) -> (i32, String) {
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// `trialpipe run PIPELINE --out OUT --force`; returns the exit code and stderr.
+pub fn run(pipeline: &str, out: &Path) -> (i32, String) {
+    trialpipe(&["run", "--force"], Path::new(pipeline), out)
 }
 
 /// Columns of a Parquet file as text, by name.
@@ -113,6 +121,13 @@ pub fn export_for_r(out: &Path, dir: &Path) {
 /// Run a pipeline into `out` and require exit 1 (the messy sample data always has warnings).
 pub fn run_expecting_warnings(pipeline: &Path, out: &Path) {
     let (code, stderr) = run(&pipeline.to_string_lossy(), out);
+    assert_eq!(code, 1, "{stderr}");
+}
+
+/// `trialpipe derive PIPELINE --out OUT`, required to finish with warnings (exit 1: the messy
+/// sample data always has some).
+pub fn derive_expecting_warnings(pipeline: &Path, out: &Path) {
+    let (code, stderr) = trialpipe(&["derive"], pipeline, out);
     assert_eq!(code, 1, "{stderr}");
 }
 
